@@ -1,0 +1,40 @@
+/**
+ * N logical workers computed one after another in the coordinator's thread. With N = 1 this IS
+ * the single-node trainer (no separate code path); with N > 1 it checks the sharding and rank-
+ * order reduction without any concurrency, which makes it the reference for the other groups.
+ */
+import { shardRange } from '../src/data/batches.js';
+import type { LabelledImages } from '../src/data/idx.js';
+import type { NetworkSpec } from '../src/model/spec.js';
+import type { Kernels } from '../src/tensor/kernels.js';
+import { ShardComputer } from '../worker/compute.js';
+import type { ShardResult, StepRequest, WorkerGroup } from './worker-group.js';
+
+export class InProcessGroup implements WorkerGroup {
+  readonly transport = 'inproc' as const;
+  private readonly computers: ShardComputer[];
+
+  constructor(spec: NetworkSpec, kernels: Kernels, private readonly train: LabelledImages,
+    readonly world: number, maxBatch: number) {
+    if (!(Number.isInteger(world) && world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${world}`);
+    const maxShard = Math.ceil(maxBatch / world);
+    this.computers = Array.from({ length: world }, () => new ShardComputer(spec, kernels, maxShard));
+  }
+
+  async computeStep(req: StepRequest): Promise<ShardResult[]> {
+    const results: ShardResult[] = [];
+    for (let rank = 0; rank < this.world; rank++) {
+      const t0 = performance.now();
+      const [start, end] = shardRange(req.indices.length, rank, this.world);
+      const s = this.computers[rank]!.computeIndexed(req.params, this.train, req.indices.subarray(start, end));
+      results.push({
+        rank, grads: s.grads, loss: s.loss, count: s.count,
+        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
+        bytesSent: 0, bytesReceived: 0, roundTripMs: performance.now() - t0,
+      });
+    }
+    return results;
+  }
+
+  async close(): Promise<void> {}
+}

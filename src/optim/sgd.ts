@@ -1,0 +1,52 @@
+/**
+ * Mini-batch SGD with Nielsen's update rule, w ← w − (η/m) Σ_x ∇C_x, where the gradient arrives
+ * as a SUM over the m examples of the step and is scaled exactly once, here. Optional extras
+ * from chapter 3, each a separate term of the same update:
+ *   L2 weight decay λ: weights (not biases) gain (λ/n)·w in the gradient, n = training-set size,
+ *     so plain SGD becomes w ← (1 − ηλ/n) w − (η/m) Σ ∇C_x;
+ *   momentum μ: v ← μv − η·g, w ← w + v (velocity kept in the parameter layout).
+ */
+import type { Kernels } from '../tensor/kernels.js';
+import type { ParamLayout } from '../tensor/layout.js';
+
+export interface SgdOptions {
+  eta: number;
+  momentum: number;
+  /** λ of L2 regularisation (0 = off) */
+  weightDecay: number;
+  /** n, the number of training examples, which divides λ */
+  trainSize: number;
+}
+
+export class Sgd {
+  /** Velocity for momentum, in the parameter layout; null when μ = 0. */
+  readonly velocity: Float32Array | null;
+
+  constructor(private readonly layout: ParamLayout, private readonly kernels: Kernels, readonly options: SgdOptions) {
+    validateSgd(options);
+    this.velocity = options.momentum !== 0 ? kernels.alloc(layout.size) : null;
+  }
+
+  /** Applies one step to params from the gradient SUM over `count` examples. */
+  step(params: Float32Array, gradSum: Float32Array, count: number): void {
+    if (!(count > 0)) throw new RangeError(`an SGD step needs at least one example, got ${count}`);
+    const { eta, momentum, weightDecay, trainSize } = this.options;
+    for (const t of this.layout.tensors) {
+      const end = t.offset + t.size;
+      this.kernels.sgdUpdate(
+        params.subarray(t.offset, end),
+        gradSum.subarray(t.offset, end),
+        this.velocity ? this.velocity.subarray(t.offset, end) : null,
+        t.size,
+        { eta, invCount: 1 / count, decay: t.decays ? weightDecay / trainSize : 0, momentum },
+      );
+    }
+  }
+}
+
+export function validateSgd(o: SgdOptions): void {
+  if (!(Number.isFinite(o.eta) && o.eta > 0)) throw new RangeError(`eta must be a positive number, got ${o.eta}`);
+  if (!(Number.isFinite(o.momentum) && o.momentum >= 0 && o.momentum < 1)) throw new RangeError(`momentum must be in [0, 1), got ${o.momentum}`);
+  if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) throw new RangeError(`weight decay must be >= 0, got ${o.weightDecay}`);
+  if (!(Number.isInteger(o.trainSize) && o.trainSize > 0)) throw new RangeError(`trainSize must be a positive integer, got ${o.trainSize}`);
+}

@@ -1,0 +1,84 @@
+/**
+ * What a training run prints: the resolved configuration once, one line per epoch in the book's
+ * form ("Epoch 3: 9312 / 10000"), and a summary — as text for people or as one JSON object per
+ * line for machines.
+ */
+import type { TrainConfig } from './config.js';
+import { describeSpec } from './model/spec.js';
+import type { EpochReport } from '../coordinator/trainer.js';
+import { fmtInt } from './progress.js';
+
+export interface RunHeader {
+  config: TrainConfig;
+  dataDir: string;
+  trainCount: number;
+  evalCount: number;
+  kernels: string;
+  kernelNotes: string[];
+  paramsSource: string;
+  parameters: number;
+  stepsPerEpoch: number;
+}
+
+export interface RunSummary {
+  best: EpochReport | null;
+  final: EpochReport | null;
+  steps: number;
+  seconds: number;
+  saved: string | null;
+}
+
+export interface Reporter {
+  header(h: RunHeader): void;
+  epoch(r: EpochReport): void;
+  done(s: RunSummary): void;
+}
+
+const pct = (c: number, t: number): string => `${((100 * c) / t).toFixed(2)}%`;
+
+export function textReporter(out: (line: string) => void): Reporter {
+  return {
+    header(h) {
+      const c = h.config;
+      out(`dpt train: ${describeSpec(c.spec)} (${fmtInt(h.parameters)} parameters)`);
+      out(`  data        ${fmtInt(h.trainCount)} training images, ${fmtInt(h.evalCount)} ${c.evalSet} images, from ${h.dataDir}`);
+      out(`  parameters  ${h.paramsSource}`);
+      out(`  sgd         eta ${c.eta}, mini-batch ${c.batch}, momentum ${c.momentum}, weight decay ${c.weightDecay}, ${c.shuffle ? 'shuffled' : 'unshuffled'} (order seed ${c.seed})`);
+      out(`  schedule    ${c.epochs} epochs of ${fmtInt(h.stepsPerEpoch)} steps${c.maxSteps !== null ? `, at most ${fmtInt(c.maxSteps)} steps in total` : ''}`);
+      out(`  kernels     ${h.kernels}${h.kernelNotes.length ? ` (${h.kernelNotes.join('; ')})` : ''}`);
+      out(`  workers     ${c.transport} x ${c.workers}${c.transport === 'inproc' && c.workers === 1 ? ' (single node)' : ''}`);
+    },
+    epoch(r) {
+      out(`Epoch ${r.epoch}: ${r.testCorrect} / ${r.testTotal}  (${pct(r.testCorrect, r.testTotal)})  loss ${r.loss.toFixed(4)}  ` +
+        `${r.trainSeconds.toFixed(2)} s  ${fmtInt(r.samplesPerSecond)} samples/s`);
+    },
+    done(s) {
+      if (s.best && s.final) {
+        out(`Done in ${s.seconds.toFixed(1)} s: best ${s.best.testCorrect} / ${s.best.testTotal} (${pct(s.best.testCorrect, s.best.testTotal)}) at epoch ${s.best.epoch}, ` +
+          `final ${s.final.testCorrect} / ${s.final.testTotal} (${pct(s.final.testCorrect, s.final.testTotal)})`);
+      } else {
+        out(`Done in ${s.seconds.toFixed(1)} s: no epoch ran`);
+      }
+      if (s.saved) out(`Saved the parameters to ${s.saved}`);
+    },
+  };
+}
+
+export function jsonReporter(out: (line: string) => void): Reporter {
+  return {
+    header(h) {
+      out(JSON.stringify({ event: 'config', ...h.config, dataDir: h.dataDir, trainCount: h.trainCount, evalCount: h.evalCount,
+        kernelsUsed: h.kernels, kernelNotes: h.kernelNotes, parameters: h.parameters, stepsPerEpoch: h.stepsPerEpoch, paramsSource: h.paramsSource }));
+    },
+    epoch(r) {
+      out(JSON.stringify({ event: 'epoch', ...r }));
+    },
+    done(s) {
+      out(JSON.stringify({
+        event: 'done', steps: s.steps, seconds: s.seconds, saved: s.saved,
+        bestEpoch: s.best?.epoch ?? null, bestCorrect: s.best?.testCorrect ?? null,
+        finalCorrect: s.final?.testCorrect ?? null, testTotal: s.final?.testTotal ?? null,
+      }));
+    },
+  };
+}
