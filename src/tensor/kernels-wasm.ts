@@ -1,0 +1,137 @@
+/**
+ * The wasm engine: 128-bit SIMD micro-kernels (assembly/kernels.ts, compiled by AssemblyScript)
+ * working in place on buffers that live in the engine's shared WebAssembly memory. Buffers from
+ * alloc() cost no copy per call; any other Float32Array (a gradient in a SharedArrayBuffer from
+ * another thread, a plain array) is still computed correctly, staged through a scratch area.
+ */
+import type { Activation, Cost, Kernels, SgdParams } from './kernels.js';
+import { KERNELS_WASM_BASE64 } from './kernels-wasm-binary.js';
+import { Staging, WasmArena } from './wasm-arena.js';
+
+/** The exports of assembly/kernels.ts; every pointer is a byte address in the shared memory. */
+export interface WasmExports {
+  linearForward(out: number, inp: number, weight: number, bias: number, B: number, C: number, OC: number, act: number, list: number): void;
+  linearBackwardInput(dinp: number, dout: number, weight: number, B: number, C: number, OC: number): void;
+  linearBackwardParams(dweight: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number, list: number): void;
+  activationBackward(d: number, a: number, n: number, act: number): void;
+  outputDelta(delta: number, out: number, labels: number, B: number, K: number, cost: number): number;
+  sgdUpdate(w: number, grad: number, velocity: number, n: number, eta: number, invCount: number, decay: number, momentum: number): void;
+  addInto(y: number, x: number, n: number): void;
+  gatherScaled(dst: number, images: number, indices: number, B: number, D: number, scale: number): void;
+  biasActivate(out: number, bias: number, B: number, OC: number, act: number): void;
+  biasGradInto(dbias: number, dout: number, B: number, OC: number): void;
+  countNonzeroBlocks(inp: number, B: number, C: number, list: number): number;
+}
+
+export const ACT_CODE: Record<Activation, number> = { identity: 0, sigmoid: 1, relu: 2, tanh: 3 };
+export const COST_CODE: Record<Cost, number> = { quadratic: 0, 'cross-entropy': 1 };
+
+let compiled: WebAssembly.Module | null = null;
+
+/** Compiles the module once per thread; throws a clear error where WebAssembly SIMD is missing. */
+export function wasmModule(): WebAssembly.Module {
+  if (compiled === null) {
+    const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
+    try {
+      compiled = new WebAssembly.Module(bytes);
+    } catch (e) {
+      throw new Error(`the wasm engine needs WebAssembly SIMD and threads (Node >= 20): ${(e as Error).message}; use --kernels js`);
+    }
+  }
+  return compiled;
+}
+
+/** The engine's memory, staging area and instantiated kernels: shared by the wasm and blas engines. */
+export class WasmCore {
+  readonly arena = new WasmArena();
+  readonly stage = new Staging(this.arena);
+  readonly k: WasmExports;
+
+  constructor() {
+    const instance = new WebAssembly.Instance(wasmModule(), { env: { memory: this.arena.memory } });
+    this.k = instance.exports as unknown as WasmExports;
+  }
+}
+
+/** Builds the wasm engine (one per thread: each has its own memory). */
+export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { readonly core: WasmCore } {
+  const { k, stage, arena } = core;
+  return {
+    name: 'wasm',
+    core,
+    alloc: (length) => arena.allocF32(length),
+
+    linearForward(out, inp, weight, bias, B, C, OC, act) {
+      stage.begin();
+      const pInp = stage.input(inp, B * C, 'inp');
+      const pW = stage.input(weight, OC * C, 'weight');
+      const pBias = stage.input(bias, OC, 'bias');
+      const pOut = stage.output(out, B * OC, 'out', false);
+      const list = stage.scratch(C + 64);
+      k.linearForward(pOut, pInp, pW, pBias, B, C, OC, ACT_CODE[act], list);
+      stage.end();
+    },
+
+    linearBackwardInput(dinp, dout, weight, B, C, OC) {
+      stage.begin();
+      const pDout = stage.input(dout, B * OC, 'dout');
+      const pW = stage.input(weight, OC * C, 'weight');
+      const pDinp = stage.output(dinp, B * C, 'dinp', false);
+      k.linearBackwardInput(pDinp, pDout, pW, B, C, OC);
+      stage.end();
+    },
+
+    linearBackwardParams(dweight, dbias, dout, inp, B, C, OC) {
+      stage.begin();
+      const pDout = stage.input(dout, B * OC, 'dout');
+      const pInp = stage.input(inp, B * C, 'inp');
+      const pDw = stage.output(dweight, OC * C, 'dweight', true);
+      const pDb = stage.output(dbias, OC, 'dbias', true);
+      const list = stage.scratch(C + 64);
+      k.linearBackwardParams(pDw, pDb, pDout, pInp, B, C, OC, list);
+      stage.end();
+    },
+
+    activationBackward(d, a, n, act) {
+      stage.begin();
+      const pA = stage.input(a, n, 'a');
+      const pD = stage.output(d, n, 'd', true);
+      k.activationBackward(pD, pA, n, ACT_CODE[act]);
+      stage.end();
+    },
+
+    outputDelta(delta, out, labels, B, K, cost) {
+      stage.begin();
+      const pOut = stage.input(out, B * K, 'out');
+      const pLabels = stage.bytes(labels, B, 'labels');
+      const pDelta = stage.output(delta, B * K, 'delta', false);
+      const loss = k.outputDelta(pDelta, pOut, pLabels, B, K, COST_CODE[cost]);
+      stage.end();
+      return loss;
+    },
+
+    sgdUpdate(w, grad, velocity, n, p: SgdParams) {
+      stage.begin();
+      const pG = stage.input(grad, n, 'grad');
+      const pW = stage.output(w, n, 'w', true);
+      const useV = p.momentum !== 0;
+      if (useV && velocity === null) throw new Error('sgdUpdate with momentum needs a velocity buffer');
+      const pV = useV ? stage.output(velocity!, n, 'velocity', true) : 0;
+      k.sgdUpdate(pW, pG, pV, n, p.eta, p.invCount, p.decay, p.momentum);
+      stage.end();
+    },
+
+    addInto(y, x, n) {
+      stage.begin();
+      const pX = stage.input(x, n, 'x');
+      const pY = stage.output(y, n, 'y', true);
+      k.addInto(pY, pX, n);
+      stage.end();
+    },
+
+    zero(x, n) {
+      if (x.length < n) throw new RangeError(`zero: buffer has ${x.length} floats but the call needs ${n}`);
+      x.fill(0, 0, n);
+    },
+  };
+}
