@@ -492,25 +492,26 @@ export function addInto(y: usize, x: usize, n: i32): void {
   }
 }
 
-/** Bytes 0..255 of the rows `indices[0..B)` of `images` (D bytes each) become floats x·scale in dst[B, D]. */
-export function gatherScaled(dst: usize, images: usize, indices: usize, B: i32, D: i32, scale: f32): void {
+/** dst[i] = src[i] · scale for n bytes 0..255 (pixels to inputs), 16 at a time. */
+export function scaleBytes(dst: usize, src: usize, n: i32, scale: f32): void {
   const vScale = f32x4.splat(scale);
-  const D16 = D & ~15;
-  for (let b = 0; b < B; b++) {
-    const src = images + <usize>load<u32>(indices + (<usize>b << 2)) * <usize>D;
-    const out = dst + ((<usize>b * D) << 2);
-    for (let i = 0; i < D16; i += 16) {
-      const bytes = v128.load(src + <usize>i);
-      const lo = i16x8.extend_low_i8x16_u(bytes);
-      const hi = i16x8.extend_high_i8x16_u(bytes);
-      const p = out + (<usize>i << 2);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), vScale));
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), vScale), 16);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), vScale), 32);
-      v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), vScale), 48);
-    }
-    for (let i = D16; i < D; i++) store<f32>(out + (<usize>i << 2), <f32>load<u8>(src + <usize>i) * scale);
+  const n16 = n & ~15;
+  for (let i = 0; i < n16; i += 16) {
+    const bytes = v128.load(src + <usize>i);
+    const lo = i16x8.extend_low_i8x16_u(bytes);
+    const hi = i16x8.extend_high_i8x16_u(bytes);
+    const p = dst + (<usize>i << 2);
+    v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), vScale));
+    v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), vScale), 16);
+    v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), vScale), 32);
+    v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(hi)), vScale), 48);
   }
+  for (let i = n16; i < n; i++) store<f32>(dst + (<usize>i << 2), <f32>load<u8>(src + <usize>i) * scale);
+}
+
+/** Sets n floats to zero. */
+export function zero(x: usize, n: i32): void {
+  memory.fill(x, 0, <usize>n << 2);
 }
 
 /** out[b, :] = act(out[b, :] + bias) for B rows of OC: the epilogue after an external GEMM. */

@@ -17,7 +17,8 @@ export interface WasmExports {
   outputDelta(delta: number, out: number, labels: number, B: number, K: number, cost: number): number;
   sgdUpdate(w: number, grad: number, velocity: number, n: number, eta: number, invCount: number, decay: number, momentum: number): void;
   addInto(y: number, x: number, n: number): void;
-  gatherScaled(dst: number, images: number, indices: number, B: number, D: number, scale: number): void;
+  scaleBytes(dst: number, src: number, n: number, scale: number): void;
+  zero(x: number, n: number): void;
   biasActivate(out: number, bias: number, B: number, OC: number, act: number): void;
   biasGradInto(dbias: number, dout: number, B: number, OC: number): void;
   countNonzeroBlocks(inp: number, B: number, C: number, list: number): number;
@@ -131,7 +132,24 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
 
     zero(x, n) {
       if (x.length < n) throw new RangeError(`zero: buffer has ${x.length} floats but the call needs ${n}`);
-      x.fill(0, 0, n);
+      // memory.fill: TypedArray.fill on a SharedArrayBuffer takes a slow path in V8
+      if (arena.owns(x)) k.zero(x.byteOffset, n);
+      else x.fill(0, 0, n);
+    },
+
+    gatherScaled(dst, images, indices, B, D, scale) {
+      stage.begin();
+      const pDst = stage.output(dst, B * D, 'dst', false);
+      // the selected rows are copied next to each other (native memcpy per row), then converted at once
+      const pSrc = stage.scratch(B * D);
+      const u8 = arena.u8;
+      for (let b = 0; b < B; b++) {
+        const src = indices[b]! * D;
+        if (src + D > images.length) throw new RangeError(`gather: row ${indices[b]} is outside the ${images.length / D} images`);
+        u8.set(images.subarray(src, src + D), pSrc + b * D);
+      }
+      k.scaleBytes(pDst, pSrc, B * D, scale);
+      stage.end();
     },
   };
 }

@@ -62,4 +62,10 @@ export interface Kernels {
 
   /** Sets the first n entries to zero. */
   zero(x: Float32Array, n: number): void;
+
+  /**
+   * The batch gather: dst[b, :] = images[indices[b]·D, +D) · scale for b < B, bytes to floats
+   * (pixels 0..255 to inputs 0..1). `images` may live anywhere; it is only read.
+   */
+  gatherScaled(dst: Float32Array, images: Uint8Array, indices: ArrayLike<number>, B: number, D: number, scale: number): void;
 }
