@@ -24,13 +24,13 @@ export class InProcessGroup implements WorkerGroup {
   async computeStep(req: StepRequest): Promise<ShardResult[]> {
     const results: ShardResult[] = [];
     for (let rank = 0; rank < this.world; rank++) {
-      const t0 = performance.now();
+      const sentAt = performance.now();
       const [start, end] = shardRange(req.indices.length, rank, this.world);
       const s = this.computers[rank]!.computeIndexed(req.params, this.train, req.indices.subarray(start, end));
       results.push({
         rank, grads: s.grads, loss: s.loss, count: s.count,
         timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, roundTripMs: performance.now() - t0,
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0, queueWaitMs: 0,
       });
     }
     return results;

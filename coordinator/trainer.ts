@@ -68,9 +68,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     const t0 = performance.now();
     for (let s = 0; s < steps; s++) {
       if (run.maxSteps !== null && globalStep >= run.maxSteps) break;
-      const results = await group.computeStep({ step: globalStep, params, indices: batchIndices(perm, s, batch) });
-      const reduced = reduceInRankOrder(network, results, gradSum);
-      sgd.step(params, reduced.grads, reduced.count);
+      const reduced = await trainStep(run, gradSum, globalStep, batchIndices(perm, s, batch));
       lossSum += reduced.loss;
       examples += reduced.count;
       globalStep++;
@@ -91,6 +89,15 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   }
   const best = reports.reduce<EpochReport | null>((b, r) => (b === null || r.testCorrect > b.testCorrect ? r : b), null);
   return { epochs: reports, steps: globalStep, best };
+}
+
+/** One SGD step on one global batch: shard sums from the group, rank-order reduction, update. */
+export async function trainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'group' | 'params'>, gradSum: Float32Array,
+  step: number, indices: Uint32Array): Promise<{ loss: number; count: number }> {
+  const results = await run.group.computeStep({ step, params: run.params, indices });
+  const reduced = reduceInRankOrder(run.network, results, gradSum);
+  run.sgd.step(run.params, reduced.grads, reduced.count);
+  return reduced;
 }
 
 /**

@@ -32,12 +32,23 @@ export interface ShardResult {
   grads: Float32Array;
   loss: number;
   count: number;
+  /** the worker's own timing of its part of the step */
   timing: WorkerTiming;
   /** bytes this rank's exchange put on the wire this step (0 for in-process and shared memory) */
   bytesSent: number;
   bytesReceived: number;
-  /** coordinator-clock milliseconds from sending the request to having the reply decoded */
-  roundTripMs: number;
+  /**
+   * Coordinator clock (performance.now(), ms): when this rank's request was handed to the
+   * transport, and when its reply had been received and decoded. roundTrip = receivedAt − sentAt;
+   * communication = roundTrip − (the worker's own time) − queueWaitMs − coordinator encode/decode.
+   */
+  sentAt: number;
+  receivedAt: number;
+  /** coordinator-side ms spent encoding this rank's request and decoding its reply */
+  encodeMs: number;
+  decodeMs: number;
+  /** ms the request waited for a free worker before running (thread pool queue; 0 where unknown) */
+  queueWaitMs: number;
 }
 
 export interface WorkerGroup {
