@@ -142,6 +142,20 @@ for (const k of engines) {
       }
     });
 
+    it('gathers and scales byte rows like the reference', () => {
+      const rng = new Rng(17);
+      const D = 784 + 5; // not a multiple of 16: exercises the scalar tail
+      const images = new Uint8Array(50 * D).map(() => rng.nextInt(256));
+      const indices = new Uint32Array([49, 0, 7, 7, 23, 1, 48]);
+      const expected = new Float32Array(indices.length * D);
+      ref.gatherScaled(expected, images, indices, indices.length, D, 1 / 255);
+      for (const dst of [k.alloc(indices.length * D), new Float32Array(indices.length * D)]) {
+        k.gatherScaled(dst, images, indices, indices.length, D, 1 / 255);
+        expectClose(dst, expected, 1, 'gather');
+      }
+      expect(() => k.gatherScaled(k.alloc(D), images, [50], 1, D, 1)).toThrow(/row 50 is outside the 50 images/);
+    });
+
     it('computes the same for arrays it did not allocate (plain and SharedArrayBuffer-backed)', () => {
       const rng = new Rng(13);
       const [B, C, OC] = [129, 257, 31];
