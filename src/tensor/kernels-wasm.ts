@@ -22,6 +22,26 @@ export interface WasmExports {
   biasActivate(out: number, bias: number, B: number, OC: number, act: number): void;
   biasGradInto(dbias: number, dout: number, B: number, OC: number): void;
   countNonzeroBlocks(inp: number, B: number, C: number, list: number): number;
+  countNonzeros(x: number, n: number): number;
+  sparseScratchBytes(B: number, C: number, OC: number): number;
+  linearForwardSparse(out: number, inp: number, weight: number, bias: number, B: number, C: number, OC: number, act: number, scratch: number): void;
+  linearBackwardParamsSparse(dweight: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number, scratch: number): void;
+  packBlocks(dst: number, src: number, R: number, C: number, list: number, n: number): void;
+  unpackAddBlocks(dst: number, src: number, R: number, C: number, list: number, n: number): void;
+}
+
+/** Inputs narrower than this are never checked for sparsity: the products are too small to care. */
+const SPARSE_MIN_C = 64;
+
+/**
+ * Whether to visit only the nnz nonzero inputs instead of running the dense kernel (which
+ * already skips 4-column blocks that are zero in a whole tile). Measured on MNIST rows with
+ * interleaved repetitions (see docs/kernels.md): the sparse kernels win 2-2.7x on 784x256 at
+ * B >= 128 but lose on 784x30, where transposing the weights costs as much as the product.
+ * So: wide outputs only, and clearly sparse inputs.
+ */
+export function sparsePays(B: number, C: number, OC: number, nnz: number): boolean {
+  return C >= SPARSE_MIN_C && OC >= 64 && B >= 16 && nnz < 0.4 * B * C;
 }
 
 export const ACT_CODE: Record<Activation, number> = { identity: 0, sigmoid: 1, relu: 2, tanh: 3 };
@@ -68,8 +88,11 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
       const pW = stage.input(weight, OC * C, 'weight');
       const pBias = stage.input(bias, OC, 'bias');
       const pOut = stage.output(out, B * OC, 'out', false);
-      const list = stage.scratch(C + 64);
-      k.linearForward(pOut, pInp, pW, pBias, B, C, OC, ACT_CODE[act], list);
+      if (OC >= 64 && C >= SPARSE_MIN_C && B >= 16 && sparsePays(B, C, OC, k.countNonzeros(pInp, B * C))) {
+        k.linearForwardSparse(pOut, pInp, pW, pBias, B, C, OC, ACT_CODE[act], stage.scratch(k.sparseScratchBytes(B, C, OC)));
+      } else {
+        k.linearForward(pOut, pInp, pW, pBias, B, C, OC, ACT_CODE[act], stage.scratch(C + 64));
+      }
       stage.end();
     },
 
@@ -88,8 +111,11 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
       const pInp = stage.input(inp, B * C, 'inp');
       const pDw = stage.output(dweight, OC * C, 'dweight', true);
       const pDb = stage.output(dbias, OC, 'dbias', true);
-      const list = stage.scratch(C + 64);
-      k.linearBackwardParams(pDw, pDb, pDout, pInp, B, C, OC, list);
+      if (OC >= 64 && C >= SPARSE_MIN_C && B >= 16 && sparsePays(B, C, OC, k.countNonzeros(pInp, B * C))) {
+        k.linearBackwardParamsSparse(pDw, pDb, pDout, pInp, B, C, OC, stage.scratch(k.sparseScratchBytes(B, C, OC)));
+      } else {
+        k.linearBackwardParams(pDw, pDb, pDout, pInp, B, C, OC, stage.scratch(C + 64));
+      }
       stage.end();
     },
 
