@@ -27,6 +27,7 @@ interface TrainFlags {
   init: TrainConfig['init']; epochs: number; batch: number; eta: number; momentum: number; weightDecay: number;
   seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
   initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
+  checkpoint?: string; checkpointEvery?: number; resume?: string;
 }
 
 function addTrainOptions(cmd: Command): Command {
@@ -52,7 +53,15 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
     .option('--transport <name>', 'how workers run: inproc, threads, ws', arg(parseTransport), d.transport)
     .option('--workers <n>', 'number of workers', arg((v) => parsePositiveInt('--workers', v)), d.workers)
+    .option('--checkpoint <file>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C')
+    .option('--checkpoint-every <n>', 'steps between checkpoints', arg((v) => parsePositiveInt('--checkpoint-every', v)))
+    .option('--resume <file>', 'continue an interrupted run from its checkpoint (bit-identical to an uninterrupted run)')
     .option('--json', 'print one JSON object per line instead of text', false);
+}
+
+/** The long names of the options the user typed (not defaults), e.g. 'batch'. */
+function explicitOptions(cmd: Command): Set<string> {
+  return new Set(cmd.options.map((o) => o.attributeName()).filter((n) => cmd.getOptionValueSource(n) === 'cli'));
 }
 
 function trainConfig(f: TrainFlags): TrainConfig {
@@ -62,6 +71,7 @@ function trainConfig(f: TrainFlags): TrainConfig {
     seed: f.seed, shuffle: f.shuffle, trainLimit: f.trainLimit ?? null, maxSteps: f.maxSteps ?? null,
     dataDir: f.dataDir ?? null, evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
     json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
+    checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
   };
 }
 
@@ -76,9 +86,11 @@ Examples:
   dpt train                                   Nielsen's chapter-1 network, ~95% after 30 epochs
   dpt train --epochs 1 --save net.safetensors
   dpt train --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1 --batch 128
-  dpt train --json --epochs 2 | jq .testCorrect`)
-    .action(async (flags: TrainFlags) => {
-      await trainCommand(trainConfig(flags));
+  dpt train --json --epochs 2 | jq .testCorrect
+  dpt train --checkpoint run.ckpt --checkpoint-every 1000     (Ctrl-C also writes run.ckpt)
+  dpt train --resume run.ckpt`)
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      await trainCommand(trainConfig(flags), undefined, explicitOptions(cmd));
     });
 
   program.command('evaluate')
@@ -105,7 +117,8 @@ Examples:
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    // a command may have set its own code (130 after an interrupt)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     const err = e as Error;
     // Known input problems get one clear line; anything else is a bug and keeps its stack.

@@ -39,6 +39,11 @@ export interface TrainConfig {
   kernels: KernelChoice;
   transport: TransportName;
   workers: number;
+  /** write a checkpoint here every checkpointEvery steps, and on SIGINT/SIGTERM */
+  checkpoint: string | null;
+  checkpointEvery: number | null;
+  /** continue from this checkpoint */
+  resume: string | null;
 }
 
 /** Nielsen's chapter-1 network and hyper-parameters. */
@@ -62,6 +67,9 @@ export const DEFAULTS: TrainConfig = {
   kernels: 'auto',
   transport: 'inproc',
   workers: 1,
+  checkpoint: null,
+  checkpointEvery: null,
+  resume: null,
 };
 
 export function parsePositiveInt(flag: string, value: string): number {
@@ -119,4 +127,19 @@ export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v,
 /** A seed stream per purpose, so that e.g. changing the init scheme does not change the data order. */
 export function deriveSeed(seed: number, stream: 'init' | 'order'): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ (stream === 'init' ? 0x1234567 : 0x7654321)) >>> 0;
+}
+
+/** Checks that combine several options; single options are checked by their parsers. */
+export function validateConfig(c: TrainConfig): void {
+  if (c.checkpointEvery !== null && c.checkpoint === null) {
+    throw new ConfigError('--checkpoint-every needs --checkpoint FILE to say where to write');
+  }
+  if (c.resume !== null && c.initFrom !== null) {
+    throw new ConfigError('--resume and --init-from both set the parameters: pass only one (a checkpoint holds the parameters)');
+  }
+}
+
+/** Where an interrupted run writes its checkpoint when --checkpoint was not given. */
+export function interruptCheckpointPath(c: TrainConfig): string {
+  return c.checkpoint ?? c.resume ?? 'dpt-interrupted.ckpt';
 }
