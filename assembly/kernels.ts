@@ -848,3 +848,11 @@ export function unpackAddBlocks(dst: usize, src: usize, R: i32, C: i32, list: us
     }
   }
 }
+
+/** dst[b, :] = images[indices[b]·D, +D) · scale: the batch gather from a data set held in this memory. */
+export function gatherRows(dst: usize, images: usize, indices: usize, B: i32, D: i32, scale: f32): void {
+  for (let b = 0; b < B; b++) {
+    const src = images + <usize>load<u32>(indices + (<usize>b << 2)) * <usize>D;
+    scaleBytes(dst + ((<usize>b * D) << 2), src, D, scale);
+  }
+}

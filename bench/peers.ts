@@ -6,7 +6,7 @@
  * without evaluation) is compared. This script installs nothing: without the Python packages it
  * says how to get them and times dpt alone.
  *
- *   node dist/bench/peers.js [--epochs 3] [--python /usr/bin/python3] [--engines wasm,blas]
+ *   node dist/bench/peers.js [--rounds 3] [--python /usr/bin/python3] [--engines wasm,blas]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,7 +25,7 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
-const epochs = Number(flag('--epochs', '3'));
+const rounds = Number(flag('--rounds', '3'));
 const python = flag('--python', existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const blas = loadBlas();
 const engines = flag('--engines', blas instanceof Error ? 'wasm' : 'wasm,blas').split(',') as KernelChoice[];
@@ -74,8 +74,8 @@ function pythonPeers(): { available: ('pytorch' | 'numpy')[]; notes: string[] } 
 
 interface EpochResult { seconds: number; accuracy: number }
 
-async function timeDpt(w: Workload, kernels: KernelChoice, data: ReturnType<typeof loadMnist>): Promise<EpochResult[]> {
-  const config: TrainConfig = { ...DEFAULTS, spec: w.spec, init: w.init, batch: w.batch, eta: w.eta, epochs, kernels };
+async function timeDpt(w: Workload, kernels: KernelChoice, data: ReturnType<typeof loadMnist>, maxSteps: number | null = null): Promise<EpochResult[]> {
+  const config: TrainConfig = { ...DEFAULTS, spec: w.spec, init: w.init, batch: w.batch, eta: w.eta, epochs: 1, kernels, maxSteps };
   const session = await openSession(config, data);
   const group = await startGroup(session);
   try {
@@ -89,7 +89,7 @@ async function timeDpt(w: Workload, kernels: KernelChoice, data: ReturnType<type
 function timePython(w: Workload, peer: 'pytorch' | 'numpy'): EpochResult[] {
   const script = join(pyDir, peer === 'pytorch' ? 'torch_epoch.py' : 'numpy_epoch.py');
   const args = [script, '--data-dir', defaultMnistDir(), '--sizes', w.spec.sizes.join(','), '--activation', w.spec.activation,
-    '--cost', w.spec.cost, '--init', w.init, '--batch', String(w.batch), '--eta', String(w.eta), '--epochs', String(epochs)];
+    '--cost', w.spec.cost, '--init', w.init, '--batch', String(w.batch), '--eta', String(w.eta), '--epochs', '1'];
   // one thread everywhere: OpenBLAS (numpy) and PyTorch's intra-op pool
   const env = { ...process.env, OPENBLAS_NUM_THREADS: '1', OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
   const r = spawnSync(python, args, { encoding: 'utf8', env, cwd: pyDir, maxBuffer: 1 << 24 });
@@ -99,7 +99,7 @@ function timePython(w: Workload, peer: 'pytorch' | 'numpy'): EpochResult[] {
 }
 
 const peers = pythonPeers();
-console.log(`# bench/peers: seconds per epoch (50,000 images, median of ${epochs} epochs, training loop only), one thread each`);
+console.log(`# bench/peers: seconds per epoch (50,000 images, training loop only), one thread each; median of ${rounds} rounds, contestants alternating`);
 console.log(`# machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}; python ${python}`);
 console.log(`# ${[blas instanceof Error ? `blas: ${blas.message}` : blas.description, ...peers.notes].join('; ')}`);
 
@@ -108,16 +108,24 @@ const verdicts: string[] = [];
 for (const w of WORKLOADS) {
   console.log('');
   console.log(`## ${w.name}`);
-  console.log('| contestant | s/epoch (median) | min | max | test acc. after last epoch |');
+  console.log('| contestant | s/epoch (median) | min | max | test acc. after 1 epoch |');
   console.log('|---|---|---|---|---|');
   const times = new Map<string, number>();
-  const row = (name: string, r: EpochResult[]) => {
+  const contestants: { name: string; run: () => Promise<EpochResult[]> | EpochResult[] }[] = [
+    ...engines.map((k) => ({ name: `dpt --kernels ${k}`, run: () => timeDpt(w, k, data) })),
+    ...peers.available.map((p) => ({ name: p === 'pytorch' ? 'PyTorch (1 thread)' : 'numpy vectorised (1 thread)', run: () => timePython(w, p) })),
+  ];
+  for (const k of engines) await timeDpt(w, k, data, 300); // burn-in
+  const results = new Map<string, EpochResult[]>(contestants.map((c) => [c.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const c of contestants) results.get(c.name)!.push(...(await c.run()));
+  }
+  for (const c of contestants) {
+    const r = results.get(c.name)!;
     const s = r.map((e) => e.seconds);
-    times.set(name, median(s));
-    console.log(`| ${name} | ${median(s).toFixed(3)} | ${Math.min(...s).toFixed(3)} | ${Math.max(...s).toFixed(3)} | ${(100 * r.at(-1)!.accuracy).toFixed(2)}% |`);
-  };
-  for (const k of engines) row(`dpt --kernels ${k}`, await timeDpt(w, k, data));
-  for (const p of peers.available) row(p === 'pytorch' ? 'PyTorch (1 thread)' : 'numpy vectorised (1 thread)', timePython(w, p));
+    times.set(c.name, median(s));
+    console.log(`| ${c.name} | ${median(s).toFixed(3)} | ${Math.min(...s).toFixed(3)} | ${Math.max(...s).toFixed(3)} | ${(100 * r.at(-1)!.accuracy).toFixed(2)}% |`);
+  }
   const best = engines.map((k) => [k, times.get(`dpt --kernels ${k}`)!] as const).reduce((a, b) => (b[1] < a[1] ? b : a));
   for (const [peer, label] of [['pytorch', 'PyTorch (1 thread)'], ['numpy', 'numpy vectorised (1 thread)']] as const) {
     const t = times.get(label);

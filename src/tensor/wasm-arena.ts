@@ -18,13 +18,19 @@ const PAD = 16;
 export class WasmArena {
   readonly memory: WebAssembly.Memory;
   private top = HEAP_BASE;
-  private readonly known = new Set<ArrayBufferLike>();
+  /** every SharedArrayBuffer object this memory has had, newest first (one per growth) */
+  private readonly known: ArrayBufferLike[] = [];
   private current: ArrayBufferLike;
   /** views of the whole current buffer, for copies through scratch */
   f32!: Float32Array;
+  u32!: Uint32Array;
   u8!: Uint8Array;
 
-  constructor(initialPages = 16) {
+  /**
+   * 32 MiB to start with: committed lazily by the OS, and large enough that the buffers of a
+   * usual run come from one SharedArrayBuffer object, which makes owns() a single comparison.
+   */
+  constructor(initialPages = 512) {
     this.memory = new WebAssembly.Memory({ initial: initialPages, maximum: WASM_MAX_PAGES, shared: true });
     this.current = this.memory.buffer;
     this.refresh();
@@ -56,7 +62,10 @@ export class WasmArena {
 
   /** True when `a` is a view into this memory (allocated here, before or after any growth). */
   owns(a: ArrayBufferView): boolean {
-    return a.buffer === this.current || this.known.has(a.buffer);
+    const b = a.buffer;
+    if (b === this.current) return true;
+    for (let i = 1; i < this.known.length; i++) if (this.known[i] === b) return true;
+    return false;
   }
 
   /** Bytes in use, for tests and reports. */
@@ -67,8 +76,9 @@ export class WasmArena {
   private refresh(): void {
     // memory.buffer of a shared memory is a new SharedArrayBuffer object after each growth
     this.current = this.memory.buffer;
-    this.known.add(this.current);
+    this.known.unshift(this.current);
     this.f32 = new Float32Array(this.current);
+    this.u32 = new Uint32Array(this.current);
     this.u8 = new Uint8Array(this.current);
   }
 }

@@ -156,6 +156,20 @@ for (const k of engines) {
       expect(() => k.gatherScaled(k.alloc(D), images, [50], 1, D, 1)).toThrow(/row 50 is outside the 50 images/);
     });
 
+    it('gathers from a large data set handed repeatedly (which the wasm engines keep a copy of)', () => {
+      const rng = new Rng(19);
+      const D = 784;
+      const images = new Uint8Array(3000 * D).map(() => rng.nextInt(256)); // 2.4 MB, as a Node Buffer would also do
+      for (let call = 0; call < 4; call++) {
+        const indices = new Uint32Array(10).map(() => rng.nextInt(3000));
+        const expected = new Float32Array(10 * D);
+        ref.gatherScaled(expected, images, indices, 10, D, 1 / 255);
+        const dst = k.alloc(10 * D);
+        k.gatherScaled(dst, images, indices, 10, D, 1 / 255);
+        expectClose(dst, expected, 1, `gather call ${call}`);
+      }
+    });
+
     it('computes the same for arrays it did not allocate (plain and SharedArrayBuffer-backed)', () => {
       const rng = new Rng(13);
       const [B, C, OC] = [129, 257, 31];
