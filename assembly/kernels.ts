@@ -92,22 +92,55 @@ function activate(z: v128, act: i32): v128 {
 // of a group of rows hold any nonzero value and then only visit those: the scan costs about
 // 1/OC of the product it saves, and the SIMD inner loops stay dense.
 
-/** Writes the byte offsets of the full 4-column blocks that are nonzero in any of rows [r0, r1) to list; returns how many. */
+/**
+ * Writes the byte offsets of the full 4-column blocks that are nonzero in any of rows [r0, r1)
+ * to list; returns how many. `list` has room for listBytes(C) bytes: the list itself, then (for
+ * many rows) an accumulator row.
+ */
 function nonzeroBlocks(list: usize, x: usize, r0: i32, r1: i32, C: i32): i32 {
   const nblk = C >> 2;
   const rowBytes = <usize>C << 2;
+  const zero = f32x4.splat(0.0);
   let n = 0;
+  if (r1 - r0 <= 4) {
+    for (let j = 0; j < nblk; j++) {
+      const off = <usize>j << 4;
+      let v = i32x4.splat(0);
+      for (let r = r0; r < r1; r++) v = v128.or(v, v128.load(x + <usize>r * rowBytes + off));
+      // compare as floats so that -0.0 counts as zero too
+      if (v128.any_true(f32x4.ne(v, zero))) {
+        store<i32>(list + (<usize>n << 2), <i32>off);
+        n++;
+      }
+    }
+    return n;
+  }
+  // Many rows: OR them into an accumulator row walking memory in order (a column-wise walk
+  // over a 1024-row batch missed the cache on every load), then read the accumulator.
+  const acc = (list + <usize>C + 64) & ~63;
+  for (let j = 0; j < nblk; j++) v128.store(acc + (<usize>j << 4), zero);
+  for (let r = r0; r < r1; r++) {
+    const row = x + <usize>r * rowBytes;
+    for (let j = 0; j < nblk; j++) {
+      const off = <usize>j << 4;
+      // |x| bits, so that -0.0 ORs in as zero
+      const v = v128.and(v128.load(row + off), i32x4.splat(0x7fffffff));
+      v128.store(acc + off, v128.or(v128.load(acc + off), v));
+    }
+  }
   for (let j = 0; j < nblk; j++) {
     const off = <usize>j << 4;
-    let v = i32x4.splat(0);
-    for (let r = r0; r < r1; r++) v = v128.or(v, v128.load(x + <usize>r * rowBytes + off));
-    // compare as floats so that -0.0 counts as zero too
-    if (v128.any_true(f32x4.ne(v, f32x4.splat(0.0)))) {
+    if (v128.any_true(v128.load(acc + off))) {
       store<i32>(list + (<usize>n << 2), <i32>off);
       n++;
     }
   }
   return n;
+}
+
+/** Bytes of the `list` scratch that the block-skipping kernels need for C columns. */
+export function listBytes(C: i32): i32 {
+  return C + 128 + C * 4 + 16;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
   /** The nonzero 4-column blocks of inp[B, C] when packing them pays, else null. */
   const packedColumns = (pInp: number, B: number, C: number): { list: number; n: number } | null => {
     if (C < PACK_MIN_C || C % 4 !== 0) return null;
-    const list = stage.scratch(C + 64);
+    const list = stage.scratch(k.listBytes(C));
     const n = k.countNonzeroBlocks(pInp, B, C, list);
     return n <= PACK_MAX_FRACTION * (C / 4) ? { list, n } : null;
   };

@@ -24,6 +24,7 @@ export interface WasmExports {
   biasGradInto(dbias: number, dout: number, B: number, OC: number): void;
   countNonzeroBlocks(inp: number, B: number, C: number, list: number): number;
   countNonzeros(x: number, n: number): number;
+  listBytes(C: number): number;
   sparseScratchBytes(B: number, C: number, OC: number): number;
   linearForwardSparse(out: number, inp: number, weight: number, bias: number, B: number, C: number, OC: number, act: number, scratch: number): void;
   linearBackwardParamsSparse(dweight: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number, scratch: number): void;
@@ -31,7 +32,7 @@ export interface WasmExports {
   unpackAddBlocks(dst: number, src: number, R: number, C: number, list: number, n: number): void;
 }
 
-/** Data sets between these sizes are copied into the engine's memory for the batch gather. */
+/** Data sets of at least this size are copied into the engine's memory for the batch gather, up to the total. */
 const RESIDENT_MIN_BYTES = 1 << 20;
 const RESIDENT_MAX_BYTES = 256 << 20;
 
@@ -88,8 +89,8 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
   // change identity every call and are never copied.
   let lastImages: Uint8Array | null = null;
   let plainImages: Uint8Array = new Uint8Array(0);
-  let residentOf: Uint8Array | null = null;
-  let residentPtr = -1;
+  const resident = new WeakMap<Uint8Array, number>();
+  let residentBytes = 0;
   const plain = (images: Uint8Array): Uint8Array => {
     if (images !== lastImages) {
       // a Node Buffer's subarray() goes through a slow path: slice a plain view instead
@@ -98,15 +99,17 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
     return plainImages;
   };
   const residentCopy = (images: Uint8Array): number => {
-    if (images === residentOf) return residentPtr;
+    const ptr = resident.get(images);
+    if (ptr !== undefined) return ptr;
     const again = images === lastImages;
     plain(images);
     lastImages = images;
-    if (!again || images.length > RESIDENT_MAX_BYTES || images.length < RESIDENT_MIN_BYTES) return -1;
-    residentPtr = arena.allocBytes(images.length);
-    arena.u8.set(plainImages, residentPtr);
-    residentOf = images;
-    return residentPtr;
+    if (!again || images.length < RESIDENT_MIN_BYTES || residentBytes + images.length > RESIDENT_MAX_BYTES) return -1;
+    const p = arena.allocBytes(images.length);
+    arena.u8.set(plainImages, p);
+    resident.set(images, p);
+    residentBytes += images.length;
+    return p;
   };
   return {
     name: 'wasm',
@@ -122,7 +125,7 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
       if (OC >= 64 && C >= SPARSE_MIN_C && B >= 16 && sparsePays(B, C, OC, k.countNonzeros(pInp, B * C))) {
         k.linearForwardSparse(pOut, pInp, pW, pBias, B, C, OC, ACT_CODE[act], stage.scratch(k.sparseScratchBytes(B, C, OC)));
       } else {
-        k.linearForward(pOut, pInp, pW, pBias, B, C, OC, ACT_CODE[act], stage.scratch(C + 64));
+        k.linearForward(pOut, pInp, pW, pBias, B, C, OC, ACT_CODE[act], stage.scratch(k.listBytes(C)));
       }
       stage.end();
     },
@@ -145,7 +148,7 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
       if (OC >= 64 && C >= SPARSE_MIN_C && B >= 16 && sparsePays(B, C, OC, k.countNonzeros(pInp, B * C))) {
         k.linearBackwardParamsSparse(pDw, pDb, pDout, pInp, B, C, OC, stage.scratch(k.sparseScratchBytes(B, C, OC)));
       } else {
-        k.linearBackwardParams(pDw, pDb, pDout, pInp, B, C, OC, stage.scratch(C + 64));
+        k.linearBackwardParams(pDw, pDb, pDout, pInp, B, C, OC, stage.scratch(k.listBytes(C)));
       }
       stage.end();
     },

@@ -159,9 +159,11 @@ for (const k of engines) {
     it('gathers from a large data set handed repeatedly (which the wasm engines keep a copy of)', () => {
       const rng = new Rng(19);
       const D = 784;
-      const images = new Uint8Array(3000 * D).map(() => rng.nextInt(256)); // 2.4 MB, as a Node Buffer would also do
-      for (let call = 0; call < 4; call++) {
-        const indices = new Uint32Array(10).map(() => rng.nextInt(3000));
+      const train = new Uint8Array(3000 * D).map(() => rng.nextInt(256)); // 2.4 MB
+      const test = Buffer.from(new Uint8Array(2000 * D).map(() => rng.nextInt(256))); // a Node Buffer, as files load
+      // training steps with an evaluation now and then: two data sets alternating
+      for (const [call, images] of [train, train, train, test, train, test, test, train].entries()) {
+        const indices = new Uint32Array(10).map(() => rng.nextInt(images.length / D));
         const expected = new Float32Array(10 * D);
         ref.gatherScaled(expected, images, indices, 10, D, 1 / 255);
         const dst = k.alloc(10 * D);
