@@ -46,7 +46,7 @@ export class WsGroup implements WorkerGroup {
   private server!: WsServer;
   private started = false;
   private closed = false;
-  private joinWaiter: { resolve(): void; reject(e: Error): void } | null = null;
+  private joinWaiter: { count: number; resolve(): void; reject(e: Error): void } | null = null;
   private readonly layoutSize: number;
   private readonly maxShard: number;
   private readonly pixels: Uint8Array;
@@ -100,11 +100,11 @@ export class WsGroup implements WorkerGroup {
   }
 
   /**
-   * Resolves when every rank is held; rejects after timeoutMs with how many joined, or early
-   * through abortWait (e.g. a locally started worker died).
+   * Resolves when `count` ranks (default: all) are held; rejects after timeoutMs with how many
+   * joined, or early through abortWait (e.g. a locally started worker died).
    */
-  waitForWorkers(timeoutMs: number): Promise<void> {
-    if (this.joined === this.world) return Promise.resolve();
+  waitForWorkers(timeoutMs: number, count = this.world): Promise<void> {
+    if (this.joined >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.joinWaiter = null;
@@ -112,6 +112,7 @@ export class WsGroup implements WorkerGroup {
           `only ${this.joined} of ${this.world} workers joined ${this.url} within ${Math.round(timeoutMs / 1000)} s: start more with \`dpt worker --connect ${this.url}\` (same token), or lower --workers`));
       }, timeoutMs);
       this.joinWaiter = {
+        count,
         resolve: () => { clearTimeout(timer); this.joinWaiter = null; resolve(); },
         reject: (e) => { clearTimeout(timer); this.joinWaiter = null; reject(e); },
       };
@@ -126,14 +127,16 @@ export class WsGroup implements WorkerGroup {
     // Ranks are handed out until training starts; joining later is left to worker recovery.
     const free = this.started ? -1 : this.ranks.findIndex((c) => c === null || !c.open);
     if (free < 0) {
-      conn.fail(new ProtocolError('DPT_ERR_WORLD_FULL', `all ${this.world} ranks are taken${this.started ? ' and training has started' : ''}`));
+      const e = new ProtocolError('DPT_ERR_WORLD_FULL', `all ${this.world} ranks are taken${this.started ? ' and training has started' : ''}`);
+      this.log(`refused ${conn.label}: ${e.message}`);
+      conn.fail(e);
       return;
     }
     conn.rank = free;
     conn.grads = new Float32Array(this.layoutSize);
     this.ranks[free] = conn;
     this.log(`${conn.label} joined (${this.joined}/${this.world})`);
-    if (this.joined === this.world) this.joinWaiter?.resolve();
+    if (this.joinWaiter && this.joined >= this.joinWaiter.count) this.joinWaiter.resolve();
   }
 
   private onClosed(conn: WorkerConnection): void {

@@ -17,7 +17,7 @@ export interface WsTestGroup extends WorkerGroup {
   lines: string[];
 }
 
-export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; processes?: number }): Promise<WsTestGroup> {
+export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; processes?: number; waitFor?: number }): Promise<WsTestGroup> {
   const lines: string[] = [];
   const group = await WsGroup.listen({
     spec: a.spec, train: a.train, world: a.world, maxBatch: a.maxBatch, kernels: 'js', data: a.data, token: TEST_TOKEN,
@@ -27,7 +27,7 @@ export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: Labelled
     dataDir: null, log: (l) => lines.push(l), onEarlyExit: (e) => group.abortWait(e),
   });
   try {
-    await group.waitForWorkers(30_000);
+    await group.waitForWorkers(30_000, a.waitFor);
   } catch (e) {
     await group.close();
     await workers.stop(500);
