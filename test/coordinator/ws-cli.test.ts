@@ -1,0 +1,122 @@
+/**
+ * The ws commands as users run them: real `dpt launch`, `dpt coordinator` and `dpt worker`
+ * processes on 127.0.0.1. Checks results against single-node and that no worker outlives its
+ * coordinator.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cliPath } from '../../coordinator/launch.js';
+
+const started: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+interface Run { child: ChildProcess; out: string[]; err: string[]; exit: Promise<number | null> }
+
+function dpt(args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  const out: string[] = [];
+  const err: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
+  child.stderr!.on('data', (d: Buffer) => err.push(...d.toString().split('\n').filter(Boolean)));
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, out, err, exit };
+}
+
+const SMALL = ['--epochs', '1', '--train-limit', '600', '--max-steps', '40', '--eval-set', 'validation', '--json'];
+
+function accuracy(lines: string[]): number {
+  const epoch = lines.map((l) => JSON.parse(l) as { event?: string; testCorrect?: number }).find((o) => o.testCorrect !== undefined);
+  if (!epoch) throw new Error(`no epoch line in ${lines.join('\n')}`);
+  return epoch.testCorrect!;
+}
+
+/** pids the coordinator logged for its workers ("... pid 1234) joined") */
+function workerPids(lines: string[]): number[] {
+  return lines.flatMap((l) => [...l.matchAll(/pid (\d+)\) joined/g)].map((m) => Number(m[1])));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe('dpt launch / coordinator / worker', () => {
+  it('launch --workers 2 ends at the single-node accuracy and leaves no worker behind', async () => {
+    const single = dpt(['train', ...SMALL]);
+    const launched = dpt(['launch', '--workers', '2', ...SMALL]);
+    expect(await single.exit).toBe(0);
+    expect(await launched.exit).toBe(0);
+    expect(accuracy(launched.out)).toBe(accuracy(single.out));
+    const pids = workerPids(launched.err);
+    expect(pids).toHaveLength(2);
+    expect(launched.err.some((l) => l.startsWith('[worker 0] '))).toBe(true);
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+
+  it('train --transport ws --data ship is launch', async () => {
+    const single = dpt(['train', ...SMALL]);
+    const viaTrain = dpt(['train', '--transport', 'ws', '--workers', '2', '--data', 'ship', ...SMALL]);
+    expect(await viaTrain.exit).toBe(0);
+    expect(await single.exit).toBe(0);
+    expect(accuracy(viaTrain.out)).toBe(accuracy(single.out));
+  });
+
+  it('Ctrl-C on launch stops every worker process', async () => {
+    const run = dpt(['launch', '--workers', '2', '--epochs', '30']);
+    while (workerPids(run.err).length < 2) await new Promise((r) => setTimeout(r, 50));
+    const pids = workerPids(run.err);
+    run.child.kill('SIGINT');
+    expect(await run.exit).toBe(130);
+    for (const pid of pids) {
+      for (let i = 0; i < 40 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(alive(pid), `worker pid ${pid}`).toBe(false);
+    }
+  });
+
+  it('a worker started before its coordinator retries until it is up; a worker with a wrong token is refused with DPT_ERR_AUTH', async () => {
+    const port = await freePort();
+    const worker = dpt(['worker', '--connect', `ws://127.0.0.1:${port}`], { DPT_TOKEN: 'shared-secret' });
+    const intruder = dpt(['worker', '--connect', `ws://127.0.0.1:${port}`], { DPT_TOKEN: 'wrong-secret' });
+    await new Promise((r) => setTimeout(r, 700));
+    const coord = dpt(['coordinator', '--listen', `127.0.0.1:${port}`, '--workers', '1', ...SMALL], { DPT_TOKEN: 'shared-secret' });
+    expect(await intruder.exit).toBe(2);
+    expect(intruder.err.join('\n')).toMatch(/DPT_ERR_AUTH/);
+    expect(await coord.exit).toBe(0);
+    expect(await worker.exit).toBe(0);
+    expect(coord.err.join('\n')).toMatch(/refused .*DPT_ERR_AUTH/);
+    expect(coord.err.join('\n')).not.toMatch(/shared-secret/); // a given token is never printed
+  });
+
+  it('a coordinator names how many workers arrived when the join times out, and prints a generated token', async () => {
+    const coord = dpt(['coordinator', '--listen', '127.0.0.1:0', '--workers', '2', '--join-timeout', '1', ...SMALL], { DPT_TOKEN: '' });
+    expect(await coord.exit).toBe(2);
+    const text = coord.err.join('\n');
+    expect(text).toMatch(/token \S{20,}/);
+    expect(text).toMatch(/only 0 of 2 workers joined ws:\/\/127\.0\.0\.1:\d+ within 1 s/);
+  });
+
+  it('a worker without a token, or with a URL that is not ws://, says how to fix it', async () => {
+    const noToken = dpt(['worker', '--connect', 'ws://127.0.0.1:9'], { DPT_TOKEN: '' });
+    expect(await noToken.exit).toBe(2);
+    expect(noToken.err.join('\n')).toMatch(/no token: pass .* --token or DPT_TOKEN/);
+    const badUrl = dpt(['worker', '--connect', 'http://x'], { DPT_TOKEN: 't' });
+    expect(await badUrl.exit).toBe(2);
+    expect(badUrl.err.join('\n')).toMatch(/--connect must be a ws:\/\/ URL/);
+  });
+});
