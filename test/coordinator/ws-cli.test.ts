@@ -91,14 +91,19 @@ describe('dpt launch / coordinator / worker', () => {
 
   it('a worker started before its coordinator retries until it is up; a worker with a wrong token is refused with DPT_ERR_AUTH', async () => {
     const port = await freePort();
-    const worker = dpt(['worker', '--connect', `ws://127.0.0.1:${port}`], { DPT_TOKEN: 'shared-secret' });
-    const intruder = dpt(['worker', '--connect', `ws://127.0.0.1:${port}`], { DPT_TOKEN: 'wrong-secret' });
+    const url = `ws://127.0.0.1:${port}`;
+    const early = dpt(['worker', '--connect', url], { DPT_TOKEN: 'shared-secret' });
     await new Promise((r) => setTimeout(r, 700));
-    const coord = dpt(['coordinator', '--listen', `127.0.0.1:${port}`, '--workers', '1', ...SMALL], { DPT_TOKEN: 'shared-secret' });
+    // two ranks: the run cannot finish before the second honest worker, started after the intruder left
+    const coord = dpt(['coordinator', '--listen', `127.0.0.1:${port}`, '--workers', '2', ...SMALL], { DPT_TOKEN: 'shared-secret' });
+    while (!coord.err.some((l) => l.includes('listening on'))) await new Promise((r) => setTimeout(r, 20));
+    const intruder = dpt(['worker', '--connect', url], { DPT_TOKEN: 'wrong-secret' });
     expect(await intruder.exit).toBe(2);
     expect(intruder.err.join('\n')).toMatch(/DPT_ERR_AUTH/);
+    const late = dpt(['worker', '--connect', url], { DPT_TOKEN: 'shared-secret' });
     expect(await coord.exit).toBe(0);
-    expect(await worker.exit).toBe(0);
+    expect(await early.exit).toBe(0);
+    expect(await late.exit).toBe(0);
     expect(coord.err.join('\n')).toMatch(/refused .*DPT_ERR_AUTH/);
     expect(coord.err.join('\n')).not.toMatch(/shared-secret/); // a given token is never printed
   });
