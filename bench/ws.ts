@@ -8,7 +8,7 @@
  * images). Evaluation is left out. Before a time is printed, the ws run's parameters are compared
  * with single-node's after the same steps (they must agree to float rounding).
  *
- *   node dist/bench/ws.js [--quick] [--kernels auto|js|wasm|blas] [--no-ddp]
+ *   node dist/bench/ws.js [--quick] [--kernels auto|js|wasm|blas] [--no-ddp] [--net 784-30-10] [--batch 10]
  */
 import { cpus, loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -43,6 +43,8 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const kernelChoice: KernelChoice = args.includes('--kernels') ? parseKernels(args[args.indexOf('--kernels') + 1]!) : 'auto';
 const withDdp = !args.includes('--no-ddp');
+const onlyNet = args.includes('--net') ? args[args.indexOf('--net') + 1] : undefined;
+const onlyBatch = args.includes('--batch') ? Number(args[args.indexOf('--batch') + 1]) : undefined;
 const REPS = 3;
 
 /** Timed steps: about 2,000 examples (at least 3 steps, one per chunk), fewer with --quick. */
@@ -157,8 +159,8 @@ async function main(): Promise<void> {
   console.log('         bytes on the wire per step (all ranks, both directions); speedup vs single-node; speedup vs DDP with a DataLoader; max |param diff| vs single-node');
   console.log('');
   console.log('net             batch  config            s/epoch  ms/step  work ms comm ms  wire/step  vs single vs DDP  max|Δparam|');
-  for (const n of NETS) {
-    for (const batch of BATCHES) {
+  for (const n of NETS.filter((x) => onlyNet === undefined || x.name === onlyNet)) {
+    for (const batch of BATCHES.filter((b) => onlyBatch === undefined || b === onlyBatch)) {
       const net = new Network(n.spec, kernels);
       const initial = net.allocParams();
       initParams(initial, net.layout, n.init, new Rng(1));
