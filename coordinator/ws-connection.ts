@@ -32,8 +32,8 @@ export class WorkerConnection {
   pending: PendingStep | null = null;
   /** set when the connection failed; the reason the rank was lost */
   error: ProtocolError | null = null;
-  /** heartbeat: false after a ping until the pong */
-  alive = true;
+  /** heartbeat: pings sent since the last pong */
+  missedPongs = 0;
   readonly writer = new FrameWriter(4096);
   /** this rank's gradient sums, owned here (valid until the next step) */
   grads: Float32Array | null = null;

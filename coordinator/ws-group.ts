@@ -174,6 +174,10 @@ export class WsGroup implements WorkerGroup {
 
   private request(conn: WorkerConnection, rank: number, req: StepRequest): Promise<ShardResult> {
     return new Promise<ShardResult>((resolve, reject) => {
+      if (!conn.open) {
+        reject(conn.error ?? new ProtocolError('DPT_ERR_WORKER_LOST', `${conn.label} closed before step ${req.step} was sent`));
+        return;
+      }
       const sentAt = performance.now();
       const [start, end] = shardRange(req.indices.length, rank, this.world);
       const count = end - start;

@@ -10,7 +10,7 @@
  * Each check failing refuses that one connection with its code (version, auth, layout, data) and
  * the server goes on. Frames after `ready` go to the group. permessage-deflate is off (float
  * tensors do not compress and zlib costs ~11 ms per 95 KB), maxPayload comes from the layout, a
- * ping every heartbeatMs finds dead peers, and every socket has an error handler.
+ * ping every heartbeatMs finds dead peers (3 unanswered in a row), and every socket has an error handler.
  */
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,6 +47,8 @@ export interface ServerEvents {
   log(line: string): void;
 }
 
+const MISSED_PONGS = 3;
+
 export interface ServerOptions {
   host: string;
   port: number;
@@ -64,15 +66,16 @@ export class WsServer {
     private readonly terms: HandshakeTerms, private readonly events: ServerEvents, private readonly opts: ServerOptions) {
     wss.on('connection', (socket, req) => this.accept(socket, req));
     wss.on('error', (e) => events.log(`server error: ${e.message}`));
-    // A worker that misses a whole heartbeat interval without a pong is gone (its TCP
-    // connection may never report it: a pulled cable sends no FIN).
+    // A worker that leaves MISSED_PONGS pings in a row unanswered is gone (its TCP connection
+    // may never report it: a pulled cable sends no FIN). Not one: a worker answers pings only
+    // between shards, and a big shard on slow kernels can take seconds.
     this.heartbeat = setInterval(() => {
       for (const c of this.connections) {
-        if (!c.alive) {
-          c.terminate('DPT_ERR_WORKER_TIMEOUT', `${c.label} did not answer a ping within ${opts.heartbeatMs} ms`);
+        if (c.missedPongs >= MISSED_PONGS) {
+          c.terminate('DPT_ERR_WORKER_TIMEOUT', `${c.label} answered none of ${MISSED_PONGS} pings sent ${opts.heartbeatMs} ms apart`);
           continue;
         }
-        c.alive = false;
+        c.missedPongs++;
         c.socket.ping();
       }
     }, opts.heartbeatMs);
@@ -121,7 +124,7 @@ export class WsServer {
       conn.markClosed(new ProtocolError(code, `${conn.label}: ${e.message}${hint}`));
     });
     socket.on('pong', () => {
-      conn.alive = true;
+      conn.missedPongs = 0;
     });
     socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     socket.on('close', (code: number, reason: Buffer) => {

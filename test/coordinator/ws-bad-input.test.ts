@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InProcessGroup } from '../../coordinator/inproc-group.js';
 import { maxAbsDiff, runSteps, type StepsPlan } from '../../coordinator/equivalence.js';
 import { WorkerError } from '../../coordinator/worker-group.js';
+import { WsGroup } from '../../coordinator/ws-group.js';
 import { slice } from '../../src/data/mnist.js';
 import { layoutFor } from '../../src/model/spec.js';
 import { FRAME_OVERHEAD, readInto, encodeFrame } from '../../src/protocol/codec.js';
@@ -31,8 +32,8 @@ function plan(steps: number): StepsPlan {
 }
 
 /** A client that passes the handshake honestly (and so takes a rank if one is free). */
-async function joinedClient(url: string): Promise<HandClient> {
-  const c = await HandClient.connect(url);
+async function joinedClient(url: string, autoPong = true): Promise<HandClient> {
+  const c = await HandClient.connect(url, { autoPong });
   const setup = await c.hello(TEST_TOKEN);
   c.send({ type: 'ready', layoutHash: setup!.envelope.layoutHash, dataDigest: setup!.envelope.dataDigest, kernels: 'js' });
   return c;
@@ -180,4 +181,28 @@ describe('ws: a bad reply from a worker holding a rank', () => {
       expect(group.workers.children[0]!.exitCode).toBe(0);
     });
   }
+});
+
+describe('ws: heartbeat', () => {
+  it('terminates a rank holder that stops answering pings, keeps the one that answers, and the next step names the lost rank', async () => {
+    const group = await WsGroup.listen({
+      spec: NIELSEN, train, world: 2, maxBatch: 10, kernels: 'js', data: 'local', token: TEST_TOKEN, heartbeatMs: 200,
+    });
+    try {
+      const healthy = await joinedClient(group.url);
+      const stuck = await joinedClient(group.url, false);
+      await group.waitForWorkers(10_000);
+      const closed = await stuck.closed;
+      expect(closed.code).toBe(1006); // terminated: no close frame
+      expect(group.joined).toBe(1);
+      expect(healthy.socket.readyState).toBe(healthy.socket.OPEN);
+      const { params } = seededNetwork(NIELSEN, 11);
+      const err = await group.computeStep({ step: 0, params, indices: Uint32Array.from([1, 2, 3]) }).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkerError);
+      expect({ code: (err as WorkerError).code, rank: (err as WorkerError).rank }).toEqual({ code: 'DPT_ERR_WORKER_TIMEOUT', rank: 1 });
+      healthy.close();
+    } finally {
+      await group.close();
+    }
+  });
 });

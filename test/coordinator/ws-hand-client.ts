@@ -33,8 +33,9 @@ export class HandClient {
     });
   }
 
-  static connect(url: string): Promise<HandClient> {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
+  /** autoPong false: a peer whose process is alive but stuck (never answers a ping) */
+  static connect(url: string, o: { autoPong?: boolean } = {}): Promise<HandClient> {
+    const socket = new WebSocket(url, { perMessageDeflate: false, autoPong: o.autoPong ?? true });
     const c = new HandClient(socket);
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(c));
