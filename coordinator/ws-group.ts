@@ -189,11 +189,9 @@ export class WsGroup implements WorkerGroup {
         gatherPixels(this.pixels, this.labels, this.o.train, shard, this.D);
         sections.push(['pixels', this.pixels.subarray(0, count * this.D)], ['labels', this.labels.subarray(0, count)]);
       }
-      let encodeMs = 0;
-      const frame = conn.writer.encode(sections, (ms) => {
-        encodeMs = ms;
-        return { type: 'step', step: req.step, count };
-      });
+      const frame = conn.writer.encode(sections, () => ({ type: 'step', step: req.step, count }));
+      // the coordinator's share of this request: gathering pixels (ship) and building the frame
+      const encodeMs = performance.now() - sentAt;
       conn.pending = { step: req.step, count, sentAt, encodeMs, bytesSent: 0, resolve, reject };
       conn.pending.bytesSent = conn.send(frame);
     });
