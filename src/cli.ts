@@ -11,6 +11,7 @@ import {
 import { trainCommand } from '../coordinator/train-command.js';
 import { evaluateCommand } from '../coordinator/evaluate-command.js';
 import { tokenFrom } from './protocol/auth.js';
+import { runWorker } from '../worker/ws-worker.js';
 
 /** Adapts a config parser to commander, whose error then names the option. */
 function arg<T>(parse: (v: string) => T): (v: string) => T {
@@ -157,7 +158,6 @@ async function workerCommand(f: { connect: string; token?: string; dataDir?: str
   if (!/^wss?:\/\/[^/]+/.test(f.connect)) throw new ConfigError(`--connect must be a ws:// URL, e.g. --connect ws://127.0.0.1:7070, got '${f.connect}'`);
   const token = tokenFrom(f.token);
   if (token === null) throw new ConfigError('no token: pass the one the coordinator printed with --token or DPT_TOKEN');
-  const { runWorker } = await import('../worker/ws-worker.js');
   await runWorker({
     url: f.connect, token, dataDir: f.dataDir ?? null, connectTimeoutMs: f.connectTimeout * 1000,
     log: (line) => process.stderr.write(`${line}\n`),

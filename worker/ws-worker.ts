@@ -8,6 +8,7 @@
  * (the same flags).
  */
 import { hostname } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { WebSocket, type RawData } from 'ws';
 import { loadMnist, slice } from '../src/data/mnist.js';
 import type { LabelledImages } from '../src/data/idx.js';
@@ -234,8 +235,10 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
   socket.send(reply, { binary: true });
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
-  const { main } = await import('../src/cli.js');
-  process.exitCode = await main([process.argv[0]!, 'dpt', 'worker', ...process.argv.slice(2)]);
+// No top-level await here: src/cli.ts imports this module, and a cycle through a module that is
+// still awaiting would never finish evaluating.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void import('../src/cli.js').then(async ({ main }) => {
+    process.exitCode = await main([process.argv[0]!, 'dpt', 'worker', ...process.argv.slice(2)]);
+  });
 }

@@ -120,5 +120,13 @@ describe('dpt launch / coordinator / worker', () => {
     const badUrl = dpt(['worker', '--connect', 'http://x'], { DPT_TOKEN: 't' });
     expect(await badUrl.exit).toBe(2);
     expect(badUrl.err.join('\n')).toMatch(/--connect must be a ws:\/\/ URL/);
+    // the worker entry file takes the same flags
+    const entry = spawn(process.execPath, [cliPath().replace(/src[\\/]cli\.js$/, 'worker/ws-worker.js'), '--connect', 'ws://127.0.0.1:9', '--connect-timeout', '1'],
+      { env: { ...process.env, DPT_TOKEN: 't' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    started.push(entry);
+    let entryErr = '';
+    entry.stderr!.on('data', (d: Buffer) => { entryErr += d.toString(); });
+    expect(await new Promise((r) => entry.on('exit', r))).toBe(2);
+    expect(entryErr).toMatch(/no coordinator at ws:\/\/127\.0\.0\.1:9 after 1 s/);
   });
 });
