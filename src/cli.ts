@@ -12,6 +12,7 @@ import { trainCommand } from '../coordinator/train-command.js';
 import { evaluateCommand } from '../coordinator/evaluate-command.js';
 import { tokenFrom } from './protocol/auth.js';
 import { runWorker } from '../worker/ws-worker.js';
+import { parseListen } from '../coordinator/launch.js';
 
 /** Adapts a config parser to commander, whose error then names the option. */
 function arg<T>(parse: (v: string) => T): (v: string) => T {
@@ -56,7 +57,7 @@ function addTrainOptions(cmd: Command): Command {
     .option('--transport <name>', 'how workers run: inproc, threads, ws', arg(parseTransport), d.transport)
     .option('--workers <n>', 'number of workers', arg((v) => parsePositiveInt('--workers', v)), d.workers)
     .option('--json', 'print one JSON object per line instead of text', false)
-    .option('--listen <host:port>', 'ws: address the coordinator listens on (port 0: any free port)', d.listen)
+    .option('--listen <host:port>', 'ws: address the coordinator listens on (port 0: any free port)', arg((v) => { parseListen(v); return v; }), d.listen)
     .option('--token <secret>', 'ws: shared token workers must prove they know (default: DPT_TOKEN, else generated)')
     .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
     .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', arg((v) => parsePositiveInt('--join-timeout', v)), d.joinTimeout);
