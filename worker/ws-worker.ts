@@ -151,6 +151,7 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<void> {
             o.log(`joined ${o.url}: ${setup.spec.sizes.join('-')}, kernels ${p.computer.kernels.name}, data ${setup.data}`);
             socket.resume();
           }, (e: Error) => {
+            socket.resume(); // a paused socket would never read the close handshake's answer
             refuse(e instanceof ProtocolError ? e : new ProtocolError('DPT_ERR_WORKER_FAILED', e.message), null);
           });
           return;
