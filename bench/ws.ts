@@ -116,6 +116,40 @@ async function wsGroup(spec: NetworkSpec, world: number, batch: number, data: Da
   };
 }
 
+/**
+ * The transport floor: one example per worker (compute ~nothing), 784-30-10's 95 KB of
+ * parameters out and gradient back; median round trip of computeStep over 1,200 steps after 300.
+ */
+async function floor(): Promise<void> {
+  const spec = NETS[0]!.spec;
+  const { kernels } = await createKernels(kernelChoice);
+  const net = new Network(spec, kernels);
+  const params = net.allocParams();
+  initParams(params, net.layout, 'gaussian', new Rng(1));
+  for (const world of [1, 2]) {
+    const g = await wsGroup(spec, world, world, 'local');
+    try {
+      const idx = Uint32Array.from({ length: world }, (_, i) => i);
+      const round: number[] = [];
+      const own: number[] = [];
+      for (let s = 0; s < 1500; s++) {
+        const t = performance.now();
+        const r = await g.computeStep({ step: s, params, indices: idx });
+        if (s < 300) continue;
+        round.push(performance.now() - t);
+        own.push(Math.max(...r.map((x) => x.timing.loadMs + x.timing.computeMs + x.timing.decodeMs + x.timing.encodeMs)));
+      }
+      const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
+      const rt = med(round);
+      const w = med(own);
+      console.log(`transport floor, ${world} worker${world > 1 ? 's' : ''}: computeStep median ${(rt * 1000).toFixed(0)} us, of which the worker's own time ${(w * 1000).toFixed(0)} us (decode, 1-example compute, encode): ~${((rt - w) * 1000).toFixed(0)} us on the wire and in wake-ups`);
+    } finally {
+      await g.close();
+    }
+  }
+  console.log('');
+}
+
 function findPython(): string | null {
   for (const py of [process.env.DPT_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p)) {
     try {
@@ -158,6 +192,7 @@ async function main(): Promise<void> {
   console.log('columns: seconds/epoch; ms/step; slowest worker\'s own compute ms/step; communication ms/step (round trip minus worker time, mean over ranks);');
   console.log('         bytes on the wire per step (all ranks, both directions); speedup vs single-node; speedup vs DDP with a DataLoader; max |param diff| vs single-node');
   console.log('');
+  if (!onlyNet && !onlyBatch) await floor();
   console.log('net             batch  config            s/epoch  ms/step  work ms comm ms  wire/step  vs single vs DDP  max|Δparam|');
   for (const n of NETS.filter((x) => onlyNet === undefined || x.name === onlyNet)) {
     for (const batch of BATCHES.filter((b) => onlyBatch === undefined || b === onlyBatch)) {
