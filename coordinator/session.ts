@@ -16,6 +16,7 @@ import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
 import { InProcessGroup } from './inproc-group.js';
+import { startWsGroup } from './launch.js';
 import type { TrainingRun } from './trainer.js';
 import type { WorkerGroup } from './worker-group.js';
 
@@ -79,6 +80,8 @@ export async function startGroup(s: Session): Promise<WorkerGroup> {
   switch (config.transport) {
     case 'inproc':
       return new InProcessGroup(config.spec, s.kernels, s.train, config.workers, config.batch);
+    case 'ws':
+      return startWsGroup(config, s.train, (line) => process.stderr.write(`${line}\n`));
     default:
       throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc`);
   }
