@@ -9,6 +9,7 @@ import { ProgressBar } from '../src/progress.js';
 import { jsonReporter, textReporter } from '../src/report.js';
 import { openSession, startGroup, trainingRun } from './session.js';
 import { runTraining, type TrainingResult } from './trainer.js';
+import { verifyEquivalence } from './verify-equivalence.js';
 
 export async function trainCommand(config: TrainConfig, out: (line: string) => void = (l) => console.log(l)): Promise<TrainingResult> {
   const t0 = performance.now();
@@ -25,6 +26,11 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
   const group = await startGroup(session);
   let result: TrainingResult;
   try {
+    if (config.verifyEquivalence !== null) {
+      const v = await verifyEquivalence(session, group, config.verifyEquivalence, config.equivalenceTolerance);
+      out(config.json ? JSON.stringify({ event: 'equivalence', ...v })
+        : `Equivalence: ${v.steps} steps single-node vs ${config.transport} x ${config.workers}: max |Δparam| = ${v.maxAbsDiff.toExponential(2)} (tolerance ${v.tolerance}), ${v.seconds.toFixed(1)} s`);
+    }
     const run = trainingRun(session, group);
     run.events = {
       onStep(done, total, epoch) {

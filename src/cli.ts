@@ -27,6 +27,7 @@ interface TrainFlags {
   init: TrainConfig['init']; epochs: number; batch: number; eta: number; momentum: number; weightDecay: number;
   seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
   initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
+  verifyEquivalence?: number; equivalenceTolerance: number;
 }
 
 function addTrainOptions(cmd: Command): Command {
@@ -52,6 +53,8 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
     .option('--transport <name>', 'how workers run: inproc, threads, ws', arg(parseTransport), d.transport)
     .option('--workers <n>', 'number of workers', arg((v) => parsePositiveInt('--workers', v)), d.workers)
+    .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', arg((v) => parsePositiveInt('--verify-equivalence', v)))
+    .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance)
     .option('--json', 'print one JSON object per line instead of text', false);
 }
 
@@ -62,6 +65,7 @@ function trainConfig(f: TrainFlags): TrainConfig {
     seed: f.seed, shuffle: f.shuffle, trainLimit: f.trainLimit ?? null, maxSteps: f.maxSteps ?? null,
     dataDir: f.dataDir ?? null, evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
     json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
+    verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,
   };
 }
 
@@ -76,7 +80,8 @@ Examples:
   dpt train                                   Nielsen's chapter-1 network, ~95% after 30 epochs
   dpt train --epochs 1 --save net.safetensors
   dpt train --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1 --batch 128
-  dpt train --json --epochs 2 | jq .testCorrect`)
+  dpt train --json --epochs 2 | jq .testCorrect
+  dpt train --transport threads --workers 2 --verify-equivalence 20`)
     .action(async (flags: TrainFlags) => {
       await trainCommand(trainConfig(flags));
     });
@@ -109,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     // Known input problems get one clear line; anything else is a bug and keeps its stack.
-    const known = ['ConfigError', 'DataError', 'ModelFileError', 'WorkerError'].includes(err.name);
+    const known = ['ConfigError', 'DataError', 'ModelFileError', 'WorkerError', 'EquivalenceError'].includes(err.name);
     process.stderr.write(`dpt: error: ${known ? err.message : err.stack ?? String(err)}\n`);
     return known ? 2 : 1;
   }

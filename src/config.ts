@@ -39,6 +39,10 @@ export interface TrainConfig {
   kernels: KernelChoice;
   transport: TransportName;
   workers: number;
+  /** before training, run this many steps single-node and distributed and compare (null = off) */
+  verifyEquivalence: number | null;
+  /** largest absolute parameter difference --verify-equivalence accepts */
+  equivalenceTolerance: number;
 }
 
 /** Nielsen's chapter-1 network and hyper-parameters. */
@@ -62,6 +66,8 @@ export const DEFAULTS: TrainConfig = {
   kernels: 'auto',
   transport: 'inproc',
   workers: 1,
+  verifyEquivalence: null,
+  equivalenceTolerance: 1e-5,
 };
 
 export function parsePositiveInt(flag: string, value: string): number {
