@@ -6,8 +6,8 @@
  * to 49-step (batch 1024) epoch of 50,000 images; each figure is the median over --reps
  * repetitions, the modes taking turns step by step so that load from other processes hits them alike. Before a time is
  * printed, every mode's parameters after the same steps are compared with single-node's.
- * Then one real epoch of the default network, single-node vs threads x 2, same seed, compares
- * test accuracy. Usage: node dist/bench/threads.js [--reps 3] [--kernels auto] [--skip-accuracy]
+ * Then one real epoch of the default network, single-node vs threads x 2 (and in-process x 2),
+ * same seed, compares test accuracy. Usage: node dist/bench/threads.js [--reps 3] [--kernels auto] [--skip-accuracy | --accuracy-only]
  */
 import { cpus } from 'node:os';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
@@ -49,16 +49,17 @@ const MODES = [
   { label: 'threads x2', transport: 'threads', world: 2 },
 ] as const;
 
-interface Args { reps: number; kernels: KernelChoice; accuracy: boolean }
+interface Args { reps: number; kernels: KernelChoice; accuracy: boolean; throughput: boolean }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { reps: 3, kernels: 'auto', accuracy: true };
+  const a: Args = { reps: 3, kernels: 'auto', accuracy: true, throughput: true };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--reps') a.reps = parsePositiveInt('--reps', argv[++i] ?? '');
     else if (flag === '--kernels') a.kernels = parseKernels(argv[++i] ?? '');
     else if (flag === '--skip-accuracy') a.accuracy = false;
-    else throw new Error(`unknown option ${flag}: use --reps N, --kernels auto|js|wasm|blas, --skip-accuracy`);
+    else if (flag === '--accuracy-only') a.throughput = false;
+    else throw new Error(`unknown option ${flag}: use --reps N, --kernels auto|js|wasm|blas, --skip-accuracy, --accuracy-only`);
   }
   return a;
 }
@@ -159,12 +160,17 @@ function printTable(head: string[], rows: string[][], out: (l: string) => void):
   for (const r of rows) out(line(r));
 }
 
-/** One full epoch of the default network through the same code as `dpt train`, single-node and threads x 2. */
+/**
+ * One full epoch of the default network through the same code as `dpt train`: single-node,
+ * threads x 2, and in-process x 2 (the same two shards computed one after the other in the main
+ * thread) — threads x 2 equal to in-process x 2 shows that any difference from single-node is the
+ * float32 summation order of two shard sums, not the threads.
+ */
 async function accuracy(args: Args, mnist: Mnist, out: (l: string) => void): Promise<void> {
   out('');
   out(`one epoch of the default network (784-30-10 sigmoid/quadratic, batch 10, eta 3, seed 1, 50,000 images, tested on 10,000), --kernels ${args.kernels}`);
   const finals: Float32Array[] = [];
-  for (const [transport, workers] of [['inproc', 1], ['threads', 2]] as const) {
+  for (const [transport, workers] of [['inproc', 1], ['threads', 2], ['inproc', 2]] as const) {
     const session = await openSession({ ...DEFAULTS, epochs: 1, kernels: args.kernels, transport, workers }, mnist);
     const group = await startGroup(session);
     try {
@@ -176,7 +182,8 @@ async function accuracy(args: Args, mnist: Mnist, out: (l: string) => void): Pro
     }
     finals.push(session.params);
   }
-  out(`  largest parameter difference after the epoch: ${maxAbsDiff(finals[0]!, finals[1]!).toExponential(2)}`);
+  out(`  largest parameter difference after the epoch: threads x 2 vs single ${maxAbsDiff(finals[0]!, finals[1]!).toExponential(2)}, ` +
+    `threads x 2 vs inproc x 2 ${maxAbsDiff(finals[2]!, finals[1]!).toExponential(2)}`);
 }
 
 async function main(): Promise<void> {
@@ -188,7 +195,7 @@ async function main(): Promise<void> {
   const mnist = loadMnist();
   // one shared copy of the images for every thread group of the run
   const train = shareImages(mnist.train);
-  await throughput(args, kernels, train, out);
+  if (args.throughput) await throughput(args, kernels, train, out);
   if (args.accuracy) await accuracy(args, mnist, out);
 }
 
