@@ -75,6 +75,8 @@ interface ModeRun {
   sgd: Sgd;
   gradSum: Float32Array;
   stepMs: number[];
+  /** process CPU ms (all threads) during this mode's timed steps */
+  cpuMs: number;
 }
 
 /**
@@ -83,12 +85,12 @@ interface ModeRun {
  * them alike. Returns each mode's mean ms per timed step and its final parameters.
  */
 async function interleavedRun(groups: WorkerGroup[], network: Network, initial: Float32Array, train: LabelledImages,
-  batch: number, burnIn: number, measured: number, eta: number): Promise<{ msPerStep: number[]; params: Float32Array[] }> {
+  batch: number, burnIn: number, measured: number, eta: number): Promise<{ msPerStep: number[]; cpuPerWall: number[]; params: Float32Array[] }> {
   const runs: ModeRun[] = groups.map((group) => {
     const params = network.allocParams();
     params.set(initial);
     return {
-      group, params, gradSum: network.allocParams(), stepMs: [],
+      group, params, gradSum: network.allocParams(), stepMs: [], cpuMs: 0,
       sgd: new Sgd(network.layout, network.kernels, { eta, momentum: 0, weightDecay: 0, trainSize: train.count }),
     };
   });
@@ -97,19 +99,26 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
   for (let s = 0; s < burnIn + measured; s++) {
     const indices = batchIndices(perm, s, batch);
     for (const r of runs) {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, s, indices);
-      if (s >= burnIn) r.stepMs.push(performance.now() - t0);
+      if (s >= burnIn) {
+        r.stepMs.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        r.cpuMs += (c.user + c.system) / 1000;
+      }
     }
   }
-  return { msPerStep: runs.map((r) => r.stepMs.reduce((a, b) => a + b, 0) / measured), params: runs.map((r) => r.params) };
+  const wallMs = runs.map((r) => r.stepMs.reduce((a, b) => a + b, 0));
+  return { msPerStep: wallMs.map((w) => w / measured), cpuPerWall: runs.map((r, i) => r.cpuMs / wallMs[i]!), params: runs.map((r) => r.params) };
 }
 
 async function throughput(args: Args, kernels: Kernels, train: LabelledImages, out: (l: string) => void): Promise<void> {
   out('seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns step by step);');
-  out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024)`);
+  out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024);`);
+  out('cpu/wall = CPU time of this process (all threads) / wall time over the timed steps: ~2 means two cores were busy, ~1 one');
   out('');
-  const head = ['network', 'batch', 'burn+timed steps', 'single s/ep', 'thr x1 s/ep', 'thr x2 s/ep', 'speedup x1', 'speedup x2', 'max|Δ| x1', 'max|Δ| x2'];
+  const head = ['network', 'batch', 'burn+timed steps', 'single s/ep', 'thr x1 s/ep', 'thr x2 s/ep', 'speedup x1', 'speedup x2', 'max|Δ| x1', 'max|Δ| x2', 'cpu/wall 1/x1/x2'];
   const rows: string[][] = [];
   for (const net of NETS) {
     const network = new Network(net.spec, kernels);
@@ -126,10 +135,12 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
             : await ThreadGroup.start({ spec: net.spec, kernels: kernels.name, train, world: m.world, maxBatch: batch }));
         }
         const times: number[][] = MODES.map(() => []);
+        const cpu: number[][] = MODES.map(() => []);
         let finals: Float32Array[] = [];
         for (let rep = 0; rep < args.reps; rep++) {
           const r = await interleavedRun(groups, network, initial, train, batch, burnIn, measured, net.eta);
           r.msPerStep.forEach((ms, i) => times[i]!.push(ms));
+          r.cpuPerWall.forEach((x, i) => cpu[i]!.push(x));
           finals = r.params;
         }
         const diffs = finals.map((p) => maxAbsDiff(finals[0]!, p));
@@ -141,7 +152,8 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
         const epochSteps = stepsPerEpoch(50_000, batch);
         const sec = times.map((t) => (median(t) * epochSteps) / 1000);
         rows.push([net.label, String(batch), `${burnIn}+${measured}`, sec[0]!.toFixed(2), sec[1]!.toFixed(2), sec[2]!.toFixed(2),
-          `${(sec[0]! / sec[1]!).toFixed(2)}x`, `${(sec[0]! / sec[2]!).toFixed(2)}x`, diffs[1]!.toExponential(1), diffs[2]!.toExponential(1)]);
+          `${(sec[0]! / sec[1]!).toFixed(2)}x`, `${(sec[0]! / sec[2]!).toFixed(2)}x`, diffs[1]!.toExponential(1), diffs[2]!.toExponential(1),
+          cpu.map((c) => median(c).toFixed(2)).join('/')]);
         out(`  done: ${net.label} batch ${batch} (per-step ms by mode and rep: ${times.map((t) => t.map((x) => x.toFixed(2)).join('/')).join(' | ')})`);
       } finally {
         await Promise.all(groups.map((g) => g.close()));
