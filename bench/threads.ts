@@ -8,6 +8,7 @@
  * printed, every mode's parameters after the same steps are compared with single-node's.
  * Then one real epoch of the default network, single-node vs threads x 2 (and in-process x 2),
  * same seed, compares test accuracy. Usage: node dist/bench/threads.js [--reps 3] [--kernels auto] [--skip-accuracy | --accuracy-only]
+ * [--net small|large] [--batch N]
  */
 import { cpus } from 'node:os';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
@@ -17,7 +18,7 @@ import { ThreadGroup } from '../coordinator/thread-group.js';
 import { shareImages } from '../coordinator/thread-memory.js';
 import { runTraining, trainStep } from '../coordinator/trainer.js';
 import type { WorkerGroup } from '../coordinator/worker-group.js';
-import { DEFAULTS, parseKernels, parsePositiveInt, type KernelChoice } from '../src/config.js';
+import { DEFAULTS, parseChoice, parseKernels, parsePositiveInt, type KernelChoice } from '../src/config.js';
 import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import { loadMnist, type Mnist } from '../src/data/mnist.js';
@@ -49,17 +50,20 @@ const MODES = [
   { label: 'threads x2', transport: 'threads', world: 2 },
 ] as const;
 
-interface Args { reps: number; kernels: KernelChoice; accuracy: boolean; throughput: boolean }
+interface Args { reps: number; kernels: KernelChoice; accuracy: boolean; throughput: boolean; nets: NetCase[]; batches: number[] }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { reps: 3, kernels: 'auto', accuracy: true, throughput: true };
+  const a: Args = { reps: 3, kernels: 'auto', accuracy: true, throughput: true, nets: NETS, batches: BATCHES };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--reps') a.reps = parsePositiveInt('--reps', argv[++i] ?? '');
     else if (flag === '--kernels') a.kernels = parseKernels(argv[++i] ?? '');
     else if (flag === '--skip-accuracy') a.accuracy = false;
     else if (flag === '--accuracy-only') a.throughput = false;
-    else throw new Error(`unknown option ${flag}: use --reps N, --kernels auto|js|wasm|blas, --skip-accuracy, --accuracy-only`);
+    // one cell of the table, e.g. to rerun the case that matters on a quiet machine: --net large --batch 1024
+    else if (flag === '--net') a.nets = [NETS[parseChoice('--net', argv[++i] ?? '', ['small', 'large'] as const) === 'small' ? 0 : 1]!];
+    else if (flag === '--batch') a.batches = [parsePositiveInt('--batch', argv[++i] ?? '')];
+    else throw new Error(`unknown option ${flag}: use --reps N, --kernels auto|js|wasm|blas, --skip-accuracy, --accuracy-only, --net small|large, --batch N`);
   }
   return a;
 }
@@ -120,11 +124,11 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
   out('');
   const head = ['network', 'batch', 'burn+timed steps', 'single s/ep', 'thr x1 s/ep', 'thr x2 s/ep', 'speedup x1', 'speedup x2', 'max|Δ| x1', 'max|Δ| x2', 'cpu/wall 1/x1/x2'];
   const rows: string[][] = [];
-  for (const net of NETS) {
+  for (const net of args.nets) {
     const network = new Network(net.spec, kernels);
     const initial = network.allocParams();
     initParams(initial, network.layout, net.init, new Rng(11));
-    for (const batch of BATCHES) {
+    for (const batch of args.batches) {
       const measured = Math.max(3, Math.round(net.examples / batch));
       const burnIn = Math.max(1, Math.ceil(measured / 4));
       const groups: WorkerGroup[] = [];
