@@ -32,6 +32,7 @@ interface TrainFlags {
   initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
   listen: string; token?: string; data: TrainConfig['dataMode']; joinTimeout: number;
+  verifyEquivalence?: number; equivalenceTolerance: number;
 }
 
 function addTrainOptions(cmd: Command): Command {
@@ -64,7 +65,9 @@ function addTrainOptions(cmd: Command): Command {
     .option('--listen <host:port>', 'ws: address the coordinator listens on (port 0: any free port)', arg((v) => { parseListen(v); return v; }), d.listen)
     .option('--token <secret>', 'ws: shared token workers must prove they know (default: DPT_TOKEN, else generated)')
     .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
-    .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', arg((v) => parsePositiveInt('--join-timeout', v)), d.joinTimeout);
+    .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', arg((v) => parsePositiveInt('--join-timeout', v)), d.joinTimeout)
+    .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', arg((v) => parsePositiveInt('--verify-equivalence', v)))
+    .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance);
 }
 
 /** The long names of the options the user typed (not defaults), e.g. 'batch'. */
@@ -82,6 +85,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
     listen: f.listen, token: tokenFrom(f.token), dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
     ...ws,
+    verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,
   };
 }
 
@@ -98,7 +102,8 @@ Examples:
   dpt train --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1 --batch 128
   dpt train --json --epochs 2 | jq .testCorrect
   dpt train --checkpoint run.ckpt --checkpoint-every 1000     (Ctrl-C also writes run.ckpt)
-  dpt train --resume run.ckpt`)
+  dpt train --resume run.ckpt
+  dpt train --transport threads --workers 2 --verify-equivalence 20`)
     .action(async (flags: TrainFlags, cmd: Command) => {
       await trainCommand(trainConfig(flags), undefined, explicitOptions(cmd));
     });
@@ -162,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     // Known input problems get one clear line; anything else is a bug and keeps its stack.
-    const known = ['ConfigError', 'DataError', 'ModelFileError', 'WorkerError', 'ProtocolError'].includes(err.name);
+    const known = ['ConfigError', 'DataError', 'ModelFileError', 'WorkerError', 'ProtocolError', 'EquivalenceError'].includes(err.name);
     process.stderr.write(`dpt: error: ${known ? err.message : err.stack ?? String(err)}\n`);
     return known ? 2 : 1;
   }

@@ -56,6 +56,10 @@ export interface TrainConfig {
   spawnWorkers: boolean;
   /** ws: seconds to wait for all workers to join */
   joinTimeout: number;
+  /** before training, run this many steps single-node and distributed and compare (null = off) */
+  verifyEquivalence: number | null;
+  /** largest absolute parameter difference --verify-equivalence accepts */
+  equivalenceTolerance: number;
 }
 
 /** Nielsen's chapter-1 network and hyper-parameters. */
@@ -87,6 +91,8 @@ export const DEFAULTS: TrainConfig = {
   dataMode: 'local',
   spawnWorkers: true,
   joinTimeout: 60,
+  verifyEquivalence: null,
+  equivalenceTolerance: 1e-5,
 };
 
 export function parsePositiveInt(flag: string, value: string): number {
