@@ -101,6 +101,7 @@ export async function startWsGroup(config: TrainConfig, train: LabelledImages, l
   const group = await WsGroup.listen({
     spec: config.spec, train, world: config.workers, maxBatch: config.batch, kernels: config.kernels,
     data: config.dataMode, token, host, port, log: (l) => log(`coordinator: ${l}`),
+    minWorkers: config.minWorkers, stepTimeoutMs: config.stepTimeout === null ? null : config.stepTimeout * 1000,
   });
   let workers: LocalWorkers | null = null;
   const onSigint = (): void => {

@@ -151,6 +151,10 @@ export async function trainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'grou
   step: number, indices: Uint32Array): Promise<{ loss: number; count: number }> {
   const results = await run.group.computeStep({ step, params: run.params, indices });
   const reduced = reduceInRankOrder(run.network, results, gradSum);
+  // exactly-once accounting: every example of the batch, no more, whatever workers were lost
+  if (reduced.count !== indices.length) {
+    throw new Error(`step ${step}: the shards summed ${reduced.count} examples but the batch has ${indices.length}: a shard was lost or counted twice`);
+  }
   run.sgd.step(run.params, reduced.grads, reduced.count);
   return reduced;
 }

@@ -1,7 +1,7 @@
 /**
  * Everything the coordinator knows about one worker connection, in one place: the socket, where
  * the handshake stands, the rank (once it has one), the step outstanding on it, its send buffer
- * and its gradient buffer. Worker loss, re-assignment and deadlines (issue 7) hang off this state.
+ * and the deadline of that step (ws-group.ts).
  */
 import type { WebSocket } from 'ws';
 import { FrameWriter, encodeFrame, wireBytes } from '../src/protocol/codec.js';
@@ -13,6 +13,8 @@ export type ConnectionState = 'challenged' | 'setup-sent' | 'ready' | 'closed';
 /** The step outstanding on a connection: what the reply must match, and how to hand it back. */
 export interface PendingStep {
   step: number;
+  /** which of the step's shards this is (its rank's, or a lost rank's re-assigned here) */
+  shard: number;
   count: number;
   sentAt: number;
   encodeMs: number;
@@ -35,8 +37,6 @@ export class WorkerConnection {
   /** heartbeat: pings sent since the last pong */
   missedPongs = 0;
   readonly writer = new FrameWriter(4096);
-  /** this rank's gradient sums, owned here (valid until the next step) */
-  grads: Float32Array | null = null;
   handshakeTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly id: number, readonly socket: WebSocket, readonly peer: string, nonce: string) {

@@ -5,8 +5,14 @@
  * indices (--data local, the worker holds MNIST) or pixels and labels (--data ship) — and waits
  * for every rank's gradient sums, which are copied into a per-rank buffer owned here.
  *
- * A rank whose connection fails makes the step it was in fail with a WorkerError naming the rank
- * and the code; the other connections are untouched. Filling a lost rank is not done here.
+ * Worker loss (issue 7). The shard partition of every step is fixed by --workers (W shards, the
+ * same cut as with no failure), and results are kept per SHARD, summed in shard order: whichever
+ * connection computed a shard, the step's sum is the same, bit for bit. A connection that closes,
+ * misses its heartbeat, sends a bad reply or overruns --step-timeout loses its rank; the shards it
+ * had not delivered go, in the same step, to the surviving connections (round-robin in rank order,
+ * one shard at a time per connection), so every example of the step is summed exactly once. The
+ * step fails only when fewer than minWorkers connections remain. A worker that joins later takes
+ * a free rank and gets the current parameters with its next shard (they go with every step).
  */
 import { shardRange } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
@@ -17,7 +23,7 @@ import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError } from '../src/protocol/errors.js';
 import { checkFinite, parseGrads, type DataMode } from '../src/protocol/messages.js';
 import type { WorkerConnection } from './ws-connection.js';
-import { WsServer } from './ws-server.js';
+import { MAX_PENDING_HANDSHAKES, WsServer } from './ws-server.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
 export interface WsGroupOptions {
@@ -34,6 +40,12 @@ export interface WsGroupOptions {
   port?: number;
   heartbeatMs?: number;
   handshakeTimeoutMs?: number;
+  /** connections still in the handshake at once; more are turned away (default MAX_PENDING_HANDSHAKES) */
+  maxPendingHandshakes?: number;
+  /** the step fails when fewer workers than this remain (default 1) */
+  minWorkers?: number;
+  /** a shard not answered within this many ms loses its worker (default: no deadline) */
+  stepTimeoutMs?: number | null;
   /** where connection events go (refusals, joins, losses) */
   log?: (line: string) => void;
 }
@@ -54,6 +66,15 @@ export class WsGroup implements WorkerGroup {
   private readonly D: number;
   private readonly log: (line: string) => void;
   private lastStep: number | null = null;
+  private readonly minWorkers: number;
+  /** shardGrads[s]: the gradient sums of shard s this step, owned here (valid until the next step) */
+  private readonly shardGrads: Float32Array[];
+  private readonly results: (ShardResult | null)[];
+  /** workers lost while training (disconnect, heartbeat, deadline, bad reply) */
+  lostWorkers = 0;
+  /** shards computed by a worker other than their rank's, after a loss */
+  reassignedShards = 0;
+  private readonly vacantNoted: boolean[];
 
   private constructor(private readonly o: WsGroupOptions) {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
@@ -65,6 +86,13 @@ export class WsGroup implements WorkerGroup {
     this.pixels = new Uint8Array(o.data === 'ship' ? this.maxShard * this.D : 0);
     this.labels = new Uint8Array(o.data === 'ship' ? this.maxShard : 0);
     this.log = o.log ?? (() => {});
+    this.minWorkers = o.minWorkers ?? 1;
+    if (!(Number.isInteger(this.minWorkers) && this.minWorkers >= 1 && this.minWorkers <= o.world)) {
+      throw new RangeError(`--min-workers must be an integer from 1 to --workers (${o.world}), got ${this.minWorkers}`);
+    }
+    this.shardGrads = Array.from({ length: o.world }, () => new Float32Array(this.layoutSize));
+    this.results = new Array<ShardResult | null>(o.world).fill(null);
+    this.vacantNoted = new Array<boolean>(o.world).fill(false);
   }
 
   /** Starts the server; workers may connect from now on (see waitForWorkers). */
@@ -82,7 +110,10 @@ export class WsGroup implements WorkerGroup {
       onFrame: (c, f) => g.onFrame(c, f),
       onClosed: (c) => g.onClosed(c),
       log: g.log,
-    }, { host: o.host ?? '127.0.0.1', port: o.port ?? 0, heartbeatMs: o.heartbeatMs ?? 10_000, handshakeTimeoutMs: o.handshakeTimeoutMs ?? 30_000 });
+    }, {
+      host: o.host ?? '127.0.0.1', port: o.port ?? 0, heartbeatMs: o.heartbeatMs ?? 10_000, handshakeTimeoutMs: o.handshakeTimeoutMs ?? 30_000,
+      maxPendingHandshakes: o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES,
+    });
     return g;
   }
 
@@ -124,25 +155,27 @@ export class WsGroup implements WorkerGroup {
   }
 
   private onReady(conn: WorkerConnection): void {
-    // Ranks are handed out until training starts; joining later is left to worker recovery.
-    const free = this.started ? -1 : this.ranks.findIndex((c) => c === null || !c.open);
+    // A free rank is one never taken or whose worker was lost; a late or restarted worker takes
+    // it and computes from the next shard it is sent (parameters go with every shard).
+    const free = this.ranks.findIndex((c) => c === null || !c.open);
     if (free < 0) {
-      const e = new ProtocolError('DPT_ERR_WORLD_FULL', `all ${this.world} ranks are taken${this.started ? ' and training has started' : ''}`);
+      const e = new ProtocolError('DPT_ERR_WORLD_FULL', `all ${this.world} ranks are taken (--workers ${this.world})`);
       this.log(`refused ${conn.label}: ${e.message}`);
       conn.fail(e);
       return;
     }
     conn.rank = free;
-    conn.grads = new Float32Array(this.layoutSize);
     this.ranks[free] = conn;
-    this.log(`${conn.label} joined (${this.joined}/${this.world})`);
+    this.vacantNoted[free] = false;
+    this.log(`${conn.label} joined (${this.joined}/${this.world})${this.started ? ` before step ${(this.lastStep ?? -1) + 1}` : ''}`);
     if (this.joinWaiter && this.joined >= this.joinWaiter.count) this.joinWaiter.resolve();
   }
 
   private onClosed(conn: WorkerConnection): void {
     if (conn.rank === null || this.closed) return;
     this.log(`${conn.label} left: ${conn.error?.message ?? 'closed'}`);
-    if (!this.started && this.ranks[conn.rank] === conn) this.ranks[conn.rank] = null;
+    if (this.started) this.lostWorkers++;
+    if (this.ranks[conn.rank] === conn) this.ranks[conn.rank] = null;
   }
 
   async computeStep(req: StepRequest): Promise<ShardResult[]> {
@@ -151,35 +184,62 @@ export class WsGroup implements WorkerGroup {
     if (this.lastStep !== null && req.step <= this.lastStep) throw new RangeError(`step ${req.step} after step ${this.lastStep}: step ids must increase`);
     this.started = true;
     this.lastStep = req.step;
-    for (let r = 0; r < this.world; r++) {
-      const c = this.ranks[r];
-      if (c === null || !c.open) {
-        const why = c?.error?.message ?? 'no worker holds it';
-        throw new WorkerError(c?.error?.code ?? 'DPT_ERR_WORKER_LOST', r, req.step, `rank ${r} is gone: ${why}`);
+    const results = this.results;
+    results.fill(null);
+    const lost: { last: { code: string; rank: number; message: string } | null } = { last: null };
+    // Rounds: each live connection computes its own shard, then any orphaned ones it was given,
+    // one at a time. A loss during a round leaves that shard undone for the next round.
+    for (let round = 0; ; round++) {
+      const live: WorkerConnection[] = [];
+      for (const c of this.ranks) if (c !== null && c.open) live.push(c);
+      const todo: number[] = [];
+      for (let s = 0; s < this.world; s++) if (results[s] === null) todo.push(s);
+      if (todo.length === 0) break;
+      if (live.length < this.minWorkers) {
+        const why = lost.last?.message ?? this.ranks.map((c, r) => (c?.open ? null : `rank ${r}: ${c?.error?.message ?? 'no worker holds it'}`)).filter(Boolean).join('; ');
+        const firstFree = this.ranks.findIndex((c) => c === null || !c.open);
+        throw new WorkerError(lost.last?.code ?? this.ranks[firstFree]?.error?.code ?? 'DPT_ERR_WORKER_LOST', lost.last?.rank ?? firstFree, req.step,
+          `${why}; ${live.length} of ${this.world} workers remain and --min-workers is ${this.minWorkers}`);
       }
-    }
-    const settled = await Promise.allSettled(this.ranks.map((c, r) => this.request(c!, r, req)));
-    const out: ShardResult[] = [];
-    for (let r = 0; r < settled.length; r++) {
-      const s = settled[r]!;
-      if (s.status === 'rejected') {
-        const e = s.reason as Error;
-        if (e instanceof ProtocolError) throw new WorkerError(e.code, r, req.step, e.detail);
-        throw e;
+      const plan = new Map<WorkerConnection, number[]>(live.map((c) => [c, []]));
+      let next = 0;
+      for (const s of todo) {
+        const own = this.ranks[s];
+        if (own !== null && own.open && plan.get(own)!.length === 0 && round === 0) {
+          plan.get(own)!.push(s);
+          continue;
+        }
+        const c = live[next++ % live.length]!;
+        plan.get(c)!.push(s);
+        this.reassignedShards++;
+        // said once per loss, not on every step a rank stays vacant
+        if (round > 0 || !this.vacantNoted[s]) this.log(`step ${req.step}: shard ${s} (rank ${s}'s) re-assigned to ${c.label}${round === 0 ? ' (the rank is vacant; its shards go to the survivors until a worker takes it)' : ''}`);
+        this.vacantNoted[s] = true;
       }
-      out.push(s.value);
+      await Promise.all([...plan].map(async ([conn, shards]) => {
+        for (const s of shards) {
+          try {
+            results[s] = await this.request(conn, s, req);
+          } catch (e) {
+            if (!(e instanceof ProtocolError)) throw e;
+            lost.last = { code: e.code, rank: conn.rank ?? s, message: e.detail };
+            this.log(`step ${req.step}: lost ${conn.label} computing shard ${s}: ${e.message}`);
+            return; // the connection is closed; its remaining shards go to the next round
+          }
+        }
+      }));
     }
-    return out;
+    return results as ShardResult[];
   }
 
-  private request(conn: WorkerConnection, rank: number, req: StepRequest): Promise<ShardResult> {
+  private request(conn: WorkerConnection, shardIndex: number, req: StepRequest): Promise<ShardResult> {
     return new Promise<ShardResult>((resolve, reject) => {
       if (!conn.open) {
         reject(conn.error ?? new ProtocolError('DPT_ERR_WORKER_LOST', `${conn.label} closed before step ${req.step} was sent`));
         return;
       }
       const sentAt = performance.now();
-      const [start, end] = shardRange(req.indices.length, rank, this.world);
+      const [start, end] = shardRange(req.indices.length, shardIndex, this.world);
       const count = end - start;
       const shard = req.indices.subarray(start, end);
       const sections: [string, Tensor][] = [['params', req.params]];
@@ -192,7 +252,15 @@ export class WsGroup implements WorkerGroup {
       const frame = conn.writer.encode(sections, () => ({ type: 'step', step: req.step, count }));
       // the coordinator's share of this request: gathering pixels (ship) and building the frame
       const encodeMs = performance.now() - sentAt;
-      conn.pending = { step: req.step, count, sentAt, encodeMs, bytesSent: 0, resolve, reject };
+      const ms = this.o.stepTimeoutMs ?? null;
+      const deadline = ms === null ? null : setTimeout(() => {
+        conn.terminate('DPT_ERR_WORKER_TIMEOUT', `${conn.label} did not answer step ${req.step} within ${ms / 1000} s (--step-timeout)`);
+      }, ms);
+      conn.pending = {
+        step: req.step, shard: shardIndex, count, sentAt, encodeMs, bytesSent: 0,
+        resolve: (r) => { if (deadline) clearTimeout(deadline); resolve(r); },
+        reject: (e) => { if (deadline) clearTimeout(deadline); reject(e); },
+      };
       conn.pending.bytesSent = conn.send(frame);
     });
   }
@@ -201,12 +269,12 @@ export class WsGroup implements WorkerGroup {
     const t0 = performance.now();
     const p = conn.pending;
     const msg = parseGrads(frame, p);
-    const grads = readInto(frame, 'grads', conn.grads!, this.layoutSize);
+    const grads = readInto(frame, 'grads', this.shardGrads[p!.shard]!, this.layoutSize);
     checkFinite(`grads from ${conn.label}`, grads);
     conn.pending = null;
     const receivedAt = performance.now();
     p!.resolve({
-      rank: conn.rank!, grads, loss: msg.loss, count: msg.count, timing: msg.timing,
+      rank: p!.shard, grads, loss: msg.loss, count: msg.count, timing: msg.timing,
       bytesSent: p!.bytesSent, bytesReceived: wireBytes(frame.bytes.length, true),
       sentAt: p!.sentAt, receivedAt, encodeMs: p!.encodeMs, decodeMs: receivedAt - t0, queueWaitMs: 0,
     });

@@ -48,17 +48,26 @@ export interface ServerEvents {
 }
 
 const MISSED_PONGS = 3;
+/**
+ * Connections that have not finished the handshake at once. Beyond this a new connection is
+ * closed at once (1013 try again later), so a flood of junk connections costs a bounded amount
+ * of memory and never touches the workers that hold ranks.
+ */
+export const MAX_PENDING_HANDSHAKES = 16;
 
 export interface ServerOptions {
   host: string;
   port: number;
   heartbeatMs: number;
   handshakeTimeoutMs: number;
+  maxPendingHandshakes: number;
 }
 
 export class WsServer {
   readonly connections = new Set<WorkerConnection>();
   private nextId = 0;
+  /** connections turned away because too many were in the handshake */
+  turnedAway = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
@@ -112,6 +121,18 @@ export class WsServer {
     const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
     if (this.closed) {
       socket.close(1001, 'shutting down');
+      return;
+    }
+    let pending = 0;
+    for (const c of this.connections) if (c.state === 'challenged' || c.state === 'setup-sent') pending++;
+    if (pending >= this.opts.maxPendingHandshakes) {
+      socket.on('error', () => {});
+      socket.close(1013, 'too many connections in the handshake');
+      this.turnedAway++;
+      // 1, 10, 100, ...: a flood must not flood the log too
+      if (Number.isInteger(Math.log10(this.turnedAway))) {
+        this.events.log(`turned away ${peer}: ${pending} connections are already in the handshake (limit ${this.opts.maxPendingHandshakes}; ${this.turnedAway} turned away so far)`);
+      }
       return;
     }
     const conn = new WorkerConnection(this.nextId++, socket, peer, newNonce());

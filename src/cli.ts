@@ -31,7 +31,7 @@ interface TrainFlags {
   seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
   initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
-  listen: string; token?: string; data: TrainConfig['dataMode']; joinTimeout: number;
+  listen: string; token?: string; data: TrainConfig['dataMode']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
   verifyEquivalence?: number; equivalenceTolerance: number;
 }
 
@@ -66,6 +66,8 @@ function addTrainOptions(cmd: Command): Command {
     .option('--token <secret>', 'ws: shared token workers must prove they know (default: DPT_TOKEN, else generated)')
     .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
     .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', arg((v) => parsePositiveInt('--join-timeout', v)), d.joinTimeout)
+    .option('--min-workers <n>', 'ws: go on after losing workers (their shards go to the survivors) while at least N remain', arg((v) => parsePositiveInt('--min-workers', v)), d.minWorkers)
+    .option('--step-timeout <s>', 'ws: seconds a worker may take to answer a shard before it is dropped and its shard re-assigned', arg((v) => parseNumber('--step-timeout', v, { min: 0, minExclusive: true })))
     .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', arg((v) => parsePositiveInt('--verify-equivalence', v)))
     .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance);
 }
@@ -84,6 +86,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
     listen: f.listen, token: tokenFrom(f.token), dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
+    minWorkers: f.minWorkers, stepTimeout: f.stepTimeout ?? null,
     ...ws,
     verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,
   };

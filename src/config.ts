@@ -56,6 +56,10 @@ export interface TrainConfig {
   spawnWorkers: boolean;
   /** ws: seconds to wait for all workers to join */
   joinTimeout: number;
+  /** ws: training fails when fewer workers than this remain (lost workers' shards go to the survivors) */
+  minWorkers: number;
+  /** ws: seconds a worker may take to answer one shard before it is dropped and its shard re-assigned (null: no deadline) */
+  stepTimeout: number | null;
   /** before training, run this many steps single-node and distributed and compare (null = off) */
   verifyEquivalence: number | null;
   /** largest absolute parameter difference --verify-equivalence accepts */
@@ -91,6 +95,8 @@ export const DEFAULTS: TrainConfig = {
   dataMode: 'local',
   spawnWorkers: true,
   joinTimeout: 60,
+  minWorkers: 1,
+  stepTimeout: null,
   verifyEquivalence: null,
   equivalenceTolerance: 1e-5,
 };
@@ -160,6 +166,9 @@ export function validateConfig(c: TrainConfig): void {
   }
   if (c.resume !== null && c.initFrom !== null) {
     throw new ConfigError('--resume and --init-from both set the parameters: pass only one (a checkpoint holds the parameters)');
+  }
+  if (c.minWorkers > c.workers) {
+    throw new ConfigError(`--min-workers ${c.minWorkers} exceeds --workers ${c.workers}: lower --min-workers or start more workers`);
   }
 }
 

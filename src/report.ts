@@ -50,7 +50,7 @@ export function textReporter(out: (line: string) => void): Reporter {
     },
     epoch(r) {
       out(`Epoch ${r.epoch}: ${r.testCorrect} / ${r.testTotal}  (${pct(r.testCorrect, r.testTotal)})  loss ${r.loss.toFixed(4)}  ` +
-        `${r.trainSeconds.toFixed(2)} s  ${fmtInt(r.samplesPerSecond)} samples/s`);
+        `${fmtInt(r.examples)} examples  ${r.trainSeconds.toFixed(2)} s  ${fmtInt(r.samplesPerSecond)} samples/s`);
     },
     done(s) {
       if (s.best && s.final) {

@@ -207,7 +207,8 @@ async function prepare(setup: SetupMsg, o: WorkerOptions): Promise<Prepared> {
 function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSocket): void {
   const t0 = performance.now();
   const msg = parseStep(frame, p.setup.maxShard);
-  if (msg.step <= p.lastStep) throw new ProtocolError('DPT_ERR_STALE_STEP', `step ${msg.step} arrived after step ${p.lastStep}`);
+  // the same step id twice is a re-assigned shard (another worker of this step was lost)
+  if (msg.step < p.lastStep) throw new ProtocolError('DPT_ERR_STALE_STEP', `step ${msg.step} arrived after step ${p.lastStep}`);
   const params = readInto(frame, 'params', p.params, p.setup.layoutSize);
   checkFinite('params', params);
   let sums;

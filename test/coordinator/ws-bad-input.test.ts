@@ -162,8 +162,8 @@ const inStep: Record<string, [string, (c: HandClient, step: number, g: Float32Ar
 
 describe('ws: a bad reply from a worker holding a rank', () => {
   for (const [name, [code, bad]] of Object.entries(inStep)) {
-    it(`${name}: that step fails with ${code} naming rank 1; the healthy worker stays connected`, async () => {
-      const group = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 2, maxBatch: 10, data: 'local', processes: 1, waitFor: 1 });
+    it(`${name}: with --min-workers 2 that step fails with ${code} naming rank 1; the healthy worker stays connected`, async () => {
+      const group = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 2, maxBatch: 10, data: 'local', processes: 1, waitFor: 1, minWorkers: 2 });
       open.push(group);
       const attacker = rankHolder(group.inner.url, 3, bad);
       await group.inner.waitForWorkers(10_000);
@@ -184,9 +184,9 @@ describe('ws: a bad reply from a worker holding a rank', () => {
 });
 
 describe('ws: heartbeat', () => {
-  it('terminates a rank holder that stops answering pings, keeps the one that answers, and the next step names the lost rank', async () => {
+  it('terminates a rank holder that stops answering pings, keeps the one that answers, and (--min-workers 2) the next step names the lost rank', async () => {
     const group = await WsGroup.listen({
-      spec: NIELSEN, train, world: 2, maxBatch: 10, kernels: 'js', data: 'local', token: TEST_TOKEN, heartbeatMs: 200,
+      spec: NIELSEN, train, world: 2, maxBatch: 10, kernels: 'js', data: 'local', token: TEST_TOKEN, heartbeatMs: 200, minWorkers: 2,
     });
     try {
       const healthy = await joinedClient(group.url);

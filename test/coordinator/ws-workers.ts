@@ -17,10 +17,11 @@ export interface WsTestGroup extends WorkerGroup {
   lines: string[];
 }
 
-export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; processes?: number; waitFor?: number }): Promise<WsTestGroup> {
+export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; processes?: number; waitFor?: number; minWorkers?: number; stepTimeoutMs?: number }): Promise<WsTestGroup> {
   const lines: string[] = [];
   const group = await WsGroup.listen({
     spec: a.spec, train: a.train, world: a.world, maxBatch: a.maxBatch, kernels: 'js', data: a.data, token: TEST_TOKEN,
+    minWorkers: a.minWorkers, stepTimeoutMs: a.stepTimeoutMs,
     log: (l) => lines.push(l),
   });
   const workers = new LocalWorkers(a.processes ?? a.world, group.url, TEST_TOKEN, {
