@@ -75,6 +75,8 @@ export class WsGroup implements WorkerGroup {
   /** shards computed by a worker other than their rank's, after a loss */
   reassignedShards = 0;
   private readonly vacantNoted: boolean[];
+  /** why each vacant rank's last worker went (for the error when too few remain) */
+  private readonly vacatedBy: (ProtocolError | null)[];
 
   private constructor(private readonly o: WsGroupOptions) {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
@@ -93,6 +95,7 @@ export class WsGroup implements WorkerGroup {
     this.shardGrads = Array.from({ length: o.world }, () => new Float32Array(this.layoutSize));
     this.results = new Array<ShardResult | null>(o.world).fill(null);
     this.vacantNoted = new Array<boolean>(o.world).fill(false);
+    this.vacatedBy = new Array<ProtocolError | null>(o.world).fill(null);
   }
 
   /** Starts the server; workers may connect from now on (see waitForWorkers). */
@@ -175,7 +178,10 @@ export class WsGroup implements WorkerGroup {
     if (conn.rank === null || this.closed) return;
     this.log(`${conn.label} left: ${conn.error?.message ?? 'closed'}`);
     if (this.started) this.lostWorkers++;
-    if (this.ranks[conn.rank] === conn) this.ranks[conn.rank] = null;
+    if (this.ranks[conn.rank] === conn) {
+      this.ranks[conn.rank] = null;
+      this.vacatedBy[conn.rank] = conn.error;
+    }
   }
 
   async computeStep(req: StepRequest): Promise<ShardResult[]> {
@@ -196,19 +202,23 @@ export class WsGroup implements WorkerGroup {
       for (let s = 0; s < this.world; s++) if (results[s] === null) todo.push(s);
       if (todo.length === 0) break;
       if (live.length < this.minWorkers) {
-        const why = lost.last?.message ?? this.ranks.map((c, r) => (c?.open ? null : `rank ${r}: ${c?.error?.message ?? 'no worker holds it'}`)).filter(Boolean).join('; ');
+        const gone = (r: number) => this.ranks[r]?.error ?? this.vacatedBy[r] ?? null;
+        const why = lost.last?.message ?? this.ranks.map((c, r) => (c?.open ? null : `rank ${r}: ${gone(r)?.message ?? 'no worker holds it'}`)).filter(Boolean).join('; ');
         const firstFree = this.ranks.findIndex((c) => c === null || !c.open);
-        throw new WorkerError(lost.last?.code ?? this.ranks[firstFree]?.error?.code ?? 'DPT_ERR_WORKER_LOST', lost.last?.rank ?? firstFree, req.step,
+        throw new WorkerError(lost.last?.code ?? gone(firstFree)?.code ?? 'DPT_ERR_WORKER_LOST', lost.last?.rank ?? firstFree, req.step,
           `${why}; ${live.length} of ${this.world} workers remain and --min-workers is ${this.minWorkers}`);
       }
       const plan = new Map<WorkerConnection, number[]>(live.map((c) => [c, []]));
-      let next = 0;
+      // first every live rank's own shard, then the orphans round-robin (own shard first, so a
+      // connection never waits behind another's shard for its own)
+      const orphans: number[] = [];
       for (const s of todo) {
         const own = this.ranks[s];
-        if (own !== null && own.open && plan.get(own)!.length === 0 && round === 0) {
-          plan.get(own)!.push(s);
-          continue;
-        }
+        if (own !== null && own.open) plan.get(own)!.push(s);
+        else orphans.push(s);
+      }
+      let next = 0;
+      for (const s of orphans) {
         const c = live[next++ % live.length]!;
         plan.get(c)!.push(s);
         this.reassignedShards++;
