@@ -128,6 +128,11 @@ export class WsGroup implements WorkerGroup {
     return this.server.port;
   }
 
+  /** Open connections, in the handshake or holding a rank. */
+  get connectionCount(): number {
+    return this.server.connections.size;
+  }
+
   /** How many ranks are held by an open connection. */
   get joined(): number {
     return this.ranks.filter((c) => c !== null && c.open).length;
