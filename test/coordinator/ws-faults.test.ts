@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI, dpt as dptSync } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 
 const started: ChildProcess[] = [];
@@ -160,5 +160,14 @@ describe('ws worker loss with real processes', () => {
     // the resumed epoch counts the examples before the kill (from the checkpoint) and after
     expect(epochs(resumed.out).map((e) => e.examples).at(-1)).toBe(TRAIN_LIMIT);
     expectSameModel(model, await ref);
+  });
+
+  it('refuses --min-workers above --workers and a --step-timeout that is not a positive number, naming the flag', () => {
+    const a = dptSync(['launch', '--workers', '2', '--min-workers', '3']);
+    expect(a.code).not.toBe(0);
+    expect(a.stderr).toMatch(/--min-workers 3 exceeds --workers 2/);
+    const b = dptSync(['launch', '--workers', '2', '--step-timeout', '0']);
+    expect(b.code).not.toBe(0);
+    expect(b.stderr).toMatch(/--step-timeout must be a number > 0, got '0'/);
   });
 });
