@@ -27,6 +27,7 @@ interface TrainFlags {
   init: TrainConfig['init']; epochs: number; batch: number; eta: number; momentum: number; weightDecay: number;
   seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
   initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
+  profile: boolean; trace?: string; burnIn: number;
 }
 
 function addTrainOptions(cmd: Command): Command {
@@ -52,7 +53,10 @@ function addTrainOptions(cmd: Command): Command {
     .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
     .option('--transport <name>', 'how workers run: inproc, threads, ws', arg(parseTransport), d.transport)
     .option('--workers <n>', 'number of workers', arg((v) => parsePositiveInt('--workers', v)), d.workers)
-    .option('--json', 'print one JSON object per line instead of text', false);
+    .option('--json', 'print one JSON object per line instead of text', false)
+    .option('--profile', 'time every step: per-phase and per-worker tables at the end', false)
+    .option('--trace <file>', 'write a Chrome trace-event JSON of the steps (open in https://ui.perfetto.dev)')
+    .option('--burn-in <n>', 'leading steps left out of the profile figures', arg((v) => parseNonNegativeInt('--burn-in', v)), d.burnIn);
 }
 
 function trainConfig(f: TrainFlags): TrainConfig {
@@ -62,6 +66,7 @@ function trainConfig(f: TrainFlags): TrainConfig {
     seed: f.seed, shuffle: f.shuffle, trainLimit: f.trainLimit ?? null, maxSteps: f.maxSteps ?? null,
     dataDir: f.dataDir ?? null, evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
     json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
+    profile: f.profile, trace: f.trace ?? null, burnIn: f.burnIn,
   };
 }
 
@@ -76,7 +81,8 @@ Examples:
   dpt train                                   Nielsen's chapter-1 network, ~95% after 30 epochs
   dpt train --epochs 1 --save net.safetensors
   dpt train --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1 --batch 128
-  dpt train --json --epochs 2 | jq .testCorrect`)
+  dpt train --json --epochs 2 | jq .testCorrect
+  dpt train --epochs 1 --profile --trace steps.json   where the time goes; open steps.json in Perfetto`)
     .action(async (flags: TrainFlags) => {
       await trainCommand(trainConfig(flags));
     });

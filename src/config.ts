@@ -39,6 +39,12 @@ export interface TrainConfig {
   kernels: KernelChoice;
   transport: TransportName;
   workers: number;
+  /** print per-phase and per-worker tables at the end (dpt train --profile) */
+  profile: boolean;
+  /** write a Chrome trace-event JSON file of the steps */
+  trace: string | null;
+  /** leading steps left out of every profile figure */
+  burnIn: number;
 }
 
 /** Nielsen's chapter-1 network and hyper-parameters. */
@@ -62,6 +68,9 @@ export const DEFAULTS: TrainConfig = {
   kernels: 'auto',
   transport: 'inproc',
   workers: 1,
+  profile: false,
+  trace: null,
+  burnIn: 10,
 };
 
 export function parsePositiveInt(flag: string, value: string): number {

@@ -3,6 +3,7 @@
 /** Milliseconds with a unit that keeps 3 significant figures: 0.012 ms → "12.0 µs". */
 export function fmtMs(ms: number): string {
   if (!Number.isFinite(ms)) return '–';
+  if (ms === 0) return '0';
   const a = Math.abs(ms);
   if (a < 1) return `${(ms * 1000).toPrecision(3)} µs`;
   if (a < 1000) return `${ms.toPrecision(3)} ms`;
