@@ -9,7 +9,7 @@ import type { ShardResult } from '../../coordinator/worker-group.js';
 /** Fields stored per step before the per-rank blocks. */
 const STEP_FIELDS = 8; // step, t0, t1, t2, t3, t4, loss, count
 /** Fields stored per rank. */
-const RANK_FIELDS = 11; // sentAt, receivedAt, cEnc, cDec, queueWait, load, compute, wDec, wEnc, bytesSent, bytesReceived
+const RANK_FIELDS = 12; // sentAt, receivedAt, cEnc, cDec, queueWait, load, compute, wDec, wEnc, bytesSent, bytesReceived, count
 
 export interface RankRecord {
   rank: number;
@@ -26,6 +26,8 @@ export interface RankRecord {
   workerEncodeMs: number;
   bytesSent: number;
   bytesReceived: number;
+  /** examples in this rank's shard */
+  count: number;
 }
 
 /**
@@ -92,7 +94,7 @@ export class Profiler {
       const w = s.timing;
       d[o++] = s.sentAt; d[o++] = s.receivedAt; d[o++] = s.encodeMs; d[o++] = s.decodeMs; d[o++] = s.queueWaitMs;
       d[o++] = w.loadMs; d[o++] = w.computeMs; d[o++] = w.decodeMs; d[o++] = w.encodeMs;
-      d[o++] = s.bytesSent; d[o++] = s.bytesReceived;
+      d[o++] = s.bytesSent; d[o++] = s.bytesReceived; d[o++] = s.count;
     }
     this.n++;
   }
@@ -112,7 +114,7 @@ export class Profiler {
       for (let r = 0; r < this.world; r++, o += RANK_FIELDS) {
         rec.ranks.push({
           rank: r, sentAt: d[o]!, receivedAt: d[o + 1]!, coordEncodeMs: d[o + 2]!, coordDecodeMs: d[o + 3]!, queueWaitMs: d[o + 4]!,
-          loadMs: d[o + 5]!, computeMs: d[o + 6]!, workerDecodeMs: d[o + 7]!, workerEncodeMs: d[o + 8]!, bytesSent: d[o + 9]!, bytesReceived: d[o + 10]!,
+          loadMs: d[o + 5]!, computeMs: d[o + 6]!, workerDecodeMs: d[o + 7]!, workerEncodeMs: d[o + 8]!, bytesSent: d[o + 9]!, bytesReceived: d[o + 10]!, count: d[o + 11]!,
         });
       }
       out.push(rec);
