@@ -69,7 +69,7 @@ function reportProfile(profiler: Profiler, config: TrainConfig, out: (line: stri
   }
   const s = summarize(profiler);
   if (config.json) {
-    const { losses: _losses, ...rest } = s;
+    const { losses: _losses, walls: _walls, ...rest } = s;
     out(JSON.stringify({ event: 'profile', ...rest }));
   } else {
     out('');

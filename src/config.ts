@@ -8,6 +8,7 @@ import { INIT_SCHEMES } from './model/init.js';
 import { COSTS, HIDDEN_ACTIVATIONS, type NetworkSpec } from './model/spec.js';
 import type { Cost, HiddenActivation } from './tensor/kernels.js';
 import { TRANSPORTS, type TransportName } from '../coordinator/worker-group.js';
+import type { WhatIf } from './profile/what-if.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -128,4 +129,33 @@ export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v,
 /** A seed stream per purpose, so that e.g. changing the init scheme does not change the data order. */
 export function deriveSeed(seed: number, stream: 'init' | 'order'): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ (stream === 'init' ? 0x1234567 : 0x7654321)) >>> 0;
+}
+
+/** `dpt bench`: the measured grid (every cell runs against the same data, seed and initial parameters). */
+export interface BenchConfig {
+  /** training settings shared by every cell; spec, batch, transport and workers are set per cell */
+  base: TrainConfig;
+  nets: number[][];
+  transports: TransportName[];
+  workers: number[];
+  batches: number[];
+  /** measured steps per cell, after burnIn unmeasured ones (ignored when epochs is set) */
+  steps: number;
+  burnIn: number;
+  /** time-to-accuracy mode: whole epochs per cell, evaluated on the full eval set */
+  epochs: number | null;
+  /** test images evaluated after a fixed-steps cell */
+  evalLimit: number;
+  whatIf: WhatIf | null;
+  report: string | null;
+  json: boolean;
+}
+
+export const BENCH_DEFAULTS = { transports: ['inproc'] as TransportName[], workers: [1, 2], batches: [10], steps: 100, burnIn: 10, evalLimit: 1000 };
+
+/** A comma-separated list, each item checked by parseItem ("--workers 1,2,4"). */
+export function parseList<T>(flag: string, value: string, parseItem: (v: string) => T): T[] {
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) throw new ConfigError(`${flag} must be a comma-separated list without empty items, got '${value}'`);
+  return [...new Set(parts.map(parseItem))];
 }

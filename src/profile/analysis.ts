@@ -11,7 +11,7 @@ import type { WhatIf } from './what-if.js';
 
 export const BASELINE_TRANSPORT = 'inproc';
 export const netKey = (n: NetShape): string => n.sizes.join('-');
-export const isBaseline = (c: CellObservation): boolean => c.transport === BASELINE_TRANSPORT && c.workers === 1;
+export const isBaseline = (c: { transport: string; workers: number }): boolean => c.transport === BASELINE_TRANSPORT && c.workers === 1;
 
 export function baselineOf(cells: CellObservation[], net: NetShape, batch: number): CellObservation | undefined {
   return cells.find((c) => isBaseline(c) && netKey(c.net) === netKey(net) && c.batch === batch);
@@ -111,19 +111,36 @@ export interface WhatIfRow {
   speedup: number;
 }
 
-/** Every combination the what-if names, the rest taken from the measured cells. */
+/**
+ * Every combination the what-if names, the rest taken from the measured cells. With a network,
+ * each worker is taken to sit on its own machine (cores = workers unless cores= says otherwise),
+ * and transports whose ranks were seen to run one after another are replaced by 'network': the
+ * single node's measured compute, messages costing only the network's latency and bandwidth.
+ */
 export function whatIf(model: CostModel, cells: CellObservation[], w: WhatIf): WhatIfRow[] {
   const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
-  const transports = w.transport ? [w.transport] : uniq(cells.filter((c) => !isBaseline(c) || cells.every(isBaseline)).map((c) => c.transport));
+  const network = w.latencyMs !== null && w.bandwidthBitsPerS !== null ? { latencyMs: w.latencyMs, bandwidthBitsPerS: w.bandwidthBitsPerS } : null;
+  let transports = w.transport ? [w.transport] : uniq(cells.filter((c) => !isBaseline(c) || cells.every(isBaseline)).map((c) => c.transport));
+  let m = model;
+  if (network !== null && !w.transport) {
+    transports = transports.filter((t) => model.transports[t]?.concurrent !== false);
+    if (transports.length === 0) {
+      const base = model.transports[BASELINE_TRANSPORT]!;
+      m = { ...model, transports: { ...model.transports, network: {
+        ...base, transport: 'network', concurrent: true, coordPerMessageMs: 0, coordPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
+        bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0 } } };
+      transports = ['network'];
+    }
+  }
   const workers = w.workers ?? uniq(cells.map((c) => c.workers)).filter((n) => n > 1);
   const batches = w.batch ?? uniq(cells.map((c) => c.batch));
   const nets = w.sizes ? [netShape(w.sizes)] : uniq(cells.map((c) => netKey(c.net))).map((k) => cells.find((c) => netKey(c.net) === k)!.net);
-  const network = w.latencyMs !== null && w.bandwidthBitsPerS !== null ? { latencyMs: w.latencyMs, bandwidthBitsPerS: w.bandwidthBitsPerS } : null;
-  const cores = w.cores ?? model.cores;
   const rows: WhatIfRow[] = [];
   for (const net of nets) for (const batch of batches) for (const transport of transports) for (const W of workers.length ? workers : [2]) {
-    const prediction = predictStep(model, { transport, workers: W, batch, net, network, cores });
-    const baselineMs = predictStep(model, { transport: BASELINE_TRANSPORT, workers: 1, batch, net }).stepMs;
+    const cores = w.cores ?? (network !== null ? Math.max(W, model.cores) : model.cores);
+    const prediction = predictStep(m, { transport, workers: W, batch, net, network, cores });
+    if (transport === 'network') prediction.assumptions.unshift('compute as measured on one node here; messages cost only the network');
+    const baselineMs = predictStep(m, { transport: BASELINE_TRANSPORT, workers: 1, batch, net }).stepMs;
     rows.push({ transport, workers: W, batch, net, cores, network, prediction, baselineMs, speedup: baselineMs / prediction.stepMs });
   }
   return rows;

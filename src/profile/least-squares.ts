@@ -16,7 +16,15 @@ export interface Fit {
   n: number;
 }
 
-export function nnls(X: number[][], y: number[]): Fit {
+/**
+ * @param relative minimise relative rather than absolute errors (rows scaled by 1/y): a cell of
+ *   1 ms then counts as much as one of 100 ms, which is what speedup ratios need
+ */
+export function nnls(Xin: number[][], yin: number[], relative = false): Fit {
+  const floor = yin.reduce((a, v) => a + Math.abs(v), 0) / Math.max(1, yin.length) * 1e-3 || 1;
+  const w = yin.map((v) => (relative ? 1 / Math.max(Math.abs(v), floor) : 1));
+  const X = Xin.map((row, i) => row.map((v) => v * w[i]!));
+  const y = yin.map((v, i) => v * w[i]!);
   const n = X.length;
   const k = n > 0 ? X[0]!.length : 0;
   const active = Array.from({ length: k }, (_, j) => X.some((row) => row[j] !== 0));
@@ -38,7 +46,7 @@ export function nnls(X: number[][], y: number[]): Fit {
       for (let j = 0; j < k; j++) p += X[i]![j]! * coef[j]!;
       ss += (p - y[i]!) ** 2;
     }
-    return { coef, determined: active.slice(), rms: n > 0 ? Math.sqrt(ss / n) : NaN, n };
+    return { coef, determined: active.slice(), rms: n > 0 ? Math.sqrt(ss / n) : NaN, n }; // rms in weighted units when relative
   }
 }
 

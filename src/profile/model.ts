@@ -115,7 +115,7 @@ function fitTransport(transport: string, own: CellObservation[], all: CellObserv
   if (computeCells.length === 0) computeCells = clean(all);
   const rows = (cs: CellObservation[]) => cs.flatMap((c) => c.ranks.map((r) => ({ c, r })));
   const cr = rows(computeCells);
-  const compute = nnls(cr.map(({ c, r }) => [1, c.net.params, c.net.macs * r.shard]), cr.map(({ r }) => r.computeMs));
+  const compute = nnls(cr.map(({ c, r }) => [1, c.net.params, c.net.macs * r.shard]), cr.map(({ r }) => r.computeMs), true);
   const mr = rows(own);
   const coord = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.coordMs));
   const wire = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.wireMs));

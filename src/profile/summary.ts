@@ -56,7 +56,9 @@ export interface ProfileSummary {
   concurrency: number;
   bytesPerStep: number;
   eval: { count: number; totalMs: number; lastAccuracy: number | null };
+  /** per measured step: training loss per example, and wall time (ms) */
   losses: number[];
+  walls: number[];
 }
 
 /** How much slower than the others a rank must be before it is called the straggler. */
@@ -127,6 +129,7 @@ export function summarizeSteps(steps: StepRecord[], world: number, burnIn: numbe
     bytesPerStep: workers.reduce((a, w) => a + w.bytesSentPerStep + w.bytesReceivedPerStep, 0),
     eval: { count: evals.length, totalMs: evals.reduce((a, e) => a + e.end - e.start, 0), lastAccuracy: lastEval ? lastEval.correct / lastEval.total : null },
     losses: steps.map((s) => (s.count > 0 ? s.loss / s.count : NaN)),
+    walls: Array.from(walls),
   };
 }
 
