@@ -4,7 +4,7 @@
  * predictions, the verdict, and optionally an HTML report. Groups come only from startGroup, so
  * a transport works here as soon as session.ts knows it.
  */
-import { cpus, availableParallelism } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { loadMnist } from '../src/data/mnist.js';
 import type { BenchConfig, TrainConfig } from '../src/config.js';
@@ -22,6 +22,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   progress: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<BenchOutcome> {
   const data = loadMnist(c.base.dataDir ?? undefined);
   const cores = availableParallelism();
+  const loadAtStart = loadavg()[0]!;
   const measured: MeasuredCell[] = [];
   let kernelsName = '';
   let calibration = 0;
@@ -47,7 +48,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
       }
     }
   }
-  const outcome = buildOutcome(measured, { cores, node: process.versions.node, kernels: kernelsName, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU' }, {
+  const outcome = buildOutcome(measured, { cores, node: process.versions.node, kernels: kernelsName, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', load: [loadAtStart, loadavg()[0]!] }, {
     ...plan, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, calibration);
   if (c.report !== null) {

@@ -13,17 +13,18 @@ export function benchTables(o: BenchOutcome): string[] {
   const p = o.plan;
   out.push(`dpt bench: ${o.machine.cores} cores (${o.machine.cpu}), Node ${o.machine.node}, ${o.machine.kernels} kernels; ` +
     (p.epochs === null ? `${p.steps} measured steps per configuration after ${p.burnIn} burn-in steps` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
-    `; every configuration from the same initial parameters and data order (seed ${p.seed}), eta ${p.eta}, back to back in this run.`);
-  out.push('Speedup and efficiency are against the single-node baseline (inproc x1) at the same net and batch; step parts are ms per step, the mean over ranks.');
+    `; every configuration from the same initial parameters and data order (seed ${p.seed}), eta ${p.eta}, back to back in this run. ` +
+    `Load average ${o.machine.load[0].toFixed(1)} at the start, ${o.machine.load[1].toFixed(1)} at the end${Math.max(...o.machine.load) > o.machine.cores - 0.5 ? ' (the machine was shared: expect noise)' : ''}.`);
+  out.push('Speedup, efficiency and samples/s use the median step (p50) against the single-node baseline (inproc x1) at the same net and batch; the parts load..update are mean ms per step (mean over ranks) and add up to the mean step.');
   for (const net of [...new Set(o.cells.map((c) => netKey(c.net)))]) {
     const cells = o.cells.filter((c) => netKey(c.net) === net);
     const acc = p.epochs === null ? `acc@${cells[0]!.evalImages}` : 'accuracy';
     out.push('', `${net} (${cells[0]!.net.params.toLocaleString('en-US')} parameters)`);
     out.push(...textTable([
-      ['config', 'batch', 'samples/s', 'step', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'effic.', 'bytes/step', acc, ...(p.epochs !== null ? ['train s'] : [])],
+      ['config', 'batch', 'samples/s', 'step p50', 'mean', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'effic.', 'bytes/step', acc, ...(p.epochs !== null ? ['train s'] : [])],
       ...cells.map((c) => {
         const g = c.summary.groups;
-        return [cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.summary.step.meanMs),
+        return [cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.observation.stepMs), fmtMs(c.summary.step.meanMs),
           fmtMs(g.load), fmtMs(g.communication), fmtMs(g.compute), fmtMs(g.wait), fmtMs(g.update),
           fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2),
           ...(p.epochs !== null ? [c.trainSeconds.toFixed(1)] : [])];
@@ -63,7 +64,7 @@ function modelTable(o: BenchOutcome): string[] {
     fmtMs(t.overheadMs), t.concurrent === null ? 'not seen' : t.concurrent ? 'yes' : 'no (one after another)', fmtMs(t.rmsMs),
   ]);
   return [
-    `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
+    `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
     `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), usable parallelism capped at ${m.cores} cores`,
     ...textTable([['transport', 'compute/MAC/example', 'per shard', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
   ];

@@ -1,10 +1,11 @@
 /**
  * What the cost model learns from one measured configuration ("cell"): the mean step time and,
  * per rank, its compute, the coordinator's serial work for it, the rest of its round trip, and
- * its bytes — all means over the measured (post burn-in) steps.
+ * its bytes — medians over the measured (post burn-in) steps, because the machine is shared and
+ * a neighbour's burst should not move the fit (bytes and concurrency: means).
  */
 import type { StepRecord } from './profiler.js';
-import { mean } from './stats.js';
+import { mean, median } from './stats.js';
 import { stepConcurrency, stepWallMs } from './step-phases.js';
 
 export interface NetShape {
@@ -61,19 +62,19 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
     const ks = steps.map((s) => s.ranks[r]!);
     ranks.push({
       shard: mean(ks.map((k) => k.count)),
-      computeMs: mean(ks.map((k) => k.loadMs + k.computeMs)),
-      coordMs: mean(ks.map((k) => k.coordEncodeMs + k.coordDecodeMs)),
-      wireMs: mean(ks.map((k) => Math.max(0, k.receivedAt - k.sentAt - k.loadMs - k.computeMs - k.coordEncodeMs - k.coordDecodeMs))),
+      computeMs: median(ks.map((k) => k.loadMs + k.computeMs)),
+      coordMs: median(ks.map((k) => k.coordEncodeMs + k.coordDecodeMs)),
+      wireMs: median(ks.map((k) => Math.max(0, k.receivedAt - k.sentAt - k.loadMs - k.computeMs - k.coordEncodeMs - k.coordDecodeMs))),
       bytes: mean(ks.map((k) => k.bytesSent + k.bytesReceived)),
     });
   }
   return {
     transport, workers: world, batch, net,
-    stepMs: mean(steps.map(stepWallMs)),
+    stepMs: median(steps.map(stepWallMs)),
     concurrency: mean(steps.map(stepConcurrency)),
-    fixedMs: mean(steps.map((s) => s.t1 - s.t0 + Math.max(0, Math.min(...s.ranks.map((k) => k.sentAt)) - s.t1))),
-    reduceMs: mean(steps.map((s) => s.t3 - s.t2)),
-    optimizerMs: mean(steps.map((s) => s.t4 - s.t3)),
+    fixedMs: median(steps.map((s) => s.t1 - s.t0 + Math.max(0, Math.min(...s.ranks.map((k) => k.sentAt)) - s.t1))),
+    reduceMs: median(steps.map((s) => s.t3 - s.t2)),
+    optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
     ranks,
   };
 }

@@ -51,6 +51,8 @@ export interface Machine {
   node: string;
   kernels: string;
   cpu: string;
+  /** 1-minute load average when the bench started and ended: above the core count, another job shared the machine */
+  load: [number, number];
 }
 
 export interface BenchOutcome {
@@ -71,7 +73,7 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   const sp = speedups(obs);
   const cells: BenchCell[] = measured.map((c, i) => ({
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
-    samplesPerSecond: c.summary.examplesPerStep / (c.summary.step.meanMs / 1000),
+    samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
   const model = fitCostModel(obs, { cores: machine.cores, reducePerFloatMs });
   const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs)?.rows ?? null;

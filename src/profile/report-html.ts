@@ -21,15 +21,16 @@ export function reportHtml(o: BenchOutcome): string {
   body.push(`<h1>Does parallelism pay off?</h1>`,
     `<p class="meta">${o.machine.cores} cores (${esc(o.machine.cpu)}), Node ${esc(o.machine.node)}, ${esc(o.machine.kernels)} kernels; ` +
     `${p.epochs === null ? `${p.steps} measured steps per configuration after ${p.burnIn} burn-in steps` : `${p.epochs} epochs per configuration`}; ` +
-    `same initial parameters and data order (seed ${p.seed}), eta ${p.eta}; all measured back to back in one run.</p>`,
+    `same initial parameters and data order (seed ${p.seed}), eta ${p.eta}; all measured back to back in one run; ` +
+    `load average ${o.machine.load[0].toFixed(1)} → ${o.machine.load[1].toFixed(1)}.</p>`,
     `<h2>Verdict</h2>`, verdictHtml(o.verdict));
   const groups = new Map<string, BenchCell[]>();
   for (const c of o.cells) groups.set(`${netKey(c.net)}|${c.batch}`, [...(groups.get(`${netKey(c.net)}|${c.batch}`) ?? []), c]);
   body.push(`<h2>Measured</h2>`, measuredTable(o));
-  body.push(`<h2>Where the step goes</h2><p>Mean ms per step, averaged over the ranks (each rank's view adds up to the step time).</p>`);
+  body.push(`<h2>Where the step goes</h2><p>Mean ms per step, averaged over the ranks (each rank's view adds up to the step time). Speedups use the median step.</p>`);
   for (const cells of groups.values()) {
     body.push(`<h3>${esc(netKey(cells[0]!.net))}, batch ${cells[0]!.batch}</h3>`, stackedBars(cells.map((c) => ({
-      label: cellName(c), parts: GROUPS.map((g) => c.summary.groups[g]), note: `${fmtMs(c.summary.step.meanMs)} · ${fmtX(c.speedup)}`,
+      label: cellName(c), parts: GROUPS.map((g) => c.summary.groups[g]), note: `${fmtMs(c.summary.step.meanMs)} mean · ${fmtX(c.speedup)}`,
     })), GROUPS, GROUP_COLORS, 'ms per step'));
   }
   body.push(`<h2>Speedup against workers</h2><p>Solid: measured. Dashed: the cost model (fitted on all cells). Grey: ideal linear speedup. ` +
@@ -71,9 +72,9 @@ function verdictHtml(lines: string[]): string {
 }
 
 function measuredTable(o: BenchOutcome): string {
-  const head = ['net', 'config', 'batch', 'samples/s', 'step', 'p99', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'efficiency', 'bytes/step', 'accuracy'];
-  const rows = o.cells.map((c) => [netKey(c.net), cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.summary.step.meanMs),
-    fmtMs(c.summary.step.p99Ms), ...GROUPS.map((g) => fmtMs(c.summary.groups[g])), fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2)]);
+  const head = ['net', 'config', 'batch', 'samples/s', 'step p50', 'mean', 'p99', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'efficiency', 'bytes/step', 'accuracy'];
+  const rows = o.cells.map((c) => [netKey(c.net), cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.observation.stepMs),
+    fmtMs(c.summary.step.meanMs), fmtMs(c.summary.step.p99Ms), ...GROUPS.map((g) => fmtMs(c.summary.groups[g])), fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2)]);
   return table(head, rows);
 }
 
@@ -91,7 +92,7 @@ function speedupChart(o: BenchOutcome, cells: BenchCell[]): string {
     const color = PALETTE[i % PALETTE.length]!;
     const measured = cells.filter((c) => c.transport === t).sort((a, b) => a.workers - b.workers);
     series.push({ name: `${t} measured`, color, markers: true, points: measured.map((c) => [c.workers, c.speedup]) });
-    series.push({ name: `${t} model`, color, dashed: true, points: ws.map((w) => [w, base.summary.step.meanMs / predictStep(o.model, { transport: t, workers: w, batch: base.batch, net: base.net }).stepMs]) });
+    series.push({ name: `${t} model`, color, dashed: true, points: ws.map((w) => [w, base.observation.stepMs / predictStep(o.model, { transport: t, workers: w, batch: base.batch, net: base.net }).stepMs]) });
   });
   return lineChart(series, { xLabel: 'workers', yLabel: 'speedup against one node', yMin: 0 });
 }
