@@ -10,8 +10,9 @@ import { loadMnist } from '../src/data/mnist.js';
 import type { BenchConfig, TrainConfig } from '../src/config.js';
 import { maxAbsDiff } from './equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
-import { reducePerFloatMs } from '../src/profile/calibrate.js';
+import { reducePerFloatMs, usableCores } from '../src/profile/calibrate.js';
 import { fmtMs } from '../src/profile/format.js';
+import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
 import { reportHtml } from '../src/profile/report-html.js';
 import { runCell, type CellResult } from './bench-cell.js';
@@ -23,6 +24,8 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const data = loadMnist(c.base.dataDir ?? undefined);
   const cores = availableParallelism();
   const loadAtStart = loadavg()[0]!;
+  // measured before every batch group: another job on the machine changes it over the run
+  const usable: number[] = [];
   const measured: MeasuredCell[] = [];
   let kernelsName = '';
   let calibration = 0;
@@ -34,6 +37,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
     calibration = reducePerFloatMs(session.kernels, session.network.layout.size);
     const initial = Float32Array.from(session.params);
     for (const batch of c.batches) {
+      usable.push(await usableCores(cores));
       // the baseline first, then the requested grid (inproc x1 is not run twice)
       const grid: [TransportName, number][] = [['inproc', 1]];
       for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
@@ -48,7 +52,8 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
       }
     }
   }
-  const outcome = buildOutcome(measured, { cores, node: process.versions.node, kernels: kernelsName, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', load: [loadAtStart, loadavg()[0]!] }, {
+  const outcome = buildOutcome(measured, { cores, node: process.versions.node, kernels: kernelsName, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!] }, {
     ...plan, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, calibration);
   if (c.report !== null) {

@@ -65,7 +65,8 @@ function modelTable(o: BenchOutcome): string[] {
   ]);
   return [
     `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
-    `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), usable parallelism capped at ${m.cores} cores`,
+    `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), usable parallelism capped at ${m.cores} cores ` +
+    `(${m.usableCores.toFixed(2)} measured usable while the bench ran)`,
     ...textTable([['transport', 'compute/MAC/example', 'per shard', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
   ];
 }

@@ -3,13 +3,14 @@
  * multiply-adds per example takes
  *   T = F + W·(e₀ + e_b·bytes) + wire + compute + u₀ + u·P + [W > 1]·ρ·W·P
  *   wire    = l₀ + l_b·bytes (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
- *   compute = (k₀ + k_P·P + c·M·⌈B/W⌉) · max(1, W/cores)        ranks that run at the same time
+ *   compute = (k₀ + k_P·P + c·M·⌈B/W⌉) · max(1, W/usable)       ranks that run at the same time
  *           = W·(k₀ + k_P·P) + c·M·B                            ranks run one after another
  * with bytes = b₀ + b_P·P + b_n·⌈B/W⌉ per rank. Every coefficient is fitted by non-negative
  * least squares from the measured cells, each on the part of the step it explains (worker
  * compute, coordinator per-message work, the untimed rest of the round trip, reduce, optimizer);
- * F is the mean of what is left. Usable parallelism is capped at the core count: on this 2-core
- * machine a third worker only shares the cores.
+ * F is the mean of what is left. Usable parallelism is capped at the core count (on this 2-core
+ * machine a third worker only shares the cores) and, lower still, at the cores the process could
+ * really use at once when the bench ran (another job on the machine takes its share).
  */
 import { nnls } from './least-squares.js';
 import type { CellObservation, NetShape } from './observe.js';
@@ -37,6 +38,8 @@ export interface TransportModel {
 
 export interface CostModel {
   cores: number;
+  /** cores this process could use at once when measured (≤ cores; calibrate.ts usableCores) */
+  usableCores: number;
   optimizerFixedMs: number;
   optimizerPerParamMs: number;
   reducePerFloatMs: number;
@@ -69,7 +72,7 @@ export interface Prediction {
   updateMs: number;
   overheadMs: number;
   bytesPerRank: number;
-  /** factor by which more workers than cores stretch the compute (1 when W ≤ cores) */
+  /** factor by which more workers than usable cores stretch the compute (1 when W ≤ usable cores) */
   cpuSharing: number;
   /** what the prediction assumed that no measurement showed */
   assumptions: string[];
@@ -77,6 +80,8 @@ export interface Prediction {
 
 export interface FitOptions {
   cores: number;
+  /** measured usable cores (default: cores) */
+  usableCores?: number;
   /** ms to add one float into another on the coordinator, measured by the caller (used when no multi-worker cell is fitted) */
   reducePerFloatMs?: number;
   /** cells whose timestamps show whether a transport's ranks overlap (not fitted, only looked at) */
@@ -93,6 +98,7 @@ export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel
   const opt = nnls(cells.map((c) => [1, c.net.params]), cells.map((c) => c.optimizerMs));
   const model: CostModel = {
     cores: o.cores,
+    usableCores: Math.min(o.cores, o.usableCores ?? o.cores),
     optimizerFixedMs: opt.coef[0]!, optimizerPerParamMs: opt.coef[1]!,
     reducePerFloatMs: multi.length > 0 ? reduceFit.coef[0]! : o.reducePerFloatMs ?? 0,
     reduceSource: multi.length > 0 ? 'measured' : o.reducePerFloatMs !== undefined ? 'calibrated' : 'none',
@@ -109,13 +115,13 @@ export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel
 }
 
 function fitTransport(transport: string, own: CellObservation[], all: CellObservation[], concurrent: boolean | null, model: CostModel): TransportModel {
-  // worker compute: only where workers did not share cores (CPU sharing is modelled, not fitted)
-  const clean = (cs: CellObservation[]) => cs.filter((c) => concurrent === false || c.workers <= model.cores);
-  let computeCells = clean(own);
-  if (computeCells.length === 0) computeCells = clean(all);
+  // worker compute, with the CPU sharing of ranks that ran at the same time taken out (it is
+  // modelled, not fitted): what one rank's shard costs on a core of its own
+  const computeCells = own.length > 0 ? own : all;
   const rows = (cs: CellObservation[]) => cs.flatMap((c) => c.ranks.map((r) => ({ c, r })));
+  const stretch = (c: CellObservation): number => (c.workers > 1 && c.concurrency >= CONCURRENT_AT ? Math.max(1, c.workers / model.usableCores) : 1);
   const cr = rows(computeCells);
-  const compute = nnls(cr.map(({ c, r }) => [1, c.net.params, c.net.macs * r.shard]), cr.map(({ r }) => r.computeMs), true);
+  const compute = nnls(cr.map(({ c, r }) => [1, c.net.params, c.net.macs * r.shard]), cr.map(({ c, r }) => r.computeMs / stretch(c)), true);
   const mr = rows(own);
   const coord = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.coordMs));
   const wire = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.wireMs));
@@ -145,7 +151,7 @@ export function predictStep(model: CostModel, s: Scenario): Prediction {
 function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Prediction {
   const W = s.workers;
   const P = s.net.params;
-  const cores = s.cores ?? model.cores;
+  const cores = s.cores ?? model.usableCores;
   const shard = Math.ceil(s.batch / W);
   const assumptions: string[] = [];
   let bytes = Math.max(0, tm.bytesFixed + tm.bytesPerParam * P + tm.bytesPerExample * shard);

@@ -51,6 +51,8 @@ export interface Machine {
   node: string;
   kernels: string;
   cpu: string;
+  /** cores this process could use at once, measured during the bench (median) */
+  usableCores: number;
   /** 1-minute load average when the bench started and ended: above the core count, another job shared the machine */
   load: [number, number];
 }
@@ -75,8 +77,8 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
     samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
-  const model = fitCostModel(obs, { cores: machine.cores, reducePerFloatMs });
-  const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs)?.rows ?? null;
+  const model = fitCostModel(obs, { cores: machine.cores, usableCores: machine.usableCores, reducePerFloatMs });
+  const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs, machine.usableCores)?.rows ?? null;
   const breakEvens: BreakEven[] = [];
   const parallelWorkers = plan.requestedWorkers.filter((n) => n > 1);
   for (const c of cells) {

@@ -55,8 +55,8 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
   for (const be of f.breakEvens.filter((b) => netKey(b.net) === netKey(base.net) && b.batch === base.batch)) {
     const who = `${be.transport} x${be.workers}`;
     const pays = be.payingBatch === null
-      ? `no batch up to ${fmtInt(f.plan.trainCount)} makes it pay off on this machine`
-      : be.payingBatch <= base.batch ? 'it pays off at this batch already' : `the model expects it to pay off from batch ${be.payingBatch} on`;
+      ? `the model finds no batch up to ${fmtInt(f.plan.trainCount)} at which it pays off on this machine`
+      : `the model puts its break-even batch at ${be.payingBatch} (smallest power of two with a predicted speedup above 1)`;
     if (be.budgetMs <= 0) {
       lines.push(`  Break-even, ${who}: it would not pay off even with free communication: everything else in its step already takes ` +
         `${fmtMs(be.baselineMs - be.budgetMs)} against ${fmtMs(be.baselineMs)} on one node; ${pays}.`);

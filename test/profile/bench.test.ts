@@ -47,6 +47,12 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(outcome.whatIf!.every((r) => r.workers === 8 && r.network !== null && Number.isFinite(r.speedup))).toBe(true);
   });
 
+  it('measures how many cores it can use at once, between 1 and the core count', () => {
+    expect(outcome.machine.usableCores).toBeGreaterThanOrEqual(1);
+    expect(outcome.machine.usableCores).toBeLessThanOrEqual(outcome.machine.cores);
+    expect(outcome.model.usableCores).toBe(outcome.machine.usableCores);
+  });
+
   it('ends with a verdict that states the core limit and the optimisation caveat', () => {
     const text = outcome.verdict.join('\n');
     expect(text).toMatch(/^784-30-10 at batch 10: parallelism (PAYS OFF|does NOT pay off|BREAK-EVEN)/m);

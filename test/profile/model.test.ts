@@ -20,7 +20,7 @@ function transportTruth(transport: string, concurrent: boolean, o: Partial<Trans
 
 /** The model the synthetic timings are generated from. */
 const TRUTH: CostModel = {
-  cores: CORES, optimizerFixedMs: 0.01, optimizerPerParamMs: 4e-6, reducePerFloatMs: 3e-6, reduceSource: 'measured',
+  cores: CORES, usableCores: CORES, optimizerFixedMs: 0.01, optimizerPerParamMs: 4e-6, reducePerFloatMs: 3e-6, reduceSource: 'measured',
   transports: {
     inproc: transportTruth('inproc', false, {}),
     threads: transportTruth('threads', true, { computePerMacMs: 1.6e-6, wirePerMessageMs: 0.4, overheadMs: 0.08 }),
@@ -103,6 +103,14 @@ describe('cost model', () => {
     const at = (W: number, cores?: number) => predictStep(TRUTH, { transport: 'threads', workers: W, batch: 4096, net, cores }).computeMs;
     expectClose(at(4), at(2), 0.01, '4 workers on 2 cores');
     expect(at(4, 4)).toBeLessThan(0.6 * at(2));
+  });
+
+  it('stretches the compute of concurrent ranks when another job leaves fewer usable cores', () => {
+    const net = NETS[1]!;
+    const busy = { ...TRUTH, usableCores: 1.6 };
+    const at = (m: CostModel, W: number) => predictStep(m, { transport: 'threads', workers: W, batch: 1024, net }).computeMs;
+    expectClose(at(busy, 2), at(TRUTH, 2) * 2 / 1.6, 1e-9, '2 workers on 1.6 usable cores');
+    expectClose(at(busy, 1), at(TRUTH, 1), 1e-9, 'one worker is not stretched');
   });
 
   it('a model fitted on one-worker cells predicts the two-worker speedups of its own generator', () => {
