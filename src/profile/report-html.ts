@@ -20,7 +20,7 @@ export function reportHtml(o: BenchOutcome): string {
   const p = o.plan;
   body.push(`<h1>Does parallelism pay off?</h1>`,
     `<p class="meta">${o.machine.cores} cores (${esc(o.machine.cpu)}), Node ${esc(o.machine.node)}, ${esc(o.machine.kernels)} kernels; ` +
-    `${p.epochs === null ? `${p.steps} measured steps per configuration after ${p.burnIn} burn-in steps` : `${p.epochs} epochs per configuration`}; ` +
+    `${p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration`}; ` +
     `same initial parameters and data order (seed ${p.seed}), eta ${p.eta}; all measured back to back in one run; ` +
     `load average ${o.machine.load[0].toFixed(1)} → ${o.machine.load[1].toFixed(1)}.</p>`,
     `<h2>Verdict</h2>`, verdictHtml(o.verdict));

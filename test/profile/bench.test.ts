@@ -14,7 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function config(o: Partial<BenchConfig>): BenchConfig {
   return {
     base: { ...DEFAULTS, kernels: 'js', trainLimit: 1000 }, nets: [[784, 30, 10]], transports: ['inproc'], workers: [1, 2],
-    batches: [10, 32], steps: 15, burnIn: 3, epochs: null, evalLimit: 100, whatIf: null, report: null, json: true, ...o,
+    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, evalLimit: 100, whatIf: null, report: null, json: true, ...o,
   };
 }
 
@@ -45,6 +45,16 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(outcome.validation!.length).toBe(2);
     expect(outcome.breakEvens.length).toBe(2);
     expect(outcome.whatIf!.every((r) => r.workers === 8 && r.network !== null && Number.isFinite(r.speedup))).toBe(true);
+  });
+
+  it('interleaves repetitions of the cells and pools their measured steps', async () => {
+    const o = await bench(config({ batches: [16], steps: 12, repeats: 3 }));
+    for (const c of o.cells) {
+      expect(c.summary.steps).toBe(12);
+      expect(c.losses).toHaveLength(4); // the curve is one repetition's trajectory
+      expect(c.maxParamDiff).toBeLessThan(1e-5);
+    }
+    expect(o.plan.repeats).toBe(3);
   });
 
   it('measures how many cores it can use at once, between 1 and the core count', () => {

@@ -26,7 +26,8 @@ describe('profiler on real training runs (in-process group, real MNIST)', () => 
       const s = summarize(profiler!);
       expect(s.steps).toBe(35);
       expect(Math.abs(s.coverage - 1)).toBeLessThan(0.05);
-      expect(s.phases.find((p) => p.phase === 'COMPUTE')!.share).toBeGreaterThan(0.3);
+      // in-process ranks run one after another: their compute, summed, is most of the step
+      expect(s.phases.find((p) => p.phase === 'COMPUTE')!.share * world).toBeGreaterThan(0.5);
       expect(s.workers).toHaveLength(world);
     });
   }
