@@ -135,8 +135,17 @@ function fitTransport(transport: string, own: CellObservation[], all: CellObserv
     overheadMs: 0, cells: own.length, rmsMs: NaN,
   };
   const scenario = (c: CellObservation): Scenario => ({ transport, workers: c.workers, batch: c.batch, net: c.net });
-  // F: what the fitted parts leave of the measured step (cutting the batch, publishing, returning)
-  tm.overheadMs = Math.max(0, own.reduce((a, c) => a + c.stepMs - predictWith(model, tm, scenario(c)).stepMs, 0) / own.length);
+  // F: what the fitted parts leave of the measured step (cutting the batch, publishing, returning),
+  // a constant fitted on relative errors like the rest, so a 300 ms cell's noise does not swamp
+  // the small cells where F matters: F = Σ r/y² / Σ 1/y²
+  let num = 0;
+  let den = 0;
+  for (const c of own) {
+    const w = 1 / Math.max(c.stepMs, 1e-6) ** 2;
+    num += w * (c.stepMs - predictWith(model, tm, scenario(c)).stepMs);
+    den += w;
+  }
+  tm.overheadMs = Math.max(0, num / den);
   tm.rmsMs = Math.sqrt(own.reduce((a, c) => a + (predictWith(model, tm, scenario(c)).stepMs - c.stepMs) ** 2, 0) / own.length);
   return tm;
 }
