@@ -61,7 +61,7 @@ export function reportHtml(o: BenchOutcome): string {
 }
 
 const CSS = `body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}h1{margin-bottom:4px}.meta{color:#555}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}td:first-child,th:first-child{text-align:left}
 .verdict{background:#f6f8fa;border-left:4px solid #3182bd;padding:8px 16px}.verdict p{margin:6px 0}.verdict .sub{margin-left:18px;color:#333}
 .row{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{text-align:center;font-size:13px;color:#555}`;
 

@@ -14,7 +14,7 @@ export interface BarRow {
 }
 
 export function stackedBars(rows: BarRow[], partNames: readonly string[], colors: readonly string[], unit: string, width = 760): string {
-  const left = 150, right = 90, barH = 20, gap = 8, top = 28;
+  const left = 150, right = 160, barH = 20, gap = 8, top = 28;
   const max = Math.max(1e-12, ...rows.map((r) => r.parts.reduce((a, b) => a + b, 0)));
   const plotW = width - left - right;
   const height = top + rows.length * (barH + gap) + 30;

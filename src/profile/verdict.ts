@@ -47,6 +47,11 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
     lines.push(`${head} parallelism does NOT pay off: the best parallel configuration, ${cellName(best)}, runs at ${fmtX(best.speedup)} ` +
       `the speed of one node (${(1 / best.speedup).toFixed(1)}x slower; ${fmtInt(best.samplesPerSecond)} against ${fmtInt(base.samplesPerSecond)} samples/s).`);
   }
+  if (best.workers > 1 && best.observation.concurrency < 1.2 && best.speedup > 1 + EVEN_BAND) {
+    lines.push(`  Caution: ${cellName(best)} ran its ranks one after another (${best.observation.concurrency.toFixed(2)} busy at once), so this gain is not ` +
+      `parallelism: smaller shards running faster per example (caches), or another job loading the machine while the baseline ran ` +
+      `(load average ${f.machine.load[0].toFixed(1)} → ${f.machine.load[1].toFixed(1)} on ${f.machine.cores} cores).`);
+  }
   const g = best.summary.groups;
   const step = best.summary.step.meanMs;
   const split = GROUPS.map((k) => [k, g[k]] as const).sort((a, b) => b[1] - a[1]).filter(([, v]) => v / step >= 0.005)
