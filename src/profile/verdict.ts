@@ -72,8 +72,16 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
         `${be.measured ? 'measured' : 'the model predicts'} ${fmtMs(be.communicationMs)}; ${pays}.`);
     }
   }
+  if (f.plan.epochs !== null) lines.push(timeToAccuracy(cells));
   lines.push(`  What would change the answer: ${levers(f, best).join('; ')}.`);
   return lines;
+}
+
+/** Seconds of training until each configuration first reached the accuracy all of them reached. */
+function timeToAccuracy(cells: BenchCell[]): string {
+  const target = Math.min(...cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy))));
+  const times = cells.map((c) => `${cellName(c)} ${c.epochs.find((e) => e.accuracy >= target)!.seconds.toFixed(1)} s`);
+  return `  Time to ${fmtPct(target, 2)} test accuracy (the best every configuration reached): ${times.join(', ')}.`;
 }
 
 /** The levers that move this configuration, from its measured split and fitted costs. */

@@ -96,5 +96,6 @@ describe('dpt bench (in-process group, real MNIST)', () => {
       expect(c.epochs[1]!.seconds).toBeGreaterThan(c.epochs[0]!.seconds);
     }
     expect(o.cells[1]!.epochs.map((e) => e.accuracy)).toEqual(o.cells[0]!.epochs.map((e) => e.accuracy));
+    expect(o.verdict.join('\n')).toMatch(/Time to \d+\.\d\d% test accuracy .*inproc x1 \d+\.\d s, inproc x2 \d+\.\d s/);
   });
 });
