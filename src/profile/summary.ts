@@ -22,8 +22,10 @@ export interface WorkerRow {
   rank: number;
   /** mean ms per step in each group, from this rank's point of view (sums to the step time) */
   groups: Record<PhaseGroup, number>;
-  /** mean ms from request handed over to reply received */
+  /** mean, median and 99th percentile ms from request handed over to reply received */
   busyMs: number;
+  busyP50Ms: number;
+  busyP99Ms: number;
   computeMs: number;
   /** fraction of steps in which this rank's reply arrived last */
   finishedLast: number;
@@ -78,6 +80,7 @@ export function summarizeSteps(steps: StepRecord[], world: number, burnIn: numbe
   const tmp = new Float64Array(P);
   const rankSums = Array.from({ length: world }, () => new Float64Array(P));
   const busy = new Float64Array(world);
+  const busySteps = Array.from({ length: world }, () => new Float64Array(n));
   const last = new Float64Array(world);
   const sent = new Float64Array(world);
   const received = new Float64Array(world);
@@ -99,6 +102,7 @@ export function summarizeSteps(steps: StepRecord[], world: number, burnIn: numbe
       rankPhases(rec, r, tmp);
       for (let p = 0; p < P; p++) rankSums[r]![p]! += tmp[p]!;
       busy[r]! += k.receivedAt - k.sentAt;
+      busySteps[r]![i] = k.receivedAt - k.sentAt;
       sent[r]! += k.bytesSent;
       received[r]! += k.bytesReceived;
       if (k.receivedAt > rec.ranks[lastRank]!.receivedAt) lastRank = r;
@@ -115,7 +119,7 @@ export function summarizeSteps(steps: StepRecord[], world: number, burnIn: numbe
   const workers: WorkerRow[] = rankSums.map((sums, rank) => {
     const perStep = sums.map((v) => v / n);
     return {
-      rank, groups: groupTotals(perStep), busyMs: busy[rank]! / n, computeMs: perStep[STEP_PHASES.indexOf('COMPUTE')]!,
+      rank, groups: groupTotals(perStep), busyMs: busy[rank]! / n, busyP50Ms: percentile(busySteps[rank]!, 50), busyP99Ms: percentile(busySteps[rank]!, 99), computeMs: perStep[STEP_PHASES.indexOf('COMPUTE')]!,
       finishedLast: last[rank]! / n, bytesSentPerStep: sent[rank]! / n, bytesReceivedPerStep: received[rank]! / n,
     };
   });

@@ -18,8 +18,8 @@ export function profileTables(s: ProfileSummary): string[] {
   out.push('');
   out.push('Per worker (ms per step from each rank\'s point of view; each row sums to the step time):');
   out.push(...textTable([
-    ['rank', ...GROUPS, 'busy', 'finished last', 'bytes out', 'bytes in'],
-    ...s.workers.map((w) => [String(w.rank), ...GROUPS.map((g) => fmtMs(w.groups[g])), fmtMs(w.busyMs), fmtPct(w.finishedLast, 0),
+    ['rank', ...GROUPS, 'busy', 'busy p50', 'busy p99', 'finished last', 'bytes out', 'bytes in'],
+    ...s.workers.map((w) => [String(w.rank), ...GROUPS.map((g) => fmtMs(w.groups[g])), fmtMs(w.busyMs), fmtMs(w.busyP50Ms), fmtMs(w.busyP99Ms), fmtPct(w.finishedLast, 0),
       fmtBytes(w.bytesSentPerStep), fmtBytes(w.bytesReceivedPerStep)]),
   ]));
   out.push(stragglerLine(s));
