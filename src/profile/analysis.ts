@@ -69,7 +69,7 @@ export interface BreakEven {
   /** communication per step: measured (coordinator view) when the cell ran, else predicted */
   communicationMs: number;
   measured: boolean;
-  /** smallest power-of-two batch (≤ maxBatch) at which the model predicts a speedup above 1; null if none */
+  /** smallest power-of-two batch (≤ maxBatch) from which on the model predicts a speedup above 1; null if none */
   payingBatch: number | null;
 }
 
@@ -91,12 +91,16 @@ export function breakEven(model: CostModel, cells: CellObservation[], transport:
   };
 }
 
+/** The smallest power-of-two batch (≤ maxBatch) from which on every larger one is predicted to pay off; null if the largest does not. */
 export function payingBatch(model: CostModel, transport: string, workers: number, net: NetShape, maxBatch: number, network: NetworkWhatIf | null = null): number | null {
+  let from: number | null = null;
   for (let b = 1; b <= maxBatch; b *= 2) {
     const base = predictStep(model, { transport: BASELINE_TRANSPORT, workers: 1, batch: b, net }).stepMs;
-    if (predictStep(model, { transport, workers, batch: b, net, network }).stepMs < base) return b;
+    const pays = predictStep(model, { transport, workers, batch: b, net, network }).stepMs < base;
+    if (!pays) from = null;
+    else from ??= b;
   }
-  return null;
+  return from;
 }
 
 export interface WhatIfRow {

@@ -63,7 +63,7 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
     const who = `${be.transport} x${be.workers}`;
     const pays = be.payingBatch === null
       ? `the model finds no batch up to ${fmtInt(f.plan.trainCount)} at which it pays off on this machine`
-      : `the model puts its break-even batch at ${be.payingBatch} (smallest power of two with a predicted speedup above 1)`;
+      : `the model predicts a speedup for every batch from ${be.payingBatch} on (powers of two up to ${fmtInt(f.plan.trainCount)})`;
     if (be.budgetMs <= 0) {
       lines.push(`  Break-even, ${who}: it would not pay off even with free communication: everything else in its step already takes ` +
         `${fmtMs(be.baselineMs - be.budgetMs)} against ${fmtMs(be.baselineMs)} on one node; ${pays}.`);
