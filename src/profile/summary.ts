@@ -3,7 +3,7 @@
  * share of the step, p50/p99 per phase; per rank the five groups, busy time, how often it
  * finished last, bytes; and the straggler, named when one rank is clearly slower than the rest.
  */
-import { GROUPS, groupTotals, STEP_PHASES, type PhaseGroup, type StepPhase } from './phases.js';
+import { groupTotals, STEP_PHASES, type PhaseGroup, type StepPhase } from './phases.js';
 import type { Profiler, StepRecord } from './profiler.js';
 import { mean, median, percentile } from './stats.js';
 import { rankPhases, stepConcurrency, stepPhases, stepWallMs } from './step-phases.js';
@@ -151,4 +151,3 @@ export function findStraggler(workers: WorkerRow[]): Straggler | null {
   return { rank: slowest.rank, busyMs: slowest.busyMs, othersBusyMs: others, finishedLast: slowest.finishedLast };
 }
 
-export { GROUPS };

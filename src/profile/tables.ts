@@ -4,7 +4,7 @@
  */
 import { GROUPS } from './phases.js';
 import { fmtBytes, fmtMs, fmtPct, textTable } from './format.js';
-import type { ProfileSummary } from './summary.js';
+import { STRAGGLER_MARGIN, type ProfileSummary } from './summary.js';
 
 export function profileTables(s: ProfileSummary): string[] {
   const out: string[] = [];
@@ -30,7 +30,7 @@ export function profileTables(s: ProfileSummary): string[] {
 export function stragglerLine(s: ProfileSummary): string {
   if (s.world < 2) return 'Straggler: none (one worker)';
   const t = s.straggler;
-  if (t === null) return `Straggler: none (every rank within ${Math.round(10)}% of the others' busy time)`;
+  if (t === null) return `Straggler: none (every rank within ${Math.round((STRAGGLER_MARGIN - 1) * 100)}% of the others' busy time)`;
   return `Straggler: rank ${t.rank}, busy ${fmtMs(t.busyMs)} per step against ${fmtMs(t.othersBusyMs)} for the others ` +
     `(${(t.busyMs / t.othersBusyMs).toFixed(2)}x); its reply came last in ${fmtPct(t.finishedLast, 0)} of the steps`;
 }

@@ -1,13 +1,11 @@
 /** A real training run on real MNIST with a profiler attached, for the profile tests. */
 import { InProcessGroup, type InProcessFaults } from '../../coordinator/inproc-group.js';
-import { openSession } from '../../coordinator/session.js';
+import { openSession, trainingRun } from '../../coordinator/session.js';
 import { runTraining } from '../../coordinator/trainer.js';
-import { trainingRun } from '../../coordinator/session.js';
 import { DEFAULTS, type TrainConfig } from '../../src/config.js';
 import { slice } from '../../src/data/mnist.js';
 import { Profiler } from '../../src/profile/profiler.js';
 import { realMnist } from '../helpers/fixtures.js';
-
 
 export interface ProfiledRunOptions {
   world: number;
