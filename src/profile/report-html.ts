@@ -37,7 +37,7 @@ export function reportHtml(o: BenchOutcome): string {
     `This machine has ${o.machine.cores} cores; the model caps usable parallelism there.</p><div class="row">`);
   for (const cells of groups.values()) body.push(`<figure>${speedupChart(o, cells)}<figcaption>${esc(netKey(cells[0]!.net))}, batch ${cells[0]!.batch}</figcaption></figure>`);
   body.push('</div>', validationHtml(o), whatIfHtml(o));
-  const window = Math.max(1, Math.round(Math.max(...o.cells.map((c) => c.losses.length)) / 25));
+  const window = Math.max(1, Math.round(Math.max(...o.cells.map((c) => c.losses.length)) / 10));
   body.push(`<h2>Training curves</h2><p>Training loss per example against training time (measured steps; moving average over ${window} steps): ` +
     `every configuration of a batch size computes the same SGD steps, so the curves have the same shape and differ only in how fast they are walked.</p><div class="row">`);
   for (const cells of groups.values()) {
