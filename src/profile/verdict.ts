@@ -106,6 +106,9 @@ function levers(f: Facts, c: BenchCell): string[] {
     }
     if (tm.bytesPerExample > 64) out.push(`keeping the data on the workers (each example costs ${fmtBytes(tm.bytesPerExample)} on the wire now)`);
   }
+  if (f.machine.usableCores < f.machine.cores - 0.25) {
+    out.push(`a machine not shared with other jobs (only ${f.machine.usableCores.toFixed(2)} of its ${f.machine.cores} cores were usable at once while this ran)`);
+  }
   if (c.workers >= f.machine.cores) out.push(`not more workers: ${f.machine.cores} cores are already busy`);
   else out.push(`more workers, up to the ${f.machine.cores} cores`);
   return out;
