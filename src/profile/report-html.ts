@@ -92,7 +92,8 @@ function speedupChart(o: BenchOutcome, cells: BenchCell[]): string {
     const color = PALETTE[i % PALETTE.length]!;
     const measured = cells.filter((c) => c.transport === t).sort((a, b) => a.workers - b.workers);
     series.push({ name: `${t} measured`, color, markers: true, points: measured.map((c) => [c.workers, c.speedup]) });
-    series.push({ name: `${t} model`, color, dashed: true, points: ws.map((w) => [w, base.observation.stepMs / predictStep(o.model, { transport: t, workers: w, batch: base.batch, net: base.net }).stepMs]) });
+    const modelBase = predictStep(o.model, { transport: 'inproc', workers: 1, batch: base.batch, net: base.net }).stepMs;
+    series.push({ name: `${t} model`, color, dashed: true, points: ws.map((w) => [w, modelBase / predictStep(o.model, { transport: t, workers: w, batch: base.batch, net: base.net }).stepMs]) });
   });
   return lineChart(series, { xLabel: 'workers', yLabel: 'speedup against one node', yMin: 0 });
 }
