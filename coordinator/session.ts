@@ -3,7 +3,8 @@
  * loads the parameters, starts the worker group. Kept apart from the loop so commands (train,
  * bench, coordinator) assemble runs the same way.
  */
-import { deriveSeed, ConfigError, type TrainConfig } from '../src/config.js';
+import { deriveSeed, ConfigError, validateConfig, type TrainConfig } from '../src/config.js';
+import { checkpointSettings, configForResume, loadCheckpoint, type Checkpoint } from './checkpoint.js';
 import { loadMnist, slice, type Mnist } from '../src/data/mnist.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import { initParams } from '../src/model/init.js';
@@ -15,6 +16,8 @@ import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
 import { InProcessGroup } from './inproc-group.js';
+import { startWsGroup } from './launch.js';
+import { ThreadGroup } from './thread-group.js';
 import type { TrainingRun } from './trainer.js';
 import type { WorkerGroup } from './worker-group.js';
 
@@ -29,10 +32,17 @@ export interface Session {
   params: Float32Array;
   /** where the initial parameters came from, for the run header */
   paramsSource: string;
+  /** the checkpoint being resumed, if any */
+  resumed: Checkpoint | null;
 }
 
-/** Loads data and model, without starting workers. */
-export async function openSession(config: TrainConfig, data?: Mnist): Promise<Session> {
+/**
+ * Loads data and model, without starting workers. `explicit` names the options the user typed;
+ * with --resume they must agree with the checkpoint.
+ */
+export async function openSession(config: TrainConfig, data?: Mnist, explicit: ReadonlySet<string> = new Set()): Promise<Session> {
+  validateConfig(config);
+  if (config.resume !== null) config = configForResume(config, checkpointSettings(config.resume), explicit);
   const mnist = data ?? loadMnist(config.dataDir ?? undefined);
   if (config.trainLimit !== null && config.trainLimit > mnist.train.count) {
     throw new ConfigError(`--train-limit ${config.trainLimit} exceeds the ${mnist.train.count} training images`);
@@ -51,14 +61,19 @@ export async function openSession(config: TrainConfig, data?: Mnist): Promise<Se
   const network = new Network(spec, kernels);
   const params = network.allocParams();
   let paramsSource: string;
-  if (fileTensors !== null) {
+  let resumed: Checkpoint | null = null;
+  if (config.resume !== null) {
+    resumed = loadCheckpoint(config.resume, network.layout);
+    params.set(resumed.params);
+    paramsSource = `resumed from ${config.resume} at epoch ${resumed.position.epoch}, step ${resumed.position.stepInEpoch} (${resumed.position.globalStep} steps done)`;
+  } else if (fileTensors !== null) {
     loadIntoParams(fileTensors, network.layout, params, config.initFrom!);
     paramsSource = `loaded from ${config.initFrom}`;
   } else {
     initParams(params, network.layout, config.init, new Rng(deriveSeed(config.seed, 'init')));
     paramsSource = `${config.init} init, seed ${config.seed}`;
   }
-  return { config, data: mnist, train, evalSet, kernels, kernelNotes: notes, network, params, paramsSource };
+  return { config, data: mnist, train, evalSet, kernels, kernelNotes: notes, network, params, paramsSource, resumed };
 }
 
 export async function startGroup(s: Session): Promise<WorkerGroup> {
@@ -66,18 +81,25 @@ export async function startGroup(s: Session): Promise<WorkerGroup> {
   switch (config.transport) {
     case 'inproc':
       return new InProcessGroup(config.spec, s.kernels, s.train, config.workers, config.batch);
+    case 'ws':
+      return startWsGroup(config, s.train, (line) => process.stderr.write(`${line}\n`));
+    case 'threads':
+      // the threads load the engine the coordinator resolved, so 'auto' means the same on both sides
+      return ThreadGroup.start({ spec: config.spec, kernels: s.kernels.name, train: s.train, world: config.workers, maxBatch: config.batch });
     default:
-      throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc`);
+      throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc or threads`);
   }
 }
 
 export function trainingRun(s: Session, group: WorkerGroup): TrainingRun {
   const { config } = s;
+  const sgd = new Sgd(s.network.layout, s.kernels, {
+    eta: config.eta, momentum: config.momentum, weightDecay: config.weightDecay, trainSize: s.train.count,
+  });
+  if (s.resumed?.velocity && sgd.velocity) sgd.velocity.set(s.resumed.velocity);
   return {
     network: s.network,
-    sgd: new Sgd(s.network.layout, s.kernels, {
-      eta: config.eta, momentum: config.momentum, weightDecay: config.weightDecay, trainSize: s.train.count,
-    }),
+    sgd,
     group,
     params: s.params,
     train: s.train,
@@ -88,5 +110,6 @@ export function trainingRun(s: Session, group: WorkerGroup): TrainingRun {
     batch: config.batch,
     shuffle: config.shuffle,
     maxSteps: config.maxSteps,
+    ...(s.resumed ? { resumeFrom: s.resumed.position } : {}),
   };
 }

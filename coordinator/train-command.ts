@@ -1,8 +1,11 @@
 /**
  * `dpt train`: assemble a session from the config, train with progress and per-epoch lines,
- * save the model. The worker group is always closed, also when training fails.
+ * save the model. Nothing trained is lost: checkpoints every --checkpoint-every steps; SIGINT or
+ * SIGTERM finishes the current step, writes a checkpoint and stops the workers; a run that fails
+ * part-way writes a rescue checkpoint of its last completed step. The worker group is always
+ * closed.
  */
-import type { TrainConfig } from '../src/config.js';
+import { interruptCheckpointPath, type TrainConfig } from '../src/config.js';
 import { stepsPerEpoch } from '../src/data/batches.js';
 import { saveModel } from '../src/model/safetensors.js';
 import { Profiler } from '../src/profile/profiler.js';
@@ -11,12 +14,15 @@ import { profileTables } from '../src/profile/tables.js';
 import { writeTrace } from '../src/profile/trace.js';
 import { ProgressBar } from '../src/progress.js';
 import { jsonReporter, textReporter } from '../src/report.js';
-import { openSession, startGroup, trainingRun } from './session.js';
-import { runTraining, type TrainingResult } from './trainer.js';
+import { saveCheckpoint, RESUME_FIELDS, type Checkpoint } from './checkpoint.js';
+import { openSession, startGroup, trainingRun, type Session } from './session.js';
+import { runTraining, type TrainingPosition, type TrainingResult } from './trainer.js';
+import { verifyEquivalence } from './verify-equivalence.js';
 
-export async function trainCommand(config: TrainConfig, out: (line: string) => void = (l) => console.log(l)): Promise<TrainingResult> {
+export async function trainCommand(config: TrainConfig, out: (line: string) => void = (l) => console.log(l),
+  explicit: ReadonlySet<string> = new Set()): Promise<TrainingResult> {
   const t0 = performance.now();
-  const session = await openSession(config);
+  const session = await openSession(config, undefined, explicit);
   config = session.config;
   const reporter = config.json ? jsonReporter(out) : textReporter(out);
   const steps = stepsPerEpoch(session.train.count, config.batch);
@@ -27,12 +33,29 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
   });
   const progress = new ProgressBar(!config.json && process.stderr.isTTY === true);
   const group = await startGroup(session);
+  const run = trainingRun(session, group);
   const plannedSteps = Math.min(config.maxSteps ?? Infinity, config.epochs * steps);
   const profiler = config.profile || config.trace !== null ? new Profiler(group.world, config.burnIn, plannedSteps) : null;
+  run.profiler = profiler;
+  let lastPosition: TrainingPosition | null = null;
+  let signal: NodeJS.Signals | null = null;
+  const onSignal = (s: NodeJS.Signals) => {
+    if (signal !== null) process.exit(130); // a second Ctrl-C: stop now
+    signal = s;
+    progress.clear();
+    process.stderr.write(`dpt: ${s} received: finishing the current step, then writing a checkpoint (press Ctrl-C again to quit at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const checkpointEvery = config.checkpoint !== null ? config.checkpointEvery : null;
   let result: TrainingResult;
   try {
-    const run = trainingRun(session, group);
-    run.profiler = profiler;
+    if (config.verifyEquivalence !== null) {
+      const v = await verifyEquivalence(session, group, config.verifyEquivalence, config.equivalenceTolerance);
+      out(config.json ? JSON.stringify({ event: 'equivalence', ...v })
+        : `Equivalence: ${v.steps} steps single-node vs ${config.transport} x ${config.workers}: max |Δparam| = ${v.maxAbsDiff.toExponential(2)} (tolerance ${v.tolerance}), ${v.seconds.toFixed(1)} s`);
+    }
+    run.stopRequested = () => signal !== null;
     run.events = {
       onStep(done, total, epoch) {
         if (done === 1) progress.begin();
@@ -42,11 +65,36 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
         progress.clear();
         reporter.epoch(r);
       },
+      afterStep(position) {
+        lastPosition = position;
+        if (checkpointEvery !== null && position.globalStep % checkpointEvery === 0) {
+          writeCheckpoint(session, run.sgd.velocity, config.checkpoint!, position);
+        }
+      },
     };
     result = await runTraining(run);
+  } catch (e) {
+    progress.clear();
+    if (lastPosition !== null) {
+      const rescue = interruptCheckpointPath(config);
+      writeCheckpoint(session, run.sgd.velocity, rescue, lastPosition);
+      (e as Error).message += `\n  the ${(lastPosition as TrainingPosition).globalStep} steps trained so far are saved in ${rescue}: continue with --resume ${rescue}`;
+    }
+    throw e;
   } finally {
     progress.clear();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await group.close();
+  }
+  if (result.interrupted !== null) {
+    const path = interruptCheckpointPath(config);
+    writeCheckpoint(session, run.sgd.velocity, path, result.interrupted);
+    out(config.json
+      ? JSON.stringify({ event: 'interrupted', signal, checkpoint: path, globalStep: result.interrupted.globalStep })
+      : `Interrupted by ${signal} after ${result.interrupted.globalStep} steps: checkpoint written to ${path}; continue with --resume ${path}`);
+    process.exitCode = 130;
+    return result;
   }
   if (profiler !== null) reportProfile(profiler, config, out);
   if (config.save !== null) saveModel(config.save, session.network.layout, session.params, config.spec);
@@ -55,6 +103,11 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
     seconds: (performance.now() - t0) / 1000, saved: config.save,
   });
   return result;
+}
+
+function writeCheckpoint(s: Session, velocity: Float32Array | null, path: string, position: TrainingPosition): void {
+  const settings = Object.fromEntries(RESUME_FIELDS.map((f) => [f, s.config[f]])) as Checkpoint['settings'];
+  saveCheckpoint(path, s.network.layout, { position, settings, params: s.params, velocity });
 }
 
 function reportProfile(profiler: Profiler, config: TrainConfig, out: (line: string) => void): void {

@@ -10,7 +10,7 @@ import type { LabelledImages } from '../src/data/idx.js';
 import type { Network, Workspace } from '../src/model/network.js';
 import type { Sgd } from '../src/optim/sgd.js';
 import type { Profiler } from '../src/profile/profiler.js';
-import type { Rng } from '../src/tensor/rng.js';
+import type { Rng, RngState } from '../src/tensor/rng.js';
 import type { ShardResult, WorkerGroup } from './worker-group.js';
 
 export interface EpochReport {
@@ -30,6 +30,27 @@ export interface EpochReport {
 export interface TrainingEvents {
   onStep?(stepInEpoch: number, stepsInEpoch: number, epoch: number): void;
   onEpoch?(report: EpochReport): void;
+  /** after every step, with where training stands (checkpointing hooks in here) */
+  afterStep?(position: TrainingPosition): void;
+}
+
+/**
+ * Where training stands between two steps: enough, with the parameters and optimizer state, to
+ * continue bit-identically. The order rng's state at the start of the epoch regenerates the
+ * epoch's permutation.
+ */
+export interface TrainingPosition {
+  /** epoch in progress, 1-based */
+  epoch: number;
+  /** the next step to run within that epoch */
+  stepInEpoch: number;
+  globalStep: number;
+  epochLoss: number;
+  epochExamples: number;
+  /** training seconds already spent in this epoch (before an interruption) */
+  epochSeconds: number;
+  orderRngAtEpochStart: RngState;
+  reports: EpochReport[];
 }
 
 export interface TrainingRun {
@@ -48,30 +69,47 @@ export interface TrainingRun {
   events?: TrainingEvents;
   /** when set, every step and evaluation is timed into it; when absent the loop does no timing */
   profiler?: Profiler | null;
+  /** continue from here instead of the start (a resumed checkpoint) */
+  resumeFrom?: TrainingPosition;
+  /** polled between steps: true ends training early at a step boundary (SIGINT, SIGTERM) */
+  stopRequested?: () => boolean;
 }
 
 export interface TrainingResult {
   epochs: EpochReport[];
   steps: number;
   best: EpochReport | null;
+  /** set when training stopped early on request: where it stood */
+  interrupted: TrainingPosition | null;
 }
 
 export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   const { network, sgd, group, params, train, batch } = run;
   const prof = run.profiler ?? null;
   const gradSum = network.allocParams();
-  const reports: EpochReport[] = [];
-  let globalStep = 0;
-  for (let epoch = 1; epoch <= run.epochs; epoch++) {
-    if (run.maxSteps !== null && globalStep >= run.maxSteps) break;
+  const steps = stepsPerEpoch(train.count, batch);
+  const resume = run.resumeFrom;
+  const reports: EpochReport[] = resume ? [...resume.reports] : [];
+  let globalStep = resume?.globalStep ?? 0;
+  const limitReached = () => run.maxSteps !== null && globalStep >= run.maxSteps;
+  for (let epoch = resume?.epoch ?? 1; epoch <= run.epochs && !limitReached(); epoch++) {
+    const resuming = resume !== undefined && epoch === resume.epoch;
+    if (resuming) run.orderRng.setState(resume.orderRngAtEpochStart);
+    const orderRngAtEpochStart = run.orderRng.getState();
     const perm = epochPermutation(train.count, run.orderRng, run.shuffle);
-    const steps = stepsPerEpoch(train.count, batch);
-    let lossSum = 0;
-    let examples = 0;
-    let stepsDone = 0;
+    let lossSum = resuming ? resume.epochLoss : 0;
+    let examples = resuming ? resume.epochExamples : 0;
+    const priorSeconds = resuming ? resume.epochSeconds : 0;
+    let s = resuming ? resume.stepInEpoch : 0;
     const t0 = performance.now();
-    for (let s = 0; s < steps; s++) {
-      if (run.maxSteps !== null && globalStep >= run.maxSteps) break;
+    let lastYield = t0;
+    for (; s < steps && !limitReached(); s++) {
+      // An in-process step resolves without I/O, so a loop of them would never let signals,
+      // timers or sockets be served: hand the event loop a turn every 50 ms.
+      if (performance.now() - lastYield > 50) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+      }
       // one null check per step: without a profiler this is the plain step
       const reduced = prof === null
         ? await trainStep(run, gradSum, globalStep, batchIndices(perm, s, batch))
@@ -79,24 +117,41 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
       lossSum += reduced.loss;
       examples += reduced.count;
       globalStep++;
-      stepsDone++;
       run.events?.onStep?.(s + 1, steps, epoch);
+      if (run.events?.afterStep || run.stopRequested?.()) {
+        const position: TrainingPosition = {
+          epoch, stepInEpoch: s + 1, globalStep, epochLoss: lossSum, epochExamples: examples,
+          epochSeconds: priorSeconds + (performance.now() - t0) / 1000, orderRngAtEpochStart, reports: [...reports],
+        };
+        run.events?.afterStep?.(position);
+        if (run.stopRequested?.() && s + 1 < steps) return finish(reports, globalStep, position);
+      }
     }
-    const trainSeconds = (performance.now() - t0) / 1000;
+    const trainSeconds = priorSeconds + (performance.now() - t0) / 1000;
     const e0 = performance.now();
     const testCorrect = network.evaluate(params, run.evalWorkspace, run.evalSet);
     if (prof !== null) prof.recordEval(epoch, e0, performance.now(), testCorrect, run.evalSet.count);
     const report: EpochReport = {
-      epoch, steps: stepsDone, examples, loss: examples > 0 ? lossSum / examples : NaN,
+      epoch, steps: s, examples, loss: examples > 0 ? lossSum / examples : NaN,
       testCorrect, testTotal: run.evalSet.count, trainSeconds,
       evalSeconds: (performance.now() - e0) / 1000,
       samplesPerSecond: examples / trainSeconds,
     };
     reports.push(report);
     run.events?.onEpoch?.(report);
+    if (run.stopRequested?.() && epoch < run.epochs && !limitReached()) {
+      return finish(reports, globalStep, {
+        epoch: epoch + 1, stepInEpoch: 0, globalStep, epochLoss: 0, epochExamples: 0, epochSeconds: 0,
+        orderRngAtEpochStart: run.orderRng.getState(), reports: [...reports],
+      });
+    }
   }
+  return finish(reports, globalStep, null);
+}
+
+function finish(reports: EpochReport[], steps: number, interrupted: TrainingPosition | null): TrainingResult {
   const best = reports.reduce<EpochReport | null>((b, r) => (b === null || r.testCorrect > b.testCorrect ? r : b), null);
-  return { epochs: reports, steps: globalStep, best };
+  return { epochs: reports, steps, best, interrupted };
 }
 
 /** One SGD step on one global batch: shard sums from the group, rank-order reduction, update. */

@@ -17,6 +17,9 @@ export class ConfigError extends Error {
 export type KernelChoice = 'auto' | 'js' | 'wasm' | 'blas';
 export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'js', 'wasm', 'blas'];
 export type EvalSet = 'test' | 'validation';
+/** ws workers: local = each loads MNIST and gets indices; ship = the coordinator sends pixels and labels */
+export type DataMode = 'local' | 'ship';
+export const DATA_MODES: readonly DataMode[] = ['local', 'ship'];
 
 export interface TrainConfig {
   spec: NetworkSpec;
@@ -46,6 +49,24 @@ export interface TrainConfig {
   trace: string | null;
   /** leading steps left out of every profile figure */
   burnIn: number;
+  /** write a checkpoint here every checkpointEvery steps, and on SIGINT/SIGTERM */
+  checkpoint: string | null;
+  checkpointEvery: number | null;
+  /** continue from this checkpoint */
+  resume: string | null;
+  /** ws: HOST:PORT the coordinator listens on (port 0: any free port) */
+  listen: string;
+  /** ws: shared secret workers must prove they know; null = generate one */
+  token: string | null;
+  dataMode: DataMode;
+  /** ws: start the workers as local processes (launch) rather than wait for them (coordinator) */
+  spawnWorkers: boolean;
+  /** ws: seconds to wait for all workers to join */
+  joinTimeout: number;
+  /** before training, run this many steps single-node and distributed and compare (null = off) */
+  verifyEquivalence: number | null;
+  /** largest absolute parameter difference --verify-equivalence accepts */
+  equivalenceTolerance: number;
 }
 
 /** Nielsen's chapter-1 network and hyper-parameters. */
@@ -72,6 +93,16 @@ export const DEFAULTS: TrainConfig = {
   profile: false,
   trace: null,
   burnIn: 10,
+  checkpoint: null,
+  checkpointEvery: null,
+  resume: null,
+  listen: '127.0.0.1:0',
+  token: null,
+  dataMode: 'local',
+  spawnWorkers: true,
+  joinTimeout: 60,
+  verifyEquivalence: null,
+  equivalenceTolerance: 1e-5,
 };
 
 export function parsePositiveInt(flag: string, value: string): number {
@@ -124,11 +155,27 @@ export const parseCost = (v: string): Cost => parseChoice('--cost', v, COSTS);
 export const parseInit = (v: string): InitScheme => parseChoice('--init', v, INIT_SCHEMES);
 export const parseKernels = (v: string): KernelChoice => parseChoice('--kernels', v, KERNEL_CHOICES);
 export const parseTransport = (v: string): TransportName => parseChoice('--transport', v, TRANSPORTS);
+export const parseDataMode = (v: string): DataMode => parseChoice('--data', v, DATA_MODES);
 export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v, ['test', 'validation'] as const);
 
 /** A seed stream per purpose, so that e.g. changing the init scheme does not change the data order. */
 export function deriveSeed(seed: number, stream: 'init' | 'order'): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ (stream === 'init' ? 0x1234567 : 0x7654321)) >>> 0;
+}
+
+/** Checks that combine several options; single options are checked by their parsers. */
+export function validateConfig(c: TrainConfig): void {
+  if (c.checkpointEvery !== null && c.checkpoint === null) {
+    throw new ConfigError('--checkpoint-every needs --checkpoint FILE to say where to write');
+  }
+  if (c.resume !== null && c.initFrom !== null) {
+    throw new ConfigError('--resume and --init-from both set the parameters: pass only one (a checkpoint holds the parameters)');
+  }
+}
+
+/** Where an interrupted run writes its checkpoint when --checkpoint was not given. */
+export function interruptCheckpointPath(c: TrainConfig): string {
+  return c.checkpoint ?? c.resume ?? 'dpt-interrupted.ckpt';
 }
 
 /** `dpt bench`: the measured grid (every cell runs against the same data, seed and initial parameters). */

@@ -3,7 +3,7 @@
  * the workspace, zero its gradient buffer, and compute the gradient SUM and loss SUM over the
  * shard. Pure computation: no I/O, no clocks beyond its own timing.
  */
-import { gatherBatch, PIXEL_SCALE } from '../src/data/batches.js';
+import { PIXEL_SCALE } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import { Network, type Workspace } from '../src/model/network.js';
 import type { NetworkSpec } from '../src/model/spec.js';
@@ -23,18 +23,25 @@ export class ShardComputer {
   readonly network: Network;
   readonly grads: Float32Array;
   private readonly ws: Workspace;
+  /** 0, 1, 2, ...: shipped rows are gathered in order */
+  private readonly identity: Uint32Array;
 
   constructor(spec: NetworkSpec, readonly kernels: Kernels, maxShard: number) {
     this.network = new Network(spec, kernels);
     this.grads = kernels.alloc(this.network.layout.size);
     this.ws = this.network.createWorkspace(Math.max(1, maxShard));
+    this.identity = new Uint32Array(this.ws.maxBatch).map((_, i) => i);
   }
 
   /** Gradient sums over the examples `indices` of `set` (the worker holds the data). */
   computeIndexed(params: Float32Array, set: LabelledImages, indices: ArrayLike<number>): ShardSums {
     const t0 = performance.now();
     this.checkShard(indices.length);
-    gatherBatch(this.ws.input, this.ws.labels, set, indices);
+    const B = indices.length;
+    // the gather is a kernel: in JS it cost as much as the whole forward pass at batch 10
+    this.kernels.gatherScaled(this.ws.input, set.images, indices, B, set.rows * set.cols, PIXEL_SCALE);
+    const labels = this.ws.labels;
+    for (let b = 0; b < B; b++) labels[b] = set.labels[indices[b]!]!;
     const t1 = performance.now();
     return this.run(params, indices.length, t1 - t0, t1);
   }
@@ -43,9 +50,7 @@ export class ShardComputer {
   computeShipped(params: Float32Array, pixels: Uint8Array, labels: Uint8Array, count: number): ShardSums {
     const t0 = performance.now();
     this.checkShard(count);
-    const D = this.network.inputSize;
-    const input = this.ws.input;
-    for (let i = 0; i < count * D; i++) input[i] = pixels[i]! * PIXEL_SCALE;
+    this.kernels.gatherScaled(this.ws.input, pixels, this.identity, count, this.network.inputSize, PIXEL_SCALE);
     this.ws.labels.set(labels.subarray(0, count));
     const t1 = performance.now();
     return this.run(params, count, t1 - t0, t1);

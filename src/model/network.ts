@@ -7,7 +7,7 @@ import type { Activation, Kernels } from '../tensor/kernels.js';
 import type { ParamLayout } from '../tensor/layout.js';
 import { layoutFor, type NetworkSpec } from './spec.js';
 import type { LabelledImages } from '../data/idx.js';
-import { gatherRange } from '../data/batches.js';
+import { PIXEL_SCALE } from '../data/batches.js';
 
 export interface Workspace {
   readonly maxBatch: number;
@@ -99,9 +99,13 @@ export class Network {
   /** Number of the first `count` examples of `set` whose arg-max output equals the label. Pure: reads params, writes only ws. */
   evaluate(params: Float32Array, ws: Workspace, set: LabelledImages, count = set.count): number {
     let correct = 0;
+    // the gather is a kernel (bytes to floats in SIMD; in JS it cost ~70 ms per 10,000 images)
+    const indices = new Uint32Array(ws.maxBatch);
     for (let start = 0; start < count; start += ws.maxBatch) {
       const B = Math.min(ws.maxBatch, count - start);
-      gatherRange(ws.input, ws.labels, set, start, B);
+      for (let b = 0; b < B; b++) indices[b] = start + b;
+      this.kernels.gatherScaled(ws.input, set.images, indices, B, this.inputSize, PIXEL_SCALE);
+      ws.labels.set(set.labels.subarray(start, start + B));
       const out = this.forward(params, ws, B);
       for (let b = 0; b < B; b++) {
         if (argmax(out, b * this.classes, this.classes) === ws.labels[b]) correct++;

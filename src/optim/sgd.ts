@@ -6,7 +6,7 @@
  *     so plain SGD becomes w ← (1 − ηλ/n) w − (η/m) Σ ∇C_x;
  *   momentum μ: v ← μv − η·g, w ← w + v (velocity kept in the parameter layout).
  */
-import type { Kernels } from '../tensor/kernels.js';
+import type { Kernels, SgdParams } from '../tensor/kernels.js';
 import type { ParamLayout } from '../tensor/layout.js';
 
 export interface SgdOptions {
@@ -30,18 +30,49 @@ export class Sgd {
   /** Applies one step to params from the gradient SUM over `count` examples. */
   step(params: Float32Array, gradSum: Float32Array, count: number): void {
     if (!(count > 0)) throw new RangeError(`an SGD step needs at least one example, got ${count}`);
-    const { eta, momentum, weightDecay, trainSize } = this.options;
-    for (const t of this.layout.tensors) {
-      const end = t.offset + t.size;
-      this.kernels.sgdUpdate(
-        params.subarray(t.offset, end),
-        gradSum.subarray(t.offset, end),
-        this.velocity ? this.velocity.subarray(t.offset, end) : null,
-        t.size,
-        { eta, invCount: 1 / count, decay: t.decays ? weightDecay / trainSize : 0, momentum },
-      );
+    const runs = this.runsFor(params, gradSum);
+    for (const r of runs) {
+      r.p.invCount = 1 / count;
+      this.kernels.sgdUpdate(r.w, r.g, r.v, r.n, r.p);
     }
   }
+
+  /**
+   * The update split into runs of consecutive tensors that share a decay (all of them when λ = 0),
+   * with their views and parameters built once per (params, grads) pair: the step allocates nothing.
+   */
+  private runsFor(params: Float32Array, gradSum: Float32Array): SgdRun[] {
+    if (this.cached && this.cached.params === params && this.cached.grads === gradSum) return this.cached.runs;
+    const { eta, momentum, weightDecay, trainSize } = this.options;
+    const runs: SgdRun[] = [];
+    let start = 0;
+    const tensors = this.layout.tensors;
+    for (let i = 0; i < tensors.length; i++) {
+      const decay = tensors[i]!.decays ? weightDecay / trainSize : 0;
+      const next = tensors[i + 1];
+      const nextDecay = next === undefined ? NaN : next.decays ? weightDecay / trainSize : 0;
+      if (nextDecay === decay) continue;
+      const end = tensors[i]!.offset + tensors[i]!.size;
+      runs.push({
+        w: params.subarray(start, end), g: gradSum.subarray(start, end),
+        v: this.velocity ? this.velocity.subarray(start, end) : null, n: end - start,
+        p: { eta, invCount: 1, decay, momentum },
+      });
+      start = end;
+    }
+    this.cached = { params, grads: gradSum, runs };
+    return runs;
+  }
+
+  private cached: { params: Float32Array; grads: Float32Array; runs: SgdRun[] } | null = null;
+}
+
+interface SgdRun {
+  w: Float32Array;
+  g: Float32Array;
+  v: Float32Array | null;
+  n: number;
+  p: SgdParams;
 }
 
 export function validateSgd(o: SgdOptions): void {

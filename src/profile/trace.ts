@@ -37,8 +37,8 @@ export function traceEvents(profiler: Profiler, maxSteps = MAX_TRACE_STEPS): Tra
     ev.push({ name, cat: 'step', ph: 'X', pid: PID, tid, ts: us(start), dur: Math.max(0, Math.round(durMs * 1e6) / 1000), ...(args ? { args } : {}) });
   };
   const steps = profiler.steps().slice(0, maxSteps);
-  for (const rec of steps) {
-    const burnIn = rec.step < profiler.burnIn;
+  for (const [i, rec] of steps.entries()) {
+    const burnIn = i < profiler.burnIn; // by position: a resumed run's step numbers do not start at 0
     const args = { step: rec.step, burnIn };
     span(`step ${rec.step}`, COORDINATOR_TID, rec.t0, rec.t4 - rec.t0, { ...args, examples: rec.count, loss: rec.count > 0 ? rec.loss / rec.count : null });
     span('DATA_LOAD', COORDINATOR_TID, rec.t0, rec.t1 - rec.t0, args);

@@ -83,6 +83,14 @@ export function createJsKernels(): Kernels {
     zero(x, n) {
       x.fill(0, 0, n);
     },
+
+    gatherScaled(dst, images, indices, B, D, scale) {
+      for (let b = 0; b < B; b++) {
+        const src = indices[b]! * D;
+        if (src + D > images.length) throw new RangeError(`gather: row ${indices[b]} is outside the ${images.length / D} images`);
+        for (let i = 0; i < D; i++) dst[b * D + i] = images[src + i]! * scale;
+      }
+    },
   };
 }
 

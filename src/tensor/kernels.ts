@@ -5,9 +5,10 @@
  * overwrite their output; backward kernels that produce parameter gradients ACCUMULATE (+=),
  * zeroing is a separate call. No kernel allocates.
  *
- * Buffers passed to an engine must come from that engine's alloc(): the wasm engine works on
- * data living in WebAssembly memory, so its buffers are views into that memory and no call
- * copies anything in or out.
+ * Buffers from an engine's alloc() are used in place: the wasm and blas engines keep them in
+ * their WebAssembly memory, so no call copies anything in or out. Any other Float32Array (a
+ * gradient in a SharedArrayBuffer from another thread) still gives the right result, staged
+ * through a scratch area at the cost of a copy. See docs/kernels.md.
  */
 
 export type Activation = 'sigmoid' | 'relu' | 'tanh' | 'identity';
@@ -62,4 +63,11 @@ export interface Kernels {
 
   /** Sets the first n entries to zero. */
   zero(x: Float32Array, n: number): void;
+
+  /**
+   * The batch gather: dst[b, :] = images[indices[b]·D, +D) · scale for b < B, bytes to floats
+   * (pixels 0..255 to inputs 0..1). `images` may live anywhere and is only read; an engine may
+   * keep a copy of a data set it is handed repeatedly, so its contents must not change.
+   */
+  gatherScaled(dst: Float32Array, images: Uint8Array, indices: ArrayLike<number>, B: number, D: number, scale: number): void;
 }

@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLI, dpt } from '../helpers/cli.js';
+import { tempDir } from '../helpers/idx-fixtures.js';
+
+const RUN = ['train', '--json', '--epochs', '3', '--train-limit', '3000', '--batch', '10', '--momentum', '0.5', '--weight-decay', '1'];
+
+async function startUntilCheckpoint(args: string[], checkpoint: string) {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  while (!existsSync(checkpoint)) await new Promise((r) => setTimeout(r, 10));
+  return { child, exited, stdout: () => stdout };
+}
+
+describe('checkpoints', () => {
+  it('a run killed with SIGKILL and resumed ends bit-identical to an uninterrupted run (momentum and weight decay on)', async () => {
+    const dir = tempDir();
+    const reference = join(dir, 'reference.safetensors');
+    expect(dpt([...RUN, '--save', reference]).code).toBe(0);
+
+    const ck = join(dir, 'run.ckpt');
+    const { child, exited } = await startUntilCheckpoint([...RUN, '--checkpoint', ck, '--checkpoint-every', '50'], ck);
+    child.kill('SIGKILL');
+    expect(await exited).toBeNull(); // killed, not finished
+    const resumedModel = join(dir, 'resumed.safetensors');
+    const r = dpt([...RUN, '--resume', ck, '--save', resumedModel]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.split('\n')[0]!).paramsSource).toMatch(/^resumed from .* at epoch \d+, step \d+/);
+    expect(Buffer.compare(readFileSync(reference), readFileSync(resumedModel))).toBe(0);
+  });
+
+  it('SIGINT finishes the step, writes a checkpoint and exits 130; resuming completes the same run', async () => {
+    const dir = tempDir();
+    const reference = join(dir, 'reference.safetensors');
+    expect(dpt([...RUN, '--save', reference]).code).toBe(0);
+    const ck = join(dir, 'run.ckpt');
+    const { child, exited, stdout } = await startUntilCheckpoint([...RUN, '--checkpoint', ck, '--checkpoint-every', '100'], ck);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const last = JSON.parse(stdout().trim().split('\n').at(-1)!);
+    expect(last).toMatchObject({ event: 'interrupted', signal: 'SIGINT', checkpoint: ck });
+    const resumedModel = join(dir, 'resumed.safetensors');
+    expect(dpt([...RUN, '--resume', ck, '--save', resumedModel]).code).toBe(0);
+    expect(Buffer.compare(readFileSync(reference), readFileSync(resumedModel))).toBe(0);
+  });
+
+  it('refuses a resume whose flags change the mathematics, naming the flag', () => {
+    const dir = tempDir();
+    const ck = join(dir, 'run.ckpt');
+    expect(dpt(['train', '--json', '--epochs', '1', '--train-limit', '100', '--checkpoint', ck, '--checkpoint-every', '5']).code).toBe(0);
+    const r = dpt(['train', '--resume', ck, '--batch', '20']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--batch conflicts with the checkpoint \(10 there, 20 here\)/);
+    const m = dpt(['train', '--resume', join(dir, 'nope')]);
+    expect(m.stderr).toMatch(/nope: cannot read \(ENOENT\)/);
+  });
+
+  it('rejects --checkpoint-every without --checkpoint', () => {
+    const r = dpt(['train', '--checkpoint-every', '10']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--checkpoint-every needs --checkpoint FILE/);
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { Sgd } from '../../src/optim/sgd.js';
+import { ParamLayout } from '../../src/tensor/layout.js';
+import { createJsKernels } from '../../src/tensor/kernels-js.js';
+
+// Two tensors: a 2-element weight (decays) and a 1-element bias (never decays).
+const layout = new ParamLayout([
+  { name: 'w', shape: [2], decays: true },
+  { name: 'b', shape: [1], decays: false },
+]);
+const k = createJsKernels();
+
+describe('SGD, Nielsen update rule', () => {
+  it('plain: w <- w - (eta/m) * sum of gradients', () => {
+    const sgd = new Sgd(layout, k, { eta: 3, momentum: 0, weightDecay: 0, trainSize: 100 });
+    const w = Float32Array.from([1, -2, 0.5]);
+    sgd.step(w, Float32Array.from([4, 8, -2]), 4); // m = 4: mean gradient [1, 2, -0.5]
+    expect(Array.from(w)).toEqual([1 - 3, -2 - 6, 0.5 + 1.5]);
+  });
+
+  it('L2 weight decay: w <- (1 - eta*lambda/n) w - (eta/m) sum, biases not decayed', () => {
+    const sgd = new Sgd(layout, k, { eta: 0.5, momentum: 0, weightDecay: 10, trainSize: 50 });
+    const w = Float32Array.from([1, -2, 4]);
+    sgd.step(w, Float32Array.from([2, 2, 2]), 2);
+    // factor 1 - 0.5*10/50 = 0.9; mean gradient 1
+    expect(w[0]).toBeCloseTo(0.9 * 1 - 0.5, 6);
+    expect(w[1]).toBeCloseTo(0.9 * -2 - 0.5, 6);
+    expect(w[2]).toBeCloseTo(4 - 0.5, 6);
+  });
+
+  it('momentum: v <- mu v - eta g; w <- w + v, over two steps', () => {
+    const sgd = new Sgd(layout, k, { eta: 0.1, momentum: 0.9, weightDecay: 0, trainSize: 10 });
+    const w = Float32Array.from([0, 0, 0]);
+    const g = Float32Array.from([1, -1, 2]);
+    sgd.step(w, g, 1);
+    expect(Array.from(sgd.velocity!)).toEqual(Array.from(Float32Array.from([-0.1, 0.1, -0.2])));
+    sgd.step(w, g, 1);
+    // v2 = 0.9 * v1 - 0.1 g = -0.19 g; w2 = v1 + v2 = -0.29 g
+    expect(w[0]).toBeCloseTo(-0.29, 6);
+    expect(w[1]).toBeCloseTo(0.29, 6);
+    expect(w[2]).toBeCloseTo(-0.58, 6);
+  });
+
+  it('without momentum keeps no velocity', () => {
+    expect(new Sgd(layout, k, { eta: 1, momentum: 0, weightDecay: 0, trainSize: 1 }).velocity).toBeNull();
+  });
+
+  it('rejects a non-positive eta, momentum outside [0, 1) and an empty step', () => {
+    expect(() => new Sgd(layout, k, { eta: 0, momentum: 0, weightDecay: 0, trainSize: 1 })).toThrow(/eta must be a positive number/);
+    expect(() => new Sgd(layout, k, { eta: 1, momentum: 1, weightDecay: 0, trainSize: 1 })).toThrow(/momentum must be in \[0, 1\)/);
+    const sgd = new Sgd(layout, k, { eta: 1, momentum: 0, weightDecay: 0, trainSize: 1 });
+    expect(() => sgd.step(new Float32Array(3), new Float32Array(3), 0)).toThrow(/at least one example/);
+  });
+});

@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import { createJsKernels } from '../../src/tensor/kernels-js.js';
+import { createWasmKernels } from '../../src/tensor/kernels-wasm.js';
+import { createBlasKernels, loadBlas } from '../../src/tensor/kernels-blas.js';
+import type { Activation, Cost, Kernels } from '../../src/tensor/kernels.js';
+import { Rng } from '../../src/tensor/rng.js';
+
+const ref = createJsKernels();
+const blasLib = loadBlas();
+const engines: Kernels[] = [createWasmKernels()];
+if (!(blasLib instanceof Error)) engines.push(createBlasKernels(blasLib));
+else console.warn(`blas engine not tested: ${blasLib.message}`);
+
+/** [B, C, OC]: the issue's odd shapes, plus shapes on both sides of the blas engine's size threshold (BLAS_MIN_MACS) */
+const SHAPES: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [10, 784, 30], [129, 257, 31], [10, 30, 10], [64, 256, 256], [128, 784, 30]];
+const ACTS: Activation[] = ['sigmoid', 'relu', 'tanh', 'identity'];
+
+function random(k: Kernels, n: number, rng: Rng, zeroFraction = 0): Float32Array {
+  const a = k.alloc(n);
+  for (let i = 0; i < n; i++) a[i] = rng.nextFloat() < zeroFraction ? 0 : rng.nextGaussian();
+  return a;
+}
+
+function copyTo(k: Kernels, a: Float32Array): Float32Array {
+  const b = k.alloc(a.length);
+  b.set(a);
+  return b;
+}
+
+/** float32 tolerance that grows with the length of the sums (K terms of unit size) */
+function expectClose(actual: Float32Array, expected: Float32Array, K: number, what: string): void {
+  expect(actual.length).toBe(expected.length);
+  const tol = 2e-6 * Math.sqrt(K) + 1e-6;
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i]! - expected[i]!) / (1 + Math.abs(expected[i]!));
+    if (!(err <= worst)) { worst = err; at = i; }
+  }
+  expect(worst, `${what}: worst relative error ${worst} at ${at} (${actual[at]} vs ${expected[at]})`).toBeLessThanOrEqual(tol);
+}
+
+for (const k of engines) {
+  describe(`${k.name} engine against the js reference`, () => {
+    for (const [B, C, OC] of SHAPES) {
+      for (const zeros of [0, 0.8]) {
+        it(`linearForward ${B}x${C}x${OC} (${zeros * 100}% zero inputs), every activation`, () => {
+          const rng = new Rng(B * 1000 + C + OC);
+          const inp = random(ref, B * C, rng, zeros);
+          const w = random(ref, OC * C, rng);
+          const bias = random(ref, OC, rng);
+          for (const act of ACTS) {
+            const expected = new Float32Array(B * OC);
+            ref.linearForward(expected, inp, w, bias, B, C, OC, act);
+            const out = k.alloc(B * OC);
+            k.linearForward(out, copyTo(k, inp), copyTo(k, w), copyTo(k, bias), B, C, OC, act);
+            expectClose(out, expected, C, `${act} forward`);
+          }
+        });
+
+        it(`backward products ${B}x${C}x${OC} (${zeros * 100}% zero inputs) accumulate onto existing gradients`, () => {
+          const rng = new Rng(B * 7 + C * 3 + OC);
+          const inp = random(ref, B * C, rng, zeros);
+          const dout = random(ref, B * OC, rng);
+          const w = random(ref, OC * C, rng);
+          const dw0 = random(ref, OC * C, rng);
+          const db0 = random(ref, OC, rng);
+          const dinpRef = new Float32Array(B * C);
+          ref.linearBackwardInput(dinpRef, dout, w, B, C, OC);
+          const dinp = k.alloc(B * C);
+          dinp.fill(123); // overwritten, not accumulated
+          k.linearBackwardInput(dinp, copyTo(k, dout), copyTo(k, w), B, C, OC);
+          expectClose(dinp, dinpRef, OC, 'linearBackwardInput');
+
+          const dwRef = dw0.slice();
+          const dbRef = db0.slice();
+          ref.linearBackwardParams(dwRef, dbRef, dout, inp, B, C, OC);
+          const dw = copyTo(k, dw0);
+          const db = copyTo(k, db0);
+          k.linearBackwardParams(dw, db, copyTo(k, dout), copyTo(k, inp), B, C, OC);
+          expectClose(dw, dwRef, B, 'dweight');
+          expectClose(db, dbRef, B, 'dbias');
+        });
+      }
+    }
+
+    it('activationBackward for every activation and odd lengths', () => {
+      const rng = new Rng(5);
+      for (const n of [1, 3, 4, 17, 1001]) {
+        for (const act of ACTS) {
+          const d = random(ref, n, rng);
+          const a = random(ref, n, rng);
+          if (act === 'sigmoid') for (let i = 0; i < n; i++) a[i] = 1 / (1 + Math.exp(-a[i]!));
+          if (act === 'relu') for (let i = 0; i < n; i++) a[i] = Math.max(0, a[i]!);
+          const expected = d.slice();
+          ref.activationBackward(expected, a, n, act);
+          const got = copyTo(k, d);
+          k.activationBackward(got, copyTo(k, a), n, act);
+          expectClose(got, expected, 1, `${act} derivative`);
+        }
+      }
+    });
+
+    it('outputDelta and the loss sum for both costs', () => {
+      const rng = new Rng(9);
+      for (const [B, K] of [[1, 1], [10, 10], [33, 7]] as const) {
+        for (const cost of ['quadratic', 'cross-entropy'] as Cost[]) {
+          const out = random(ref, B * K, rng);
+          if (cost === 'quadratic') for (let i = 0; i < out.length; i++) out[i] = 1 / (1 + Math.exp(-out[i]!));
+          else for (let i = 0; i < out.length; i++) out[i] = out[i]! * 20; // large logits: overflow-safe softmax
+          const labels = new Uint8Array(B).map(() => rng.nextInt(K));
+          const expected = new Float32Array(B * K);
+          const lossRef = ref.outputDelta(expected, out, labels, B, K, cost);
+          const delta = k.alloc(B * K);
+          const loss = k.outputDelta(delta, copyTo(k, out), labels, B, K, cost);
+          expectClose(delta, expected, K, `${cost} delta`);
+          expect(Math.abs(loss - lossRef)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(lossRef)));
+        }
+      }
+    });
+
+    it('sgdUpdate with and without momentum and weight decay, addInto and zero', () => {
+      const rng = new Rng(11);
+      for (const n of [1, 5, 23860]) {
+        for (const p of [{ eta: 3, invCount: 0.1, decay: 0, momentum: 0 }, { eta: 0.1, invCount: 1 / 128, decay: 1e-4, momentum: 0.9 }]) {
+          const w = random(ref, n, rng); const g = random(ref, n, rng); const v = random(ref, n, rng);
+          const wRef = w.slice(); const vRef = v.slice();
+          ref.sgdUpdate(wRef, g, vRef, n, p);
+          const wk = copyTo(k, w); const vk = copyTo(k, v);
+          k.sgdUpdate(wk, copyTo(k, g), p.momentum ? vk : null, n, p);
+          expectClose(wk, wRef, 1, 'sgd weights');
+          if (p.momentum) expectClose(vk, vRef, 1, 'sgd velocity');
+        }
+        const y = random(ref, n, rng); const x = random(ref, n, rng);
+        const yRef = y.slice();
+        ref.addInto(yRef, x, n);
+        const yk = copyTo(k, y);
+        k.addInto(yk, copyTo(k, x), n);
+        expectClose(yk, yRef, 1, 'addInto');
+        k.zero(yk, n);
+        expect(yk.every((v) => v === 0)).toBe(true);
+      }
+    });
+
+    it('gathers and scales byte rows like the reference', () => {
+      const rng = new Rng(17);
+      const D = 784 + 5; // not a multiple of 16: exercises the scalar tail
+      const images = new Uint8Array(50 * D).map(() => rng.nextInt(256));
+      const indices = new Uint32Array([49, 0, 7, 7, 23, 1, 48]);
+      const expected = new Float32Array(indices.length * D);
+      ref.gatherScaled(expected, images, indices, indices.length, D, 1 / 255);
+      for (const dst of [k.alloc(indices.length * D), new Float32Array(indices.length * D)]) {
+        k.gatherScaled(dst, images, indices, indices.length, D, 1 / 255);
+        expectClose(dst, expected, 1, 'gather');
+      }
+      expect(() => k.gatherScaled(k.alloc(D), images, [50], 1, D, 1)).toThrow(/row 50 is outside the 50 images/);
+    });
+
+    it('gathers from a large data set handed repeatedly (which the wasm engines keep a copy of)', () => {
+      const rng = new Rng(19);
+      const D = 784;
+      const train = new Uint8Array(3000 * D).map(() => rng.nextInt(256)); // 2.4 MB
+      const test = Buffer.from(new Uint8Array(2000 * D).map(() => rng.nextInt(256))); // a Node Buffer, as files load
+      // training steps with an evaluation now and then: two data sets alternating
+      for (const [call, images] of [train, train, train, test, train, test, test, train].entries()) {
+        const indices = new Uint32Array(10).map(() => rng.nextInt(images.length / D));
+        const expected = new Float32Array(10 * D);
+        ref.gatherScaled(expected, images, indices, 10, D, 1 / 255);
+        const dst = k.alloc(10 * D);
+        k.gatherScaled(dst, images, indices, 10, D, 1 / 255);
+        expectClose(dst, expected, 1, `gather call ${call}`);
+      }
+    });
+
+    it('computes the same for arrays it did not allocate (plain and SharedArrayBuffer-backed)', () => {
+      const rng = new Rng(13);
+      const [B, C, OC] = [129, 257, 31];
+      const inp = random(ref, B * C, rng, 0.5); const w = random(ref, OC * C, rng); const bias = random(ref, OC, rng);
+      const dout = random(ref, B * OC, rng); const dw0 = random(ref, OC * C, rng); const db0 = random(ref, OC, rng);
+      const own = { out: k.alloc(B * OC), dw: copyTo(k, dw0), db: copyTo(k, db0), dinp: k.alloc(B * C) };
+      k.linearForward(own.out, copyTo(k, inp), copyTo(k, w), copyTo(k, bias), B, C, OC, 'tanh');
+      k.linearBackwardParams(own.dw, own.db, copyTo(k, dout), copyTo(k, inp), B, C, OC);
+      k.linearBackwardInput(own.dinp, copyTo(k, dout), copyTo(k, w), B, C, OC);
+      const shared = (a: Float32Array): Float32Array => {
+        // a view at an offset inside a SharedArrayBuffer, as a gradient from another thread arrives
+        const sab = new SharedArrayBuffer((a.length + 8) * 4);
+        const v = new Float32Array(sab, 16, a.length);
+        v.set(a);
+        return v;
+      };
+      for (const wrap of [(a: Float32Array) => a.slice(), shared]) {
+        const out = wrap(new Float32Array(B * OC)); const dw = wrap(dw0); const db = wrap(db0); const dinp = wrap(new Float32Array(B * C));
+        k.linearForward(out, wrap(inp), wrap(w), wrap(bias), B, C, OC, 'tanh');
+        k.linearBackwardParams(dw, db, wrap(dout), wrap(inp), B, C, OC);
+        k.linearBackwardInput(dinp, wrap(dout), wrap(w), B, C, OC);
+        expect(Array.from(out)).toEqual(Array.from(own.out));
+        expect(Array.from(dw)).toEqual(Array.from(own.dw));
+        expect(Array.from(db)).toEqual(Array.from(own.db));
+        expect(Array.from(dinp)).toEqual(Array.from(own.dinp));
+        const g = wrap(dout); const p = own.out.slice();
+        const pRef = p.slice();
+        k.sgdUpdate(pRef, copyTo(k, dout), null, B * OC, { eta: 0.5, invCount: 0.25, decay: 0.01, momentum: 0 });
+        const pw = wrap(p);
+        k.sgdUpdate(pw, g, null, B * OC, { eta: 0.5, invCount: 0.25, decay: 0.01, momentum: 0 });
+        expect(Array.from(pw)).toEqual(Array.from(pRef));
+      }
+    });
+
+    it('rejects a buffer shorter than the dimensions say instead of reading past it', () => {
+      const out = k.alloc(6);
+      expect(() => k.linearForward(out, k.alloc(5), k.alloc(6), k.alloc(3), 2, 3, 3, 'relu')).toThrow(/inp has 5 floats but the call needs 6/);
+      expect(() => k.addInto(new Float32Array(3), new Float32Array(2), 3)).toThrow(/x has 2 floats/);
+    });
+  });
+}
+
+describe('wasm memory', () => {
+  it('keeps buffers allocated before a memory growth valid, in place and without copies', () => {
+    const k = createWasmKernels();
+    const rng = new Rng(3);
+    const [B, C, OC] = [10, 784, 30];
+    const inp = random(k, B * C, rng); const w = random(k, OC * C, rng); const bias = random(k, OC, rng);
+    const out = k.alloc(B * OC);
+    const before = k.core.arena.memory.buffer.byteLength;
+    const big = k.alloc(16 * 1024 * 1024); // 64 MiB: forces memory.grow
+    expect(k.core.arena.memory.buffer.byteLength).toBeGreaterThan(before);
+    expect(inp.length).toBe(B * C); // a detached view would report length 0
+    expect(k.core.arena.owns(inp)).toBe(true);
+    const expected = new Float32Array(B * OC);
+    ref.linearForward(expected, inp, w, bias, B, C, OC, 'sigmoid');
+    k.linearForward(out, inp, w, bias, B, C, OC, 'sigmoid');
+    expectClose(out, expected, C, 'forward on pre-growth buffers');
+    // the old views and the memory see the same bytes: writes through one show in the other
+    const whole = new Float32Array(k.core.arena.memory.buffer);
+    expect(whole[out.byteOffset / 4]).toBe(out[0]);
+    inp[0] = 42;
+    expect(whole[inp.byteOffset / 4]).toBe(42);
+    big[big.length - 1] = 7;
+    expect(big[big.length - 1]).toBe(7);
+  });
+});
+
