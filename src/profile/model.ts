@@ -2,7 +2,7 @@
  * The cost model: a step of W workers on a global batch B of a net with P parameters and M
  * multiply-adds per example takes
  *   T = F + W·(e₀ + e_b·bytes) + wire + compute + u₀ + u·P + [W > 1]·ρ·W·P
- *   wire    = l₀ + l_b·bytes (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
+ *   wire    = l₀ + l_b·bytes·(W+1)/2 (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
  *   compute = (k₀ + k_P·P + c·M·⌈B/W⌉) · max(1, W/usable)       ranks that run at the same time
  *           = W·(k₀ + k_P·P) + c·M·B                            ranks run one after another
  * with bytes = b₀ + b_P·P + b_n·⌈B/W⌉ per rank. Every coefficient is fitted by non-negative
@@ -174,8 +174,9 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   } else {
     computeMs = W * (tm.computePerShardMs + tm.computePerParamMs * P) + tm.computePerMacMs * s.net.macs * s.batch;
   }
-  let wireMs = tm.wirePerMessageMs + tm.wirePerByteMs * bytes;
-  if (!parallel) wireMs *= W;
+  // each byte is handled once by the coordinator (one thread: serial over the ranks) and once by
+  // its worker (in parallel): the per-byte cost grows as (W + 1) / 2, the per-message latency not
+  let wireMs = parallel ? tm.wirePerMessageMs + tm.wirePerByteMs * bytes * (W + 1) / 2 : W * (tm.wirePerMessageMs + tm.wirePerByteMs * bytes);
   if (s.network) {
     if (bytes === 0) {
       // a shared-memory transport moved nothing; over a network it would move parameters out,
