@@ -119,12 +119,13 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
     }
     return v;
   };
-  /** The nonzero 4-column blocks of inp[B, C] when packing them pays, else null. */
-  const packedColumns = (pInp: number, B: number, C: number): { list: number; n: number } | null => {
-    if (C < PACK_MIN_C || C % 4 !== 0) return null;
-    const list = stage.scratch(k.listBytes(C));
-    const n = k.countNonzeroBlocks(pInp, B, C, list);
-    return n <= PACK_MAX_FRACTION * (C / 4) ? { list, n } : null;
+  /** Lists the nonzero 4-column blocks of inp[B, C] in `packed` (no allocation); false when packing does not pay. */
+  const packed = { list: 0, n: 0 };
+  const packColumns = (pInp: number, B: number, C: number): boolean => {
+    if (C < PACK_MIN_C || C % 4 !== 0) return false;
+    packed.list = stage.scratch(k.listBytes(C));
+    packed.n = k.countNonzeroBlocks(pInp, B, C, packed.list);
+    return packed.n <= PACK_MAX_FRACTION * (C / 4);
   };
 
   return {
@@ -140,8 +141,7 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
       const pW = stage.input(weight, OC * C, 'weight');
       const pBias = stage.input(bias, OC, 'bias');
       const pOut = stage.output(out, B * OC, 'out', false);
-      const packed = packedColumns(pInp, B, C);
-      if (packed !== null) {
+      if (packColumns(pInp, B, C)) {
         // out = inp[:, blocks] · weight[:, blocks]ᵀ: the zero columns contribute nothing
         const K = 4 * packed.n;
         const pX = stage.scratch(B * K * 4);
@@ -180,8 +180,7 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
       const pInp = stage.input(inp, B * C, 'inp');
       const pDw = stage.output(dweight, OC * C, 'dweight', true);
       const pDb = stage.output(dbias, OC, 'dbias', true);
-      const packed = packedColumns(pInp, B, C);
-      if (packed !== null) {
+      if (packColumns(pInp, B, C)) {
         // only the nonzero column blocks of dweight change: compute them packed, add them back
         const K = 4 * packed.n;
         const pX = stage.scratch(B * K * 4);
