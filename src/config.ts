@@ -16,6 +16,9 @@ export class ConfigError extends Error {
 export type KernelChoice = 'auto' | 'js' | 'wasm' | 'blas';
 export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'js', 'wasm', 'blas'];
 export type EvalSet = 'test' | 'validation';
+/** ws workers: local = each loads MNIST and gets indices; ship = the coordinator sends pixels and labels */
+export type DataMode = 'local' | 'ship';
+export const DATA_MODES: readonly DataMode[] = ['local', 'ship'];
 
 export interface TrainConfig {
   spec: NetworkSpec;
@@ -44,6 +47,19 @@ export interface TrainConfig {
   checkpointEvery: number | null;
   /** continue from this checkpoint */
   resume: string | null;
+  /** ws: HOST:PORT the coordinator listens on (port 0: any free port) */
+  listen: string;
+  /** ws: shared secret workers must prove they know; null = generate one */
+  token: string | null;
+  dataMode: DataMode;
+  /** ws: start the workers as local processes (launch) rather than wait for them (coordinator) */
+  spawnWorkers: boolean;
+  /** ws: seconds to wait for all workers to join */
+  joinTimeout: number;
+  /** before training, run this many steps single-node and distributed and compare (null = off) */
+  verifyEquivalence: number | null;
+  /** largest absolute parameter difference --verify-equivalence accepts */
+  equivalenceTolerance: number;
 }
 
 /** Nielsen's chapter-1 network and hyper-parameters. */
@@ -70,6 +86,13 @@ export const DEFAULTS: TrainConfig = {
   checkpoint: null,
   checkpointEvery: null,
   resume: null,
+  listen: '127.0.0.1:0',
+  token: null,
+  dataMode: 'local',
+  spawnWorkers: true,
+  joinTimeout: 60,
+  verifyEquivalence: null,
+  equivalenceTolerance: 1e-5,
 };
 
 export function parsePositiveInt(flag: string, value: string): number {
@@ -122,6 +145,7 @@ export const parseCost = (v: string): Cost => parseChoice('--cost', v, COSTS);
 export const parseInit = (v: string): InitScheme => parseChoice('--init', v, INIT_SCHEMES);
 export const parseKernels = (v: string): KernelChoice => parseChoice('--kernels', v, KERNEL_CHOICES);
 export const parseTransport = (v: string): TransportName => parseChoice('--transport', v, TRANSPORTS);
+export const parseDataMode = (v: string): DataMode => parseChoice('--data', v, DATA_MODES);
 export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v, ['test', 'validation'] as const);
 
 /** A seed stream per purpose, so that e.g. changing the init scheme does not change the data order. */

@@ -1,0 +1,234 @@
+/**
+ * WebSocket workers against single-node and PyTorch DDP, in one run: seconds per epoch for
+ * single-node (in-process, world 1) and ws with 1 and 2 worker processes in both data modes, at
+ * batch 10, 128 and 1024, for both reference nets; bytes on the wire per step; speedups.
+ *
+ * Partial epochs: each configuration runs `burn-in` steps untimed, then `steps` timed steps in
+ * `reps` chunks; seconds/epoch = median chunk's seconds per step × steps per epoch (50,000
+ * images). Evaluation is left out. Before a time is printed, the ws run's parameters are compared
+ * with single-node's after the same steps (they must agree to float rounding).
+ *
+ *   node dist/bench/ws.js [--quick] [--kernels auto|js|wasm|blas] [--no-ddp] [--net 784-30-10] [--batch 10]
+ */
+import { cpus, loadavg } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InProcessGroup } from '../coordinator/inproc-group.js';
+import { LocalWorkers } from '../coordinator/launch.js';
+import { trainStep } from '../coordinator/trainer.js';
+import { WsGroup } from '../coordinator/ws-group.js';
+import type { WorkerGroup } from '../coordinator/worker-group.js';
+import { maxAbsDiff } from '../coordinator/equivalence.js';
+import { parseKernels, type DataMode, type KernelChoice } from '../src/config.js';
+import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
+import { loadMnist } from '../src/data/mnist.js';
+import { initParams, type InitScheme } from '../src/model/init.js';
+import { Network } from '../src/model/network.js';
+import type { NetworkSpec } from '../src/model/spec.js';
+import { Sgd } from '../src/optim/sgd.js';
+import { generateToken } from '../src/protocol/auth.js';
+import { createKernels } from '../src/tensor/engines.js';
+import { Rng } from '../src/tensor/rng.js';
+
+interface NetCase { name: string; spec: NetworkSpec; init: InitScheme; eta: number }
+const NETS: NetCase[] = [
+  { name: '784-30-10', spec: { sizes: [784, 30, 10], activation: 'sigmoid', cost: 'quadratic' }, init: 'gaussian', eta: 3 },
+  { name: '784-256-256-10', spec: { sizes: [784, 256, 256, 10], activation: 'relu', cost: 'cross-entropy' }, init: 'scaled', eta: 0.1 },
+];
+const BATCHES = [10, 128, 1024];
+const EPOCH = 50_000;
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const kernelChoice: KernelChoice = args.includes('--kernels') ? parseKernels(args[args.indexOf('--kernels') + 1]!) : 'auto';
+const withDdp = !args.includes('--no-ddp');
+const onlyNet = args.includes('--net') ? args[args.indexOf('--net') + 1] : undefined;
+const onlyBatch = args.includes('--batch') ? Number(args[args.indexOf('--batch') + 1]) : undefined;
+const REPS = 3;
+
+/** Timed steps: about 2,000 examples (at least 3 steps, one per chunk), fewer with --quick. */
+function plan(batch: number): { burnIn: number; steps: number } {
+  const steps = Math.max(REPS, Math.round((quick ? 500 : 2000) / batch / REPS) * REPS);
+  return { burnIn: Math.max(1, Math.round(steps / 10)), steps };
+}
+
+const mnist = loadMnist();
+const train = mnist.train;
+
+interface Measured { secondsPerStep: number; bytesPerStep: number; params: Float32Array; workerMs: number; commMs: number }
+
+async function measure(group: WorkerGroup, net: Network, initial: Float32Array, eta: number, batch: number): Promise<Measured> {
+  const { burnIn, steps } = plan(batch);
+  const params = net.allocParams();
+  params.set(initial);
+  const sgd = new Sgd(net.layout, net.kernels, { eta, momentum: 0, weightDecay: 0, trainSize: train.count });
+  const gradSum = net.allocParams();
+  const perm = epochPermutation(train.count, new Rng(5), true);
+  let bytes = 0;
+  let workerMs = 0;
+  let commMs = 0;
+  const wrapped: WorkerGroup = {
+    transport: group.transport, world: group.world, close: () => group.close(),
+    computeStep: async (req) => {
+      const r = await group.computeStep(req);
+      let slowest = 0;
+      for (const s of r) {
+        bytes += s.bytesSent + s.bytesReceived;
+        const own = s.timing.loadMs + s.timing.computeMs;
+        slowest = Math.max(slowest, own);
+        // the profiler's definition: round trip minus the worker's own time and our encode/decode
+        commMs += (s.receivedAt - s.sentAt - own - s.timing.decodeMs - s.timing.encodeMs - s.encodeMs - s.decodeMs - s.queueWaitMs) / r.length;
+      }
+      workerMs += slowest;
+      return r;
+    },
+  };
+  const chunk = steps / REPS;
+  const perStep: number[] = [];
+  let t0 = 0;
+  for (let s = 0; s < burnIn + steps; s++) {
+    if (s === burnIn) {
+      bytes = 0;
+      workerMs = 0;
+      commMs = 0;
+      t0 = performance.now();
+    }
+    await trainStep({ network: net, sgd, group: wrapped, params }, gradSum, s, batchIndices(perm, s % stepsPerEpoch(train.count, batch), batch));
+    if (s >= burnIn && (s - burnIn + 1) % chunk === 0) {
+      const now = performance.now();
+      perStep.push((now - t0) / chunk / 1000);
+      t0 = now;
+    }
+  }
+  perStep.sort((a, b) => a - b);
+  return { secondsPerStep: perStep[Math.floor(perStep.length / 2)]!, bytesPerStep: bytes / steps, params, workerMs: workerMs / steps, commMs: commMs / steps };
+}
+
+async function wsGroup(spec: NetworkSpec, world: number, batch: number, data: DataMode): Promise<WorkerGroup> {
+  const token = generateToken();
+  const g = await WsGroup.listen({ spec, train, world, maxBatch: batch, kernels: kernelChoice, data, token });
+  const workers = new LocalWorkers(world, g.url, token, { dataDir: null, log: () => {}, onEarlyExit: (e) => g.abortWait(e) });
+  await g.waitForWorkers(60_000);
+  return {
+    transport: 'ws', world, computeStep: (r) => g.computeStep(r),
+    close: async () => { await g.close(); await workers.stop(); },
+  };
+}
+
+/**
+ * The transport floor: one example per worker (compute ~nothing), 784-30-10's 95 KB of
+ * parameters out and gradient back; median round trip of computeStep over 1,200 steps after 300.
+ */
+async function floor(): Promise<void> {
+  const spec = NETS[0]!.spec;
+  const { kernels } = await createKernels(kernelChoice);
+  const net = new Network(spec, kernels);
+  const params = net.allocParams();
+  initParams(params, net.layout, 'gaussian', new Rng(1));
+  for (const world of [1, 2]) {
+    const g = await wsGroup(spec, world, world, 'local');
+    try {
+      const idx = Uint32Array.from({ length: world }, (_, i) => i);
+      const round: number[] = [];
+      const own: number[] = [];
+      for (let s = 0; s < 1500; s++) {
+        const t = performance.now();
+        const r = await g.computeStep({ step: s, params, indices: idx });
+        if (s < 300) continue;
+        round.push(performance.now() - t);
+        own.push(Math.max(...r.map((x) => x.timing.loadMs + x.timing.computeMs + x.timing.decodeMs + x.timing.encodeMs)));
+      }
+      const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
+      const rt = med(round);
+      const w = med(own);
+      console.log(`transport floor, ${world} worker${world > 1 ? 's' : ''}: computeStep median ${(rt * 1000).toFixed(0)} us, of which the worker's own time ${(w * 1000).toFixed(0)} us (decode, 1-example compute, encode): ~${((rt - w) * 1000).toFixed(0)} us on the wire and in wake-ups`);
+    } finally {
+      await g.close();
+    }
+  }
+  console.log('');
+}
+
+function findPython(): string | null {
+  for (const py of [process.env.DPT_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p)) {
+    try {
+      execFileSync(py, ['-c', 'import torch, torch.distributed as d; assert d.is_gloo_available()'], { stdio: 'ignore' });
+      return py;
+    } catch { /* try the next */ }
+  }
+  return null;
+}
+
+function ddp(py: string, n: NetCase, batch: number, loader: 'dataloader' | 'index'): number | null {
+  const { burnIn, steps } = plan(batch);
+  const script = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bench', 'peers', 'ddp.py');
+  try {
+    const out = execFileSync(py, [script, '--sizes', n.spec.sizes.join(','), '--activation', n.spec.activation, '--cost', n.spec.cost,
+      '--eta', String(n.eta), '--batch', String(batch), '--world', '2', '--steps', String(steps), '--burn-in', String(burnIn),
+      '--reps', String(REPS), '--loader', loader, '--data-dir', mnist.dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as { secondsPerStep?: number; error?: string };
+    if (r.error) throw new Error(r.error);
+    return r.secondsPerStep!;
+  } catch (e) {
+    console.log(`  DDP failed: ${(e as Error).message.split('\n')[0]}`);
+    return null;
+  }
+}
+
+const fmtS = (s: number): string => (s >= 100 ? s.toFixed(0) : s >= 10 ? s.toFixed(1) : s.toFixed(2));
+const fmtB = (b: number): string => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFixed(1)} KB`);
+
+async function main(): Promise<void> {
+  const { kernels, notes } = await createKernels(kernelChoice);
+  const py = withDdp ? findPython() : null;
+  console.log(`# bench/ws: single-node vs WebSocket workers vs PyTorch DDP (gloo), ${new Date().toISOString()}`);
+  console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; kernels --kernels ${kernelChoice} -> ${kernels.name}${notes.length ? ` (${notes.join('; ')})` : ''}`);
+  console.log(`workers are processes on 127.0.0.1; ${cpus().length} cores, so 2 workers + coordinator share them`);
+  console.log(`partial epochs: per config ${quick ? '~500' : '~2,000'} examples timed after a 10% burn-in, median of ${REPS} chunks, scaled to ${EPOCH.toLocaleString('en-US')} images/epoch; evaluation excluded`);
+  console.log(py ? `DDP peer: ${py} bench/peers/ddp.py, 2 processes, gloo, torch.set_num_threads(1)` : withDdp ? 'DDP peer skipped: no python3 with torch + gloo (Debian: apt-get install -y python3-torch)' : 'DDP peer skipped (--no-ddp)');
+  console.log('');
+  console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes share these cores; figures swing with it)`);
+  console.log('columns: seconds/epoch; ms/step; slowest worker\'s own compute ms/step; communication ms/step (round trip minus worker time, mean over ranks);');
+  console.log('         bytes on the wire per step (all ranks, both directions); speedup vs single-node; speedup vs DDP with a DataLoader; max |param diff| vs single-node');
+  console.log('');
+  if (!onlyNet && !onlyBatch) await floor();
+  console.log('net             batch  config            s/epoch  ms/step  work ms comm ms  wire/step  vs single vs DDP  max|Δparam|');
+  for (const n of NETS.filter((x) => onlyNet === undefined || x.name === onlyNet)) {
+    for (const batch of BATCHES.filter((b) => onlyBatch === undefined || b === onlyBatch)) {
+      const net = new Network(n.spec, kernels);
+      const initial = net.allocParams();
+      initParams(initial, net.layout, n.init, new Rng(1));
+      const epochSteps = stepsPerEpoch(EPOCH, batch);
+      const single = await measure(new InProcessGroup(n.spec, kernels, train, 1, batch), net, initial, n.eta, batch);
+      // DDP as users write it (DistributedSampler + DataLoader) is the reference column; the lean
+      // loop (index a preloaded tensor) is its floor.
+      const ddpSec = py ? ddp(py, n, batch, 'dataloader') : null;
+      const ddpLean = py ? ddp(py, n, batch, 'index') : null;
+      const row = (config: string, m: Measured | null, sec: number, diff: string): void => {
+        const speed = single.secondsPerStep / sec;
+        const split = m && m.workerMs > 0 ? `${m.workerMs.toFixed(2).padStart(8)} ${m.commMs.toFixed(2).padStart(7)}` : `${'-'.padStart(8)} ${'-'.padStart(7)}`;
+        console.log(`${n.name.padEnd(15)} ${String(batch).padStart(5)}  ${config.padEnd(16)} ${fmtS(sec * epochSteps).padStart(8)} ${(sec * 1000).toFixed(2).padStart(8)} ${split}  ${(m ? fmtB(m.bytesPerStep) : '-').padStart(9)} ${speed.toFixed(2).padStart(7)}x ${ddpSec ? `${(ddpSec / sec).toFixed(2)}x`.padStart(7) : '-'.padStart(7)}  ${diff}`);
+      };
+      row('single-node', single, single.secondsPerStep, '-');
+      for (const world of [1, 2]) {
+        for (const data of ['local', 'ship'] as const) {
+          const g = await wsGroup(n.spec, world, batch, data);
+          try {
+            const m = await measure(g, net, initial, n.eta, batch);
+            const d = maxAbsDiff(single.params, m.params);
+            if (!(d <= 1e-4)) throw new Error(`ws ${world} ${data} diverged from single-node by ${d}: not timing a wrong result`);
+            row(`ws ${world} ${data}`, m, m.secondsPerStep, d.toExponential(1));
+          } finally {
+            await g.close();
+          }
+        }
+      }
+      if (ddpSec !== null) row('DDP 2 dataloader', null, ddpSec, '-');
+      if (ddpLean !== null) row('DDP 2 lean loop', null, ddpLean, '-');
+    }
+  }
+}
+
+await main();
+console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

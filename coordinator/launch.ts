@@ -1,0 +1,132 @@
+/**
+ * Starting the WebSocket group for a command: `dpt coordinator` listens and waits for workers
+ * started elsewhere; `dpt launch` (and `dpt train --transport ws`) also starts N local worker
+ * processes, streams their output with a [worker i] prefix, and stops them at the end or on
+ * Ctrl-C — first by the protocol's stop message, then SIGTERM, then SIGKILL, so none is orphaned.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, type TrainConfig } from '../src/config.js';
+import type { LabelledImages } from '../src/data/idx.js';
+import { generateToken } from '../src/protocol/auth.js';
+import { WsGroup } from './ws-group.js';
+import { WorkerError, type WorkerGroup } from './worker-group.js';
+
+/** The compiled CLI, whichever tree (dist/ or the sources under vitest) this module runs from. */
+export function cliPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const root = basename(dirname(here)) === 'dist' ? resolve(here, '..', '..') : resolve(here, '..');
+  const p = join(root, 'dist', 'src', 'cli.js');
+  if (!existsSync(p)) throw new ConfigError(`${p} is missing: run \`npm run build\` first`);
+  return p;
+}
+
+/** Parses --listen HOST:PORT (IPv6 as [::1]:PORT). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`--listen must be HOST:PORT, e.g. --listen 127.0.0.1:7070 (port 0 picks a free one), got '${value}'`);
+  return { host: m[1] ?? m[2]!, port };
+}
+
+export class LocalWorkers {
+  readonly children: ChildProcess[] = [];
+  private stopping = false;
+
+  constructor(n: number, url: string, token: string, o: { dataDir: string | null; log: (line: string) => void; onEarlyExit(e: Error): void }) {
+    const cli = cliPath();
+    for (let i = 0; i < n; i++) {
+      const args = [cli, 'worker', '--connect', url, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
+      // The token goes through the environment, not argv, where any user could read it with ps.
+      const child = spawn(process.execPath, args, { env: { ...process.env, DPT_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const tail: string[] = [];
+      for (const stream of [child.stdout!, child.stderr!]) {
+        createInterface({ input: stream }).on('line', (line) => {
+          tail.push(line);
+          if (tail.length > 5) tail.shift();
+          o.log(`[worker ${i}] ${line}`);
+        });
+      }
+      child.on('error', (e) => o.onEarlyExit(new WorkerError('DPT_ERR_WORKER_FAILED', i, -1, `could not start worker process ${i}: ${e.message}`)));
+      child.on('exit', (code, signal) => {
+        if (this.stopping || code === 0) return;
+        o.onEarlyExit(new WorkerError('DPT_ERR_WORKER_FAILED', i, -1, `worker process ${i} exited (${signal ?? `code ${code}`})${tail.length ? `: ${tail.at(-1)}` : ''}`));
+      });
+      this.children.push(child);
+    }
+  }
+
+  /** Waits for every child to exit: they stop on their own after the stop message; then signals. */
+  async stop(graceMs = 3000): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.children.map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise<void>((r) => c.once('exit', () => r()));
+      const within = (ms: number) => Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+      if (await within(graceMs)) return;
+      c.kill('SIGTERM');
+      if (await within(2000)) return;
+      c.kill('SIGKILL');
+      await exited;
+    }));
+  }
+}
+
+/** A WsGroup whose close() also stops the worker processes it started. */
+class LaunchedGroup implements WorkerGroup {
+  readonly transport = 'ws' as const;
+  constructor(readonly inner: WsGroup, private readonly workers: LocalWorkers | null) {}
+  get world(): number {
+    return this.inner.world;
+  }
+  computeStep(req: Parameters<WorkerGroup['computeStep']>[0]) {
+    return this.inner.computeStep(req);
+  }
+  async close(): Promise<void> {
+    await this.inner.close();
+    await this.workers?.stop();
+  }
+}
+
+/**
+ * Listens, starts local workers when config.spawnWorkers, waits for config.workers to join.
+ * `log` receives status lines (the URL, the token when generated, worker output).
+ */
+export async function startWsGroup(config: TrainConfig, train: LabelledImages, log: (line: string) => void): Promise<WorkerGroup> {
+  const { host, port } = parseListen(config.listen);
+  const token = config.token ?? generateToken();
+  const group = await WsGroup.listen({
+    spec: config.spec, train, world: config.workers, maxBatch: config.batch, kernels: config.kernels,
+    data: config.dataMode, token, host, port, log: (l) => log(`coordinator: ${l}`),
+  });
+  let workers: LocalWorkers | null = null;
+  const onSigint = (): void => {
+    log('interrupted: stopping the workers');
+    void Promise.all([group.close(), workers?.stop(500)]).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    if (config.spawnWorkers) {
+      workers = new LocalWorkers(config.workers, group.url, token, { dataDir: config.dataDir, log, onEarlyExit: (e) => group.abortWait(e) });
+    } else {
+      log(`coordinator: listening on ${group.url}, waiting for ${config.workers} worker${config.workers === 1 ? '' : 's'} (data ${config.dataMode})`);
+      if (config.token === null) log(`coordinator: token ${token}  (start workers with: DPT_TOKEN=${token} dpt worker --connect ${group.url})`);
+    }
+    await group.waitForWorkers(config.joinTimeout * 1000);
+  } catch (e) {
+    process.off('SIGINT', onSigint);
+    await group.close();
+    await workers?.stop(500);
+    throw e;
+  }
+  const launched = new LaunchedGroup(group, workers);
+  const close = launched.close.bind(launched);
+  launched.close = async () => {
+    process.off('SIGINT', onSigint);
+    await close();
+  };
+  return launched;
+}

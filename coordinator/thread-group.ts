@@ -1,0 +1,211 @@
+/**
+ * N workers on a piscina thread pool, one worker per thread. Threads share memory rather than
+ * copying: the training images, the published parameters, the batch indices, the per-rank
+ * gradient slots and reply rows are SharedArrayBuffers posted once at start-up. Each thread runs
+ * one resident piscina task for the life of the group; a step is signalled with Atomics (bump a
+ * generation word, wait asynchronously for a done count): with 2 workers and 95 KB of parameters
+ * that round trip measured about half the time of one piscina task per rank and step
+ * (docs/threads.md). Piscina keeps the threads' lifecycle:
+ * it starts them, reports a throw or a dead thread by rejecting that rank's task, and destroys them.
+ * Limits: one step at a time (the trainer awaits every step); a hung thread is waited for.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { KernelChoice } from '../src/config.js';
+import type { LabelledImages } from '../src/data/idx.js';
+import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
+import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
+import {
+  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS,
+  R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
+} from './thread-memory.js';
+import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
+
+export const DPT_ERR_WORKER_FAILED = 'DPT_ERR_WORKER_FAILED';
+export const DPT_ERR_WORKER_EXITED = 'DPT_ERR_WORKER_EXITED';
+export const DPT_ERR_GROUP_CLOSED = 'DPT_ERR_GROUP_CLOSED';
+
+export interface ThreadGroupOptions {
+  spec: NetworkSpec;
+  /** engine each thread creates for itself (createKernels) */
+  kernels: KernelChoice;
+  /** the training set; copied once into shared memory unless it already lives there */
+  train: LabelledImages;
+  world: number;
+  /** the largest global batch a step may carry */
+  maxBatch: number;
+  /** fault injection for tests: rank `rank`'s thread exits when it reaches step `step` */
+  exitAt?: { rank: number; step: number };
+}
+
+// Atomics.waitAsync is in Node 20 but not in the ES2022 lib this project compiles against.
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, index: number, value: number): { value: Promise<string> | string };
+}).waitAsync;
+
+/** The compiled task file: Node 20 cannot run .ts in a worker, so tests running from source use dist/. */
+export function threadTaskFile(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const fromDist = here.split(/[\\/]/).includes('dist');
+  const file = fromDist ? join(here, '..', 'worker', 'thread-task.js') : join(here, '..', 'dist', 'worker', 'thread-task.js');
+  if (!existsSync(file)) throw new Error(`the compiled thread task ${file} is missing: run \`npm run build\` first`);
+  return file;
+}
+
+export class ThreadGroup implements WorkerGroup {
+  readonly transport = 'threads' as const;
+  readonly world: number;
+  private readonly pool: Piscina<ServeTask, number>;
+  private readonly memory: ThreadMemory;
+  private readonly slots: Float32Array[];
+  private readonly receivedAt: Float64Array;
+  private readonly residents: Promise<number>[];
+  /** the first rank whose task ended, and why; set from the task promises, read by the step loop */
+  private failure: { rank: number; reason: Error } | null = null;
+  private stopping = false;
+  private closed: Promise<void> | null = null;
+
+  private constructor(o: ThreadGroupOptions) {
+    if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
+    if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${o.maxBatch}`);
+    this.world = o.world;
+    this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch);
+    this.slots = Array.from({ length: o.world }, (_, r) => gradSlot(this.memory, r));
+    this.receivedAt = new Float64Array(o.world);
+    const setup: ThreadSetup = { spec: o.spec, kernels: o.kernels, train: shareImages(o.train), memory: this.memory };
+    this.pool = new Piscina<ServeTask, number>({
+      filename: threadTaskFile(),
+      // A fixed pool of exactly N threads, never torn down while idle (piscina's defaults would
+      // respawn them); each runs exactly one resident task.
+      minThreads: o.world,
+      maxThreads: o.world,
+      idleTimeout: 2 ** 31 - 1,
+      concurrentTasksPerWorker: 1,
+      workerData: setup,
+    });
+    // Failures surface through the task promises below; the pool-level event only repeats them.
+    this.pool.on('error', () => {});
+    this.residents = Array.from({ length: o.world }, (_, rank) => {
+      const task: ServeTask = { rank, exitAtStep: o.exitAt?.rank === rank ? o.exitAt.step : null };
+      const p = this.pool.run(task);
+      p.then(
+        () => this.fail(rank, new Error('its task returned before the group was closed')),
+        (e: unknown) => this.fail(rank, e instanceof Error ? e : new Error(String(e))),
+      );
+      return p;
+    });
+  }
+
+  /** Starts the pool and waits until every thread has loaded its engine and is waiting for work. */
+  static async start(o: ThreadGroupOptions): Promise<ThreadGroup> {
+    const group = new ThreadGroup(o);
+    try {
+      await group.awaitDone(-1);
+    } catch (e) {
+      await group.close();
+      throw e;
+    }
+    return group;
+  }
+
+  async computeStep(req: StepRequest): Promise<ShardResult[]> {
+    if (this.closed) throw new WorkerError(DPT_ERR_GROUP_CLOSED, 0, req.step, 'the thread group is closed');
+    const m = this.memory;
+    const B = req.indices.length;
+    if (B > m.maxBatch) throw new RangeError(`a batch of ${B} examples exceeds the thread group's maxBatch of ${m.maxBatch}`);
+    const c = m.control;
+    // Publish, then signal. Every worker is asleep in Atomics.wait (the previous step has fully
+    // settled), so plain writes are safe; the atomic bump of CTRL_GEN orders them before any
+    // worker's read.
+    const sentAt = performance.now();
+    m.params.set(req.params);
+    m.indices.set(req.indices);
+    Atomics.store(c, CTRL_STEP, req.step);
+    Atomics.store(c, CTRL_BATCH, B);
+    Atomics.store(c, CTRL_DONE, 0);
+    // a stale step id must not pass for this step's reply (runs may restart their step count)
+    for (let r = 0; r < this.world; r++) m.replies[r * REPLY_FIELDS + R_STEP] = NaN;
+    const encodeMs = performance.now() - sentAt;
+    this.receivedAt.fill(0);
+    Atomics.add(c, CTRL_GEN, 1);
+    Atomics.notify(c, CTRL_GEN);
+    await this.awaitDone(req.step);
+
+    const results: ShardResult[] = [];
+    for (let rank = 0; rank < this.world; rank++) {
+      const d0 = performance.now();
+      const reply = m.replies.subarray(rank * REPLY_FIELDS, (rank + 1) * REPLY_FIELDS);
+      results.push({
+        rank, grads: this.slots[rank]!, loss: reply[R_LOSS]!, count: reply[R_COUNT]!,
+        timing: { loadMs: reply[R_LOAD_MS]!, computeMs: reply[R_COMPUTE_MS]!, decodeMs: reply[R_DECODE_MS]!, encodeMs: reply[R_ENCODE_MS]! },
+        bytesSent: 0, bytesReceived: 0,
+        sentAt, receivedAt: this.receivedAt[rank]!, encodeMs, decodeMs: performance.now() - d0,
+        // every rank owns its thread for the life of the group: nothing ever queues for one
+        queueWaitMs: 0,
+      });
+    }
+    return results;
+  }
+
+  /** Stops the resident tasks and destroys the pool (every thread ends); safe to call twice. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.stopping = true;
+      const c = this.memory.control;
+      Atomics.store(c, CTRL_STOP, 1);
+      Atomics.add(c, CTRL_GEN, 1);
+      Atomics.notify(c, CTRL_GEN);
+      // healthy threads return from their task; a failed or dead one has already settled
+      await Promise.allSettled(this.residents);
+      await this.pool.destroy();
+    })();
+    return this.closed;
+  }
+
+  /** Threads alive in the pool (0 after close). */
+  get liveThreads(): number {
+    return this.pool.threads.length;
+  }
+
+  /**
+   * Waits until every rank has counted itself done for `step` (-1: ready), noting when each
+   * rank's reply arrived. A failed rank wakes this wait too (fail() notifies CTRL_DONE); the
+   * step then fails with an error naming the rank and the step, after the pool is shut down.
+   */
+  private async awaitDone(step: number): Promise<void> {
+    const c = this.memory.control;
+    const replies = this.memory.replies;
+    for (;;) {
+      if (this.failure) {
+        const { rank, reason } = this.failure;
+        await this.close();
+        throw toWorkerError(reason, rank, step);
+      }
+      const done = Atomics.load(c, CTRL_DONE);
+      if (step >= 0) {
+        const now = performance.now();
+        for (let r = 0; r < this.world; r++) {
+          if (this.receivedAt[r] === 0 && replies[r * REPLY_FIELDS + R_STEP] === step) this.receivedAt[r] = now;
+        }
+      }
+      if (done >= this.world) return;
+      await waitAsync(c, CTRL_DONE, done).value;
+    }
+  }
+
+  private fail(rank: number, reason: Error): void {
+    if (this.stopping || this.failure) return;
+    this.failure = { rank, reason };
+    Atomics.notify(this.memory.control, CTRL_DONE);
+  }
+}
+
+function toWorkerError(reason: Error, rank: number, step: number): WorkerError {
+  const message = reason.message;
+  // piscina reports a thread that died (process.exit, fatal error) as "worker exited with code: N"
+  const exited = /worker exited/i.test(message);
+  return new WorkerError(exited ? DPT_ERR_WORKER_EXITED : DPT_ERR_WORKER_FAILED, rank, step,
+    exited ? `its thread died (${message})` : `${reason.name}: ${message}`);
+}

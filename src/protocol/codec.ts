@@ -1,0 +1,168 @@
+/**
+ * The one place where tensors become bytes and back. A frame is
+ *
+ *   [u32 LE: E, the envelope's byte length][section 0][pad][section 1][pad]...[envelope: E bytes]
+ *
+ * The envelope is a small msgpackr map with a `type`, the message's fields, and `sections`: the
+ * list [name, dtype, length] of the raw sections before it, in order. Sections are little-endian
+ * typed-array bytes, each padded to 4 bytes, so when the frame itself is 4-byte aligned every
+ * float section is too. msgpackr is kept for the small envelope only: it never yields a zero-copy
+ * Float32Array and its pack() copies into a growing buffer (see docs/protocol.md). The envelope
+ * comes last so a sender can time the bulk copy of its tensors and still report that time in it.
+ *
+ * Received bytes are copied exactly once, into a buffer the receiver owns (readInto): that copy
+ * also takes care of frames that ws hands over at an unaligned offset.
+ */
+import { endianness } from 'node:os';
+import { Packr } from 'msgpackr';
+import { ProtocolError } from './errors.js';
+
+if (endianness() !== 'LE') {
+  throw new Error('dpt frames carry little-endian tensors; this big-endian host would need byte swapping, which the codec does not do');
+}
+
+export type Dtype = 'f32' | 'u32' | 'u8';
+export type Tensor = Float32Array | Uint32Array | Uint8Array;
+const DTYPE_BYTES: Record<Dtype, number> = { f32: 4, u32: 4, u8: 1 };
+
+/** Where one raw section sits in a received frame. */
+export interface SectionRef {
+  name: string;
+  dtype: Dtype;
+  /** elements, not bytes */
+  length: number;
+  /** byte offset from the start of the frame */
+  offset: number;
+}
+
+export interface DecodedFrame {
+  envelope: Record<string, unknown>;
+  sections: Map<string, SectionRef>;
+  bytes: Uint8Array;
+}
+
+/** Header bytes plus an envelope budget: what a frame may need beyond its raw sections. */
+export const FRAME_OVERHEAD = 4 + 4096;
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+function dtypeOf(t: Tensor): Dtype {
+  if (t instanceof Float32Array) return 'f32';
+  if (t instanceof Uint32Array) return 'u32';
+  return 'u8';
+}
+
+const pad4 = (n: number): number => (n + 3) & ~3;
+
+/**
+ * Builds frames in one reusable buffer that grows when needed. The frame returned by encode()
+ * is a view into that buffer: it stays valid until the next encode() on the same writer, so a
+ * writer must belong to one sender that does not encode again before the peer has answered.
+ */
+export class FrameWriter {
+  private buf: Buffer;
+
+  constructor(initialBytes = 1024) {
+    this.buf = Buffer.alloc(pad4(Math.max(16, initialBytes)));
+  }
+
+  /**
+   * Copies the sections in, then asks `envelope(copyMs)` for the fields (it may report the time
+   * the copy took), and appends the packed envelope.
+   */
+  encode(sections: [string, Tensor][], envelope: (copyMs: number) => Record<string, unknown>): Buffer {
+    const t0 = performance.now();
+    let bytes = 4;
+    for (const [, t] of sections) bytes += pad4(t.byteLength);
+    this.reserve(bytes);
+    let off = 4;
+    const list: [string, Dtype, number][] = [];
+    for (const [name, t] of sections) {
+      this.buf.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), off);
+      const end = off + t.byteLength;
+      this.buf.fill(0, end, off + pad4(t.byteLength));
+      off += pad4(t.byteLength);
+      list.push([name, dtypeOf(t), t.length]);
+    }
+    const env = packr.pack({ ...envelope(performance.now() - t0), sections: list });
+    this.reserve(off + env.length);
+    this.buf.set(env, off);
+    this.buf.writeUInt32LE(env.length, 0);
+    return this.buf.subarray(0, off + env.length);
+  }
+
+  private reserve(bytes: number): void {
+    if (bytes <= this.buf.length) return;
+    const next = Buffer.alloc(pad4(Math.max(bytes, this.buf.length * 2)));
+    next.set(this.buf);
+    this.buf = next;
+  }
+}
+
+/** A one-off frame (handshake messages); the bulk path uses a FrameWriter. */
+export function encodeFrame(envelope: Record<string, unknown>, sections: [string, Tensor][] = []): Buffer {
+  return Buffer.from(new FrameWriter(64).encode(sections, () => envelope));
+}
+
+const bad = (what: string): ProtocolError => new ProtocolError('DPT_ERR_BAD_FRAME', what);
+
+/**
+ * Parses the frame structure: header, envelope, section table, and that the byte count adds up
+ * exactly (so a truncated or padded frame is refused here, before any field is looked at).
+ */
+export function decodeFrame(data: Uint8Array): DecodedFrame {
+  if (data.length < 5) throw bad(`a frame has at least 5 bytes, got ${data.length}`);
+  const E = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+  if (E === 0 || E > data.length - 4) throw bad(`the header announces a ${E}-byte envelope but the frame has ${data.length} bytes (truncated or not a dpt frame)`);
+  let envelope: unknown;
+  try {
+    envelope = packr.unpack(data.subarray(data.length - E));
+  } catch (e) {
+    throw bad(`the envelope is not valid msgpack (${(e as Error).message})`);
+  }
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope) || envelope instanceof Uint8Array) {
+    throw bad('the envelope is not a map');
+  }
+  const env = envelope as Record<string, unknown>;
+  if (typeof env.type !== 'string') throw bad('the envelope has no string field `type`');
+  const list = env.sections ?? [];
+  if (!Array.isArray(list) || list.length > 8) throw bad('`sections` must be a list of at most 8 [name, dtype, length] entries');
+  const sections = new Map<string, SectionRef>();
+  let off = 4;
+  for (const entry of list) {
+    if (!Array.isArray(entry) || entry.length !== 3) throw bad('each section entry must be [name, dtype, length]');
+    const [name, dtype, length] = entry as unknown[];
+    if (typeof name !== 'string' || sections.has(name)) throw bad(`section name ${String(name)} is not a string or is repeated`);
+    if (dtype !== 'f32' && dtype !== 'u32' && dtype !== 'u8') throw bad(`section ${name} has unknown dtype ${String(dtype)} (f32, u32 or u8)`);
+    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw bad(`section ${name} has invalid length ${String(length)}`);
+    sections.set(name, { name, dtype, length, offset: off });
+    off += pad4(length * DTYPE_BYTES[dtype]);
+    if (off > data.length) break;
+  }
+  if (off + E !== data.length) {
+    throw bad(`the sections and envelope need ${off + E} bytes but the frame has ${data.length} (truncated or corrupted)`);
+  }
+  return { envelope: env, sections, bytes: data };
+}
+
+/**
+ * Copies section `name` into `dest` (the receiver's own buffer) after checking its dtype and
+ * that it holds exactly `length` elements; returns the filled prefix of dest.
+ */
+export function readInto<T extends Tensor>(frame: DecodedFrame, name: string, dest: T, length: number): T {
+  const ref = frame.sections.get(name);
+  if (ref === undefined) throw new ProtocolError('DPT_ERR_SHAPE', `the ${String(frame.envelope.type)} message has no ${name} section`);
+  const want = dtypeOf(dest);
+  if (ref.dtype !== want) throw new ProtocolError('DPT_ERR_SHAPE', `section ${name} is ${ref.dtype}, expected ${want}`);
+  if (ref.length !== length) throw new ProtocolError('DPT_ERR_SHAPE', `section ${name} has ${ref.length} elements, expected ${length}`);
+  if (length > dest.length) throw new ProtocolError('DPT_ERR_SHAPE', `section ${name} has ${length} elements, more than the ${dest.length} this side holds`);
+  const n = length * DTYPE_BYTES[want];
+  new Uint8Array(dest.buffer, dest.byteOffset, n).set(frame.bytes.subarray(ref.offset, ref.offset + n));
+  return dest.subarray(0, length) as T;
+}
+
+/** Bytes a WebSocket frame of this payload occupies on the wire (RFC 6455 header + mask key). */
+export function wireBytes(payload: number, masked: boolean): number {
+  const len = payload < 126 ? 0 : payload < 65536 ? 2 : 8;
+  return 2 + len + (masked ? 4 : 0) + payload;
+}

@@ -1,0 +1,183 @@
+/**
+ * The messages of the dpt WebSocket protocol (docs/protocol.md), one validator per message that
+ * arrives from the wire. A validator checks every field before anything uses it — type, range,
+ * finiteness, and lengths against what this side knows (layout, shard size, data set) — and
+ * throws a ProtocolError with a stable code naming the field.
+ *
+ *   coordinator → worker: challenge, setup, step (+ params, indices | pixels + labels), stop, error
+ *   worker → coordinator: hello, ready, grads (+ grads), error
+ */
+import { DATA_MODES, KERNEL_CHOICES, type DataMode, type KernelChoice } from '../config.js';
+import type { NetworkSpec } from '../model/spec.js';
+import { COSTS, HIDDEN_ACTIVATIONS } from '../model/spec.js';
+import type { DecodedFrame } from './codec.js';
+import { ProtocolError, isErrorCode, type ErrorCode } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export type { DataMode };
+
+export interface ChallengeMsg { type: 'challenge'; version: number; nonce: string }
+export interface HelloMsg { type: 'hello'; version: number; proof: string; nonce: string; host: string; pid: number }
+export interface SetupMsg {
+  type: 'setup';
+  version: number;
+  /** the coordinator's answer to the worker's nonce */
+  proof: string;
+  spec: NetworkSpec;
+  layoutHash: string;
+  layoutSize: number;
+  /** the largest shard a step will send */
+  maxShard: number;
+  kernels: KernelChoice;
+  data: DataMode;
+  /** local: the first trainCount of the 50,000 training images, with this sha256 */
+  trainCount: number;
+  dataDigest: string | null;
+  /** largest frame the coordinator accepts */
+  maxPayload: number;
+}
+export interface ReadyMsg { type: 'ready'; layoutHash: string; dataDigest: string | null; kernels: string }
+export interface StepMsg { type: 'step'; step: number; count: number }
+export interface WorkerTimingMsg { loadMs: number; computeMs: number; decodeMs: number; encodeMs: number }
+export interface GradsMsg { type: 'grads'; step: number; count: number; loss: number; timing: WorkerTimingMsg }
+export interface StopMsg { type: 'stop'; step: number | null; reason: string }
+export interface ErrorMsg { type: 'error'; code: ErrorCode; message: string; step: number | null }
+
+const MAX_STRING = 256;
+
+function fail(code: ErrorCode, message: string): never {
+  throw new ProtocolError(code, message);
+}
+
+function str(env: Record<string, unknown>, key: string, type: string): string {
+  const v = env[key];
+  if (typeof v !== 'string' || v.length > MAX_STRING) fail('DPT_ERR_BAD_FRAME', `${type}.${key} must be a string of at most ${MAX_STRING} characters`);
+  return v;
+}
+
+function int(env: Record<string, unknown>, key: string, type: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const v = env[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) fail('DPT_ERR_BAD_FRAME', `${type}.${key} must be an integer in [${min}, ${max}], got ${String(v)}`);
+  return v;
+}
+
+function finite(env: Record<string, unknown>, key: string, type: string, min = -Infinity): number {
+  const v = env[key];
+  if (typeof v !== 'number') fail('DPT_ERR_BAD_FRAME', `${type}.${key} must be a number, got ${typeof v}`);
+  if (!Number.isFinite(v)) fail('DPT_ERR_NOT_FINITE', `${type}.${key} is ${v}`);
+  if (v < min) fail('DPT_ERR_BAD_FRAME', `${type}.${key} must be >= ${min}, got ${v}`);
+  return v;
+}
+
+function expectType(frame: DecodedFrame, type: string): Record<string, unknown> {
+  const env = frame.envelope;
+  if (env.type !== type) fail('DPT_ERR_PROTOCOL', `expected a ${type} message here, got ${String(env.type)}`);
+  return env;
+}
+
+/** Version first: a peer of another version may use other fields, and deserves the right code. */
+function checkVersion(env: Record<string, unknown>, type: string): number {
+  const v = env.version;
+  if (v !== PROTOCOL_VERSION) {
+    fail('DPT_ERR_VERSION', `${type} speaks protocol version ${String(v)}, this side speaks ${PROTOCOL_VERSION}: run the same dpt version on coordinator and workers`);
+  }
+  return v;
+}
+
+export function parseChallenge(frame: DecodedFrame): ChallengeMsg {
+  const env = expectType(frame, 'challenge');
+  return { type: 'challenge', version: checkVersion(env, 'challenge'), nonce: str(env, 'nonce', 'challenge') };
+}
+
+export function parseHello(frame: DecodedFrame): HelloMsg {
+  const env = expectType(frame, 'hello');
+  return {
+    type: 'hello', version: checkVersion(env, 'hello'), proof: str(env, 'proof', 'hello'),
+    nonce: str(env, 'nonce', 'hello'), host: str(env, 'host', 'hello'), pid: int(env, 'pid', 'hello', 0),
+  };
+}
+
+function parseSpec(v: unknown): NetworkSpec {
+  const o = v as Record<string, unknown> | null;
+  if (typeof o !== 'object' || o === null) fail('DPT_ERR_BAD_FRAME', 'setup.spec must be a map');
+  const sizes = o.sizes;
+  if (!Array.isArray(sizes) || sizes.length < 2 || sizes.length > 16 || !sizes.every((s) => Number.isSafeInteger(s) && s >= 1 && s <= 1 << 16)) {
+    fail('DPT_ERR_BAD_FRAME', 'setup.spec.sizes must be 2 to 16 positive integers');
+  }
+  if (!(HIDDEN_ACTIVATIONS as readonly unknown[]).includes(o.activation)) fail('DPT_ERR_BAD_FRAME', `setup.spec.activation ${String(o.activation)} is unknown`);
+  if (!(COSTS as readonly unknown[]).includes(o.cost)) fail('DPT_ERR_BAD_FRAME', `setup.spec.cost ${String(o.cost)} is unknown`);
+  return { sizes: sizes as number[], activation: o.activation as NetworkSpec['activation'], cost: o.cost as NetworkSpec['cost'] };
+}
+
+export function parseSetup(frame: DecodedFrame): SetupMsg {
+  const env = expectType(frame, 'setup');
+  const version = checkVersion(env, 'setup');
+  const kernels = env.kernels;
+  if (!(KERNEL_CHOICES as readonly unknown[]).includes(kernels)) fail('DPT_ERR_BAD_FRAME', `setup.kernels ${String(kernels)} is unknown`);
+  const data = env.data;
+  if (!(DATA_MODES as readonly unknown[]).includes(data)) fail('DPT_ERR_BAD_FRAME', `setup.data must be local or ship, got ${String(data)}`);
+  const dataDigest = env.dataDigest === null ? null : str(env, 'dataDigest', 'setup');
+  if (data === 'local' && dataDigest === null) fail('DPT_ERR_BAD_FRAME', 'setup.dataDigest is required with data local');
+  return {
+    type: 'setup', version, proof: str(env, 'proof', 'setup'), spec: parseSpec(env.spec),
+    layoutHash: str(env, 'layoutHash', 'setup'), layoutSize: int(env, 'layoutSize', 'setup', 1, 1 << 28),
+    maxShard: int(env, 'maxShard', 'setup', 1, 1 << 20), kernels: kernels as KernelChoice, data: data as DataMode,
+    trainCount: int(env, 'trainCount', 'setup', 1, 1 << 24), dataDigest, maxPayload: int(env, 'maxPayload', 'setup', 1),
+  };
+}
+
+export function parseReady(frame: DecodedFrame): ReadyMsg {
+  const env = expectType(frame, 'ready');
+  return {
+    type: 'ready', layoutHash: str(env, 'layoutHash', 'ready'),
+    dataDigest: env.dataDigest === null ? null : str(env, 'dataDigest', 'ready'), kernels: str(env, 'kernels', 'ready'),
+  };
+}
+
+/** The step envelope; its sections are checked against the setup by the worker (readInto). */
+export function parseStep(frame: DecodedFrame, maxShard: number): StepMsg {
+  const env = expectType(frame, 'step');
+  return { type: 'step', step: int(env, 'step', 'step', 0), count: int(env, 'count', 'step', 0, maxShard) };
+}
+
+/** A grads envelope, checked against the step outstanding on this connection. */
+export function parseGrads(frame: DecodedFrame, expect: { step: number; count: number } | null): GradsMsg {
+  const env = expectType(frame, 'grads');
+  const step = int(env, 'step', 'grads', 0);
+  if (expect === null) fail('DPT_ERR_STALE_STEP', `grads for step ${step} arrived but no step is outstanding on this connection`);
+  if (step !== expect.step) fail('DPT_ERR_STALE_STEP', `grads for step ${step} arrived while step ${expect.step} is outstanding`);
+  const count = int(env, 'count', 'grads', 0);
+  if (count !== expect.count) fail('DPT_ERR_SHAPE', `grads.count is ${count} but the shard had ${expect.count} examples`);
+  const loss = finite(env, 'loss', 'grads', 0);
+  const t = env.timing;
+  if (typeof t !== 'object' || t === null || Array.isArray(t)) fail('DPT_ERR_BAD_FRAME', 'grads.timing must be a map');
+  const tm = t as Record<string, unknown>;
+  const timing = {
+    loadMs: finite(tm, 'loadMs', 'grads.timing', 0), computeMs: finite(tm, 'computeMs', 'grads.timing', 0),
+    decodeMs: finite(tm, 'decodeMs', 'grads.timing', 0), encodeMs: finite(tm, 'encodeMs', 'grads.timing', 0),
+  };
+  return { type: 'grads', step, count, loss, timing };
+}
+
+export function parseStop(frame: DecodedFrame): StopMsg {
+  const env = expectType(frame, 'stop');
+  return { type: 'stop', step: env.step === null ? null : int(env, 'step', 'stop', 0), reason: str(env, 'reason', 'stop') };
+}
+
+export function parseError(frame: DecodedFrame): ErrorMsg {
+  const env = expectType(frame, 'error');
+  const code = env.code;
+  if (!isErrorCode(code)) fail('DPT_ERR_BAD_FRAME', `error.code ${String(code)} is not a known code`);
+  const message = typeof env.message === 'string' ? env.message.slice(0, 1000) : '(no message)';
+  const step = typeof env.step === 'number' && Number.isSafeInteger(env.step) ? env.step : null;
+  return { type: 'error', code, message, step };
+}
+
+/** Throws DPT_ERR_NOT_FINITE naming the first NaN/±Infinity in a received tensor. */
+export function checkFinite(what: string, x: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v - v !== 0) fail('DPT_ERR_NOT_FINITE', `${what}[${i}] is ${v}`);
+  }
+}

@@ -1,0 +1,12 @@
+import { describeGroupEquivalence } from './group-suite.js';
+import { wsGroupWithWorkers } from './ws-workers.js';
+
+// Real worker processes on 127.0.0.1, each with its own kernels and (local) its own MNIST copy.
+// Batch 10 and 7 both give uneven shards over 3 ranks; larger batches only cost time here (the
+// bench runs 128 and 1024).
+describeGroupEquivalence('ws --data local', (a) => wsGroupWithWorkers({ ...a, data: 'local' }), {
+  worlds: [1, 2, 3], batches: [10], steps: 20, tolerance: 1e-5,
+});
+describeGroupEquivalence('ws --data ship', (a) => wsGroupWithWorkers({ ...a, data: 'ship' }), {
+  worlds: [1, 2, 3], batches: [7], steps: 20, tolerance: 1e-5,
+});

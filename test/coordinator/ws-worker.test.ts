@@ -1,0 +1,146 @@
+/**
+ * The worker process against a coordinator written by hand in the test (a real ws server): it
+ * computes exactly what ShardComputer computes, and it refuses a coordinator that speaks another
+ * version, does not know the token, disagrees on the layout, or sends bad steps — each with its
+ * code, exiting non-zero.
+ */
+import { spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { cliPath } from '../../coordinator/launch.js';
+import { slice } from '../../src/data/mnist.js';
+import { layoutFor } from '../../src/model/spec.js';
+import { proofFor } from '../../src/protocol/auth.js';
+import { decodeFrame, encodeFrame, FRAME_OVERHEAD, readInto, type DecodedFrame } from '../../src/protocol/codec.js';
+import { PROTOCOL_VERSION } from '../../src/protocol/messages.js';
+import { createJsKernels } from '../../src/tensor/kernels-js.js';
+import { ShardComputer } from '../../worker/compute.js';
+import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
+
+const TOKEN = 'worker-test-token';
+const layout = layoutFor(NIELSEN);
+const train = slice(realMnist().train, 0, 1009);
+const servers: WebSocketServer[] = [];
+afterAll(() => {
+  for (const s of servers) s.close();
+});
+
+interface Script {
+  challengeVersion?: number;
+  badProof?: boolean;
+  layoutHash?: string;
+  /** after ready: what to do with the socket; frames from the worker arrive through `next` */
+  steps?(ws: WebSocket, next: () => Promise<DecodedFrame | null>): Promise<void>;
+}
+
+/** Runs one worker process (--data ship: no MNIST needed) against a scripted coordinator. */
+async function runAgainst(script: Script): Promise<{ exit: number | null; stderr: string; errorFrame: Record<string, unknown> | null }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  servers.push(wss);
+  await new Promise((r) => wss.once('listening', r));
+  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  let errorFrame: Record<string, unknown> | null = null;
+  wss.on('connection', (ws) => {
+    const inbox: DecodedFrame[] = [];
+    const waiters: ((f: DecodedFrame | null) => void)[] = [];
+    ws.on('message', (d: Buffer) => {
+      const f = decodeFrame(d);
+      if (f.envelope.type === 'error') errorFrame = f.envelope;
+      const w = waiters.shift();
+      if (w) w(f);
+      else inbox.push(f);
+    });
+    ws.on('close', () => { for (const w of waiters.splice(0)) w(null); });
+    const next = (): Promise<DecodedFrame | null> => inbox.length ? Promise.resolve(inbox.shift()!) : new Promise((r) => waiters.push(r));
+    void (async () => {
+      ws.send(encodeFrame({ type: 'challenge', version: script.challengeVersion ?? PROTOCOL_VERSION, nonce: 'cafe'.repeat(8) }));
+      const hello = await next();
+      if (hello?.envelope.type !== 'hello') return;
+      ws.send(encodeFrame({
+        type: 'setup', version: PROTOCOL_VERSION, proof: script.badProof ? proofFor('guess', 'coordinator', String(hello.envelope.nonce)) : proofFor(TOKEN, 'coordinator', String(hello.envelope.nonce)),
+        spec: NIELSEN, layoutHash: script.layoutHash ?? layout.hash(), layoutSize: layout.size, maxShard: 5, kernels: 'js', data: 'ship',
+        trainCount: train.count, dataDigest: null, maxPayload: layout.size * 4 + FRAME_OVERHEAD,
+      }));
+      const ready = await next();
+      if (ready?.envelope.type !== 'ready') return;
+      await script.steps?.(ws, next);
+    })();
+  });
+  const child = spawn(process.execPath, [cliPath(), 'worker', '--connect', url], { env: { ...process.env, DPT_TOKEN: TOKEN }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exit = await new Promise<number | null>((r) => child.on('exit', r));
+  return { exit, stderr, errorFrame };
+}
+
+function stepFrame(step: number, params: Float32Array, indices: number[], labels?: Uint8Array) {
+  const D = 784;
+  const px = new Uint8Array(indices.length * D);
+  const lb = new Uint8Array(indices.length);
+  indices.forEach((idx, b) => {
+    px.set(train.images.subarray(idx * D, (idx + 1) * D), b * D);
+    lb[b] = train.labels[idx]!;
+  });
+  return encodeFrame({ type: 'step', step, count: indices.length }, [['params', params], ['pixels', px], ['labels', labels ?? lb]]);
+}
+
+describe('ws worker process', () => {
+  it('computes exactly the ShardComputer sums for shipped pixels, then stops with exit 0', async () => {
+    const { params } = seededNetwork(NIELSEN, 11);
+    const expected = new ShardComputer(NIELSEN, createJsKernels(), 5);
+    const shard = [3, 1, 4, 1, 5];
+    const px = new Uint8Array(5 * 784);
+    shard.forEach((idx, b) => px.set(train.images.subarray(idx * 784, (idx + 1) * 784), b * 784));
+    const want = expected.computeShipped(params, px, Uint8Array.from(shard.map((i) => train.labels[i]!)), 5);
+    let got: Float32Array | null = null;
+    let loss = NaN;
+    const r = await runAgainst({
+      async steps(ws, next) {
+        ws.send(stepFrame(7, params, shard));
+        const reply = await next();
+        got = readInto(reply!, 'grads', new Float32Array(layout.size), layout.size);
+        loss = reply!.envelope.loss as number;
+        expect(reply!.envelope).toMatchObject({ type: 'grads', step: 7, count: 5 });
+        ws.send(encodeFrame({ type: 'stop', step: 7, reason: 'test done' }));
+      },
+    });
+    expect(r.exit).toBe(0);
+    expect(got).toEqual(want.grads);
+    expect(loss).toBe(want.loss);
+  });
+
+  const refusals: [string, string, Script][] = [
+    ['another protocol version', 'DPT_ERR_VERSION', { challengeVersion: PROTOCOL_VERSION + 1 }],
+    ['a coordinator that does not know the token', 'DPT_ERR_AUTH', { badProof: true }],
+    ['a different layout hash', 'DPT_ERR_LAYOUT_MISMATCH', { layoutHash: '0badcafe' }],
+    ['NaN in the parameters', 'DPT_ERR_NOT_FINITE', {
+      async steps(ws) {
+        const p = new Float32Array(layout.size);
+        p[99] = NaN;
+        ws.send(stepFrame(0, p, [1, 2]));
+      },
+    }],
+    ['a label outside the ten classes', 'DPT_ERR_SHAPE', {
+      async steps(ws) { ws.send(stepFrame(0, new Float32Array(layout.size), [1, 2], Uint8Array.from([3, 10]))); },
+    }],
+    ['a step id that goes backwards', 'DPT_ERR_STALE_STEP', {
+      async steps(ws, next) {
+        ws.send(stepFrame(5, new Float32Array(layout.size), [1]));
+        await next();
+        ws.send(stepFrame(4, new Float32Array(layout.size), [1]));
+      },
+    }],
+    ['a shard larger than the setup allows', 'DPT_ERR_BAD_FRAME', {
+      async steps(ws) { ws.send(stepFrame(0, new Float32Array(layout.size), [1, 2, 3, 4, 5, 6])); },
+    }],
+  ];
+  for (const [name, code, script] of refusals) {
+    it(`refuses ${name} with ${code} and exits non-zero`, async () => {
+      const r = await runAgainst(script);
+      expect(r.exit).toBe(2);
+      expect(r.errorFrame?.code).toBe(code);
+      expect(r.stderr).toContain(code);
+    });
+  }
+});

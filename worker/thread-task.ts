@@ -1,0 +1,95 @@
+/**
+ * The piscina task of the thread-pool group, run as compiled JS (dist/worker/thread-task.js).
+ * Each thread builds its own kernel engine and ShardComputer once. Its one task, `serve`, stays
+ * resident for the life of the group: it sleeps in Atomics.wait until the coordinator bumps the
+ * step generation, computes its shard from shared memory, writes the gradient sum to its slot
+ * and its sums and timing to its reply row, and counts itself done. Piscina still owns the
+ * thread: it started it, and a throw or a dead thread rejects the task's promise, which is how
+ * the coordinator learns of a failure. No tensor is ever cloned or posted.
+ */
+import { workerData } from 'piscina';
+import {
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
+} from '../coordinator/thread-memory.js';
+import type { KernelChoice } from '../src/config.js';
+import { shardRange } from '../src/data/batches.js';
+import type { LabelledImages } from '../src/data/idx.js';
+import type { NetworkSpec } from '../src/model/spec.js';
+import { createKernels } from '../src/tensor/engines.js';
+import { ShardComputer } from './compute.js';
+
+/** What every thread receives once (piscina workerData); the typed arrays share memory. */
+export interface ThreadSetup {
+  spec: NetworkSpec;
+  kernels: KernelChoice;
+  train: LabelledImages;
+  memory: ThreadMemory;
+}
+
+export interface ServeTask {
+  rank: number;
+  /** fault injection for the failure tests: the thread exits (as if it crashed) on this step */
+  exitAtStep: number | null;
+}
+
+async function setUp(): Promise<(task: ServeTask) => number> {
+  const setup = workerData as ThreadSetup;
+  const { memory: m, train } = setup;
+  const { kernels } = await createKernels(setup.kernels);
+  const computer = new ShardComputer(setup.spec, kernels, Math.ceil(m.maxBatch / m.world));
+  // The engine computes on its own buffers (wasm memory for the wasm engine): shared memory is
+  // foreign to it, so parameters are copied in at the start of a step and gradients out at the end.
+  const params = kernels.alloc(m.paramCount);
+  const c = m.control;
+
+  return function serve(task: ServeTask): number {
+    const { rank } = task;
+    const slot = gradSlot(m, rank);
+    const reply = m.replies.subarray(rank * REPLY_FIELDS, (rank + 1) * REPLY_FIELDS);
+    let gen = Atomics.load(c, CTRL_GEN);
+    // Ready: the coordinator waits for every rank to get here before its first bump of CTRL_GEN,
+    // so no bump can fall between our load of the generation and our wait on it.
+    Atomics.add(c, CTRL_DONE, 1);
+    Atomics.notify(c, CTRL_DONE);
+    let steps = 0;
+    for (;;) {
+      Atomics.wait(c, CTRL_GEN, gen);
+      gen = Atomics.load(c, CTRL_GEN);
+      if (Atomics.load(c, CTRL_STOP) !== 0) return steps;
+      const startedAt = performance.timeOrigin + performance.now();
+      const step = Atomics.load(c, CTRL_STEP);
+      if (step === task.exitAtStep) process.exit(70);
+      const [start, end] = shardRange(Atomics.load(c, CTRL_BATCH), rank, m.world);
+      const indices = m.indices.subarray(start, end);
+      for (let i = 0; i < indices.length; i++) {
+        if (indices[i]! >= train.count) throw new RangeError(`example index ${indices[i]} is outside the ${train.count} training images`);
+      }
+      const t0 = performance.now();
+      params.set(m.params);
+      const t1 = performance.now();
+      const sums = computer.computeIndexed(params, train, indices);
+      const t2 = performance.now();
+      slot.set(sums.grads);
+      const t3 = performance.now();
+      reply[R_LOSS] = sums.loss;
+      reply[R_COUNT] = sums.count;
+      reply[R_LOAD_MS] = sums.loadMs;
+      reply[R_COMPUTE_MS] = sums.computeMs;
+      reply[R_DECODE_MS] = t1 - t0;
+      reply[R_ENCODE_MS] = t3 - t2;
+      reply[R_STARTED_AT] = startedAt;
+      reply[R_FINISHED_AT] = performance.timeOrigin + t3;
+      reply[R_STEP] = step;
+      steps++;
+      // The atomic add publishes the slot and the reply row: the coordinator reads them only
+      // after it has seen this count.
+      Atomics.add(c, CTRL_DONE, 1);
+      Atomics.notify(c, CTRL_DONE);
+    }
+  };
+}
+
+// piscina awaits a promised default export once, when the thread starts, so the engine is ready
+// before the task arrives.
+export default setUp();

@@ -1,0 +1,245 @@
+/**
+ * A worker process: connects to a coordinator (retrying with backoff while it is not up yet),
+ * proves it knows the token, checks the coordinator does too, builds the network and its own
+ * kernel engine from the setup, and then answers each step with the gradient sums of its shard
+ * until told to stop. Every field of every frame is validated before use (src/protocol).
+ *
+ * Entry points: `dpt worker --connect ws://HOST:PORT`, or `node dist/worker/ws-worker.js ARGS`
+ * (the same flags).
+ */
+import { hostname } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { WebSocket, type RawData } from 'ws';
+import { loadMnist, slice } from '../src/data/mnist.js';
+import type { LabelledImages } from '../src/data/idx.js';
+import { layoutFor, validateSpec } from '../src/model/spec.js';
+import { newNonce, proofFor, verifyProof } from '../src/protocol/auth.js';
+import { decodeFrame, encodeFrame, FrameWriter, readInto } from '../src/protocol/codec.js';
+import { datasetDigest } from '../src/protocol/digest.js';
+import { ProtocolError, closeCodeFor, errorCodeForClose } from '../src/protocol/errors.js';
+import {
+  checkFinite, parseChallenge, parseError, parseSetup, parseStep, parseStop, PROTOCOL_VERSION, type SetupMsg,
+} from '../src/protocol/messages.js';
+import { createKernels } from '../src/tensor/engines.js';
+import { ShardComputer } from './compute.js';
+
+export interface WorkerOptions {
+  url: string;
+  token: string;
+  dataDir: string | null;
+  /** keep retrying a refused connection this long */
+  connectTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+export class WorkerExit extends Error {
+  override readonly name = 'WorkerError';
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+  }
+}
+
+/** What the worker built from the setup: its network, engine-owned buffers, and its data. */
+interface Prepared {
+  setup: SetupMsg;
+  computer: ShardComputer;
+  /** the engine's own parameter buffer: received bytes are copied in (never used in place) */
+  params: Float32Array;
+  indices: Uint32Array;
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  train: LabelledImages | null;
+  D: number;
+  lastStep: number;
+  writer: FrameWriter;
+}
+
+/** Runs until the coordinator says stop (resolves) or something fails (rejects with WorkerExit). */
+export async function runWorker(o: WorkerOptions): Promise<void> {
+  const deadline = performance.now() + o.connectTimeoutMs;
+  let delay = 100;
+  for (;;) {
+    // perMessageDeflate off (the ws client offers it by default); the real frame limit is
+    // checked per message once the setup has told us the layout.
+    const socket = new WebSocket(o.url, { perMessageDeflate: false, maxPayload: 512 * 1024 * 1024 });
+    // The session's handlers go on before the socket opens: the challenge can arrive in the
+    // same packet as the upgrade response and be emitted right after 'open'.
+    const opened = new Promise<NodeJS.ErrnoException | null>((resolve) => {
+      socket.once('open', () => resolve(null));
+      socket.once('error', (e) => resolve(e));
+    });
+    const done = session(socket, o);
+    done.catch(() => {});
+    const err = await opened;
+    if (err === null) return done;
+    const retriable = ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EAI_AGAIN'].includes(err.code ?? '');
+    if (!retriable) throw new WorkerExit(`cannot connect to ${o.url}: ${err.message}`, 2);
+    if (performance.now() + delay > deadline) {
+      throw new WorkerExit(`no coordinator at ${o.url} after ${Math.round(o.connectTimeoutMs / 1000)} s (${err.code}): start it with \`dpt coordinator --listen HOST:PORT\`, or check the address`, 2);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(2000, delay * 2);
+  }
+}
+
+function session(socket: WebSocket, o: WorkerOptions): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const myNonce = newNonce();
+    let challengeNonce: string | null = null;
+    let prep: Prepared | null = null;
+    let done = false;
+    const finish = (err: WorkerExit | null): void => {
+      if (done) return;
+      done = true;
+      if (err) reject(err);
+      else resolve();
+    };
+    const refuse = (e: ProtocolError, step: number | null): void => {
+      if (socket.readyState === socket.OPEN) {
+        socket.send(encodeFrame({ type: 'error', code: e.code, message: e.detail, step }));
+        socket.close(closeCodeFor(e.code), e.code);
+      }
+      finish(new WorkerExit(`refusing the coordinator: ${e.message}`, 1));
+    };
+
+    socket.on('error', (e) => finish(new WorkerExit(`connection to ${o.url} failed: ${e.message}`, 1)));
+    socket.on('close', (code, reason) => {
+      const known = errorCodeForClose(code);
+      finish(new WorkerExit(`the coordinator closed the connection (${known ?? `close code ${code}`}${reason.length ? `: ${reason.toString()}` : ''})`, 1));
+    });
+    socket.on('message', (data: RawData, isBinary: boolean) => {
+      if (done) return;
+      try {
+        if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('DPT_ERR_BAD_FRAME', 'dpt frames are binary; got a text frame');
+        if (prep !== null && data.length > prep.setup.maxPayload + stepBytes(prep.setup)) {
+          throw new ProtocolError('DPT_ERR_TOO_LARGE', `a ${data.length}-byte frame exceeds what a step of this layout needs`);
+        }
+        const frame = decodeFrame(data);
+        const type = frame.envelope.type;
+        if (type === 'error') {
+          const m = parseError(frame);
+          finish(new WorkerExit(`the coordinator refused this worker: ${m.code}: ${m.message}`, 1));
+          socket.close(1000);
+          return;
+        }
+        if (type === 'stop') {
+          const m = parseStop(frame);
+          o.log(`stopping: ${m.reason}${prep ? ` (last step ${prep.lastStep})` : ''}`);
+          finish(null);
+          socket.close(1000);
+          return;
+        }
+        if (challengeNonce === null) {
+          const c = parseChallenge(frame);
+          challengeNonce = c.nonce;
+          socket.send(encodeFrame({
+            type: 'hello', version: PROTOCOL_VERSION, proof: proofFor(o.token, 'worker', c.nonce), nonce: myNonce,
+            host: hostname().slice(0, 200), pid: process.pid,
+          }));
+          return;
+        }
+        if (prep === null) {
+          const setup = parseSetup(frame);
+          if (!verifyProof(o.token, 'coordinator', myNonce, setup.proof)) {
+            throw new ProtocolError('DPT_ERR_AUTH', 'the coordinator did not prove it knows the token: check --token / DPT_TOKEN on both sides');
+          }
+          // Preparing takes a while (loading MNIST); frames that arrive meanwhile wait in order.
+          socket.pause();
+          prepare(setup, o).then((p) => {
+            prep = p;
+            socket.send(encodeFrame({ type: 'ready', layoutHash: layoutFor(setup.spec).hash(), dataDigest: p.train ? datasetDigest(p.train) : null, kernels: p.computer.kernels.name }));
+            o.log(`joined ${o.url}: ${setup.spec.sizes.join('-')}, kernels ${p.computer.kernels.name}, data ${setup.data}`);
+            socket.resume();
+          }, (e: Error) => {
+            socket.resume(); // a paused socket would never read the close handshake's answer
+            refuse(e instanceof ProtocolError ? e : new ProtocolError('DPT_ERR_WORKER_FAILED', e.message), null);
+          });
+          return;
+        }
+        step(prep, frame, socket);
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) {
+          refuse(new ProtocolError('DPT_ERR_WORKER_FAILED', (e as Error).message), prep?.lastStep ?? null);
+          return;
+        }
+        refuse(e, prep?.lastStep ?? null);
+      }
+    });
+  });
+}
+
+/** Bytes a step frame may have beyond the setup's maxPayload (params go one way, shards the other). */
+function stepBytes(s: SetupMsg): number {
+  return s.maxShard * (s.data === 'ship' ? s.spec.sizes[0]! + 1 : 4) + 64;
+}
+
+async function prepare(setup: SetupMsg, o: WorkerOptions): Promise<Prepared> {
+  validateSpec(setup.spec);
+  const layout = layoutFor(setup.spec);
+  if (layout.hash() !== setup.layoutHash || layout.size !== setup.layoutSize) {
+    throw new ProtocolError('DPT_ERR_LAYOUT_MISMATCH', `this worker's layout for ${setup.spec.sizes.join('-')} hashes to ${layout.hash()} (${layout.size} floats), the coordinator's to ${setup.layoutHash} (${setup.layoutSize}): run the same dpt version on both sides`);
+  }
+  let train: LabelledImages | null = null;
+  const D = setup.spec.sizes[0]!;
+  if (setup.data === 'local') {
+    const mnist = loadMnist(o.dataDir ?? undefined);
+    if (setup.trainCount > mnist.train.count) {
+      throw new ProtocolError('DPT_ERR_DATA_MISMATCH', `the coordinator trains on ${setup.trainCount} images, this worker has ${mnist.train.count}`);
+    }
+    train = slice(mnist.train, 0, setup.trainCount);
+    if (datasetDigest(train) !== setup.dataDigest) {
+      throw new ProtocolError('DPT_ERR_DATA_MISMATCH', `this worker's first ${setup.trainCount} training images (${mnist.dir}) differ from the coordinator's: use the same MNIST files (--data-dir) or --data ship`);
+    }
+    if (train.rows * train.cols !== D) throw new ProtocolError('DPT_ERR_DATA_MISMATCH', `images have ${train.rows * train.cols} pixels, the network's input ${D}`);
+  }
+  const { kernels } = await createKernels(setup.kernels);
+  const computer = new ShardComputer(setup.spec, kernels, setup.maxShard);
+  return {
+    setup, computer, params: kernels.alloc(layout.size), train, D,
+    indices: new Uint32Array(setup.data === 'local' ? setup.maxShard : 0),
+    pixels: new Uint8Array(setup.data === 'ship' ? setup.maxShard * D : 0),
+    labels: new Uint8Array(setup.data === 'ship' ? setup.maxShard : 0),
+    lastStep: -1, writer: new FrameWriter(layout.size * 4 + 256),
+  };
+}
+
+/** One step: decode and check, compute, reply. */
+function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSocket): void {
+  const t0 = performance.now();
+  const msg = parseStep(frame, p.setup.maxShard);
+  if (msg.step <= p.lastStep) throw new ProtocolError('DPT_ERR_STALE_STEP', `step ${msg.step} arrived after step ${p.lastStep}`);
+  const params = readInto(frame, 'params', p.params, p.setup.layoutSize);
+  checkFinite('params', params);
+  let sums;
+  if (p.setup.data === 'local') {
+    const idx = readInto(frame, 'indices', p.indices, msg.count);
+    for (let i = 0; i < idx.length; i++) {
+      if (idx[i]! >= p.setup.trainCount) throw new ProtocolError('DPT_ERR_SHAPE', `index ${idx[i]} is beyond the ${p.setup.trainCount} training images`);
+    }
+    const decodeMs = performance.now() - t0;
+    sums = { ...p.computer.computeIndexed(params, p.train!, idx), decodeMs };
+  } else {
+    const px = readInto(frame, 'pixels', p.pixels, msg.count * p.D);
+    const lb = readInto(frame, 'labels', p.labels, msg.count);
+    const K = p.setup.spec.sizes.at(-1)!;
+    for (let i = 0; i < lb.length; i++) {
+      if (lb[i]! >= K) throw new ProtocolError('DPT_ERR_SHAPE', `label ${lb[i]} is not one of the ${K} classes`);
+    }
+    const decodeMs = performance.now() - t0;
+    sums = { ...p.computer.computeShipped(params, px, lb, msg.count), decodeMs };
+  }
+  p.lastStep = msg.step;
+  const reply = p.writer.encode([['grads', sums.grads]], (encodeMs) => ({
+    type: 'grads', step: msg.step, count: sums.count, loss: sums.loss,
+    timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: sums.decodeMs, encodeMs },
+  }));
+  socket.send(reply, { binary: true });
+}
+
+// No top-level await here: src/cli.ts imports this module, and a cycle through a module that is
+// still awaiting would never finish evaluating.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void import('../src/cli.js').then(async ({ main }) => {
+    process.exitCode = await main([process.argv[0]!, 'dpt', 'worker', ...process.argv.slice(2)]);
+  });
+}
