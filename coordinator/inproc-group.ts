@@ -10,12 +10,22 @@ import type { Kernels } from '../src/tensor/kernels.js';
 import { ShardComputer } from '../worker/compute.js';
 import type { ShardResult, StepRequest, WorkerGroup } from './worker-group.js';
 
+/**
+ * Fault-injection knob (tests and demos only, never set by the CLI): one rank spins for extra
+ * milliseconds inside its COMPUTE, like a worker on a slower CPU, so the profiler's straggler
+ * detection can be checked against a known answer.
+ */
+export interface InProcessFaults {
+  slowRank: number;
+  extraComputeMs: number;
+}
+
 export class InProcessGroup implements WorkerGroup {
   readonly transport = 'inproc' as const;
   private readonly computers: ShardComputer[];
 
   constructor(spec: NetworkSpec, kernels: Kernels, private readonly train: LabelledImages,
-    readonly world: number, maxBatch: number) {
+    readonly world: number, maxBatch: number, private readonly faults: InProcessFaults | null = null) {
     if (!(Number.isInteger(world) && world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${world}`);
     const maxShard = Math.ceil(maxBatch / world);
     this.computers = Array.from({ length: world }, () => new ShardComputer(spec, kernels, maxShard));
@@ -27,9 +37,10 @@ export class InProcessGroup implements WorkerGroup {
       const sentAt = performance.now();
       const [start, end] = shardRange(req.indices.length, rank, this.world);
       const s = this.computers[rank]!.computeIndexed(req.params, this.train, req.indices.subarray(start, end));
+      const slowedMs = this.faults !== null && rank === this.faults.slowRank ? spin(this.faults.extraComputeMs) : 0;
       results.push({
         rank, grads: s.grads, loss: s.loss, count: s.count,
-        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
+        timing: { loadMs: s.loadMs, computeMs: s.computeMs + slowedMs, decodeMs: 0, encodeMs: 0 },
         bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0, queueWaitMs: 0,
       });
     }
@@ -37,4 +48,11 @@ export class InProcessGroup implements WorkerGroup {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Busy-waits ms milliseconds (a slower CPU, not a sleep); returns the time actually spent. */
+function spin(ms: number): number {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) { /* spinning on purpose */ }
+  return performance.now() - t0;
 }

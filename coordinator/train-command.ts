@@ -8,6 +8,10 @@
 import { interruptCheckpointPath, type TrainConfig } from '../src/config.js';
 import { stepsPerEpoch } from '../src/data/batches.js';
 import { saveModel } from '../src/model/safetensors.js';
+import { Profiler } from '../src/profile/profiler.js';
+import { summarize } from '../src/profile/summary.js';
+import { profileTables } from '../src/profile/tables.js';
+import { writeTrace } from '../src/profile/trace.js';
 import { ProgressBar } from '../src/progress.js';
 import { jsonReporter, textReporter } from '../src/report.js';
 import { saveCheckpoint, RESUME_FIELDS, type Checkpoint } from './checkpoint.js';
@@ -30,6 +34,9 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
   const progress = new ProgressBar(!config.json && process.stderr.isTTY === true);
   const group = await startGroup(session);
   const run = trainingRun(session, group);
+  const plannedSteps = Math.min(config.maxSteps ?? Infinity, config.epochs * steps);
+  const profiler = config.profile || config.trace !== null ? new Profiler(group.world, config.burnIn, plannedSteps) : null;
+  run.profiler = profiler;
   let lastPosition: TrainingPosition | null = null;
   let signal: NodeJS.Signals | null = null;
   const onSignal = (s: NodeJS.Signals) => {
@@ -89,6 +96,7 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
     process.exitCode = 130;
     return result;
   }
+  if (profiler !== null) reportProfile(profiler, config, out);
   if (config.save !== null) saveModel(config.save, session.network.layout, session.params, config.spec);
   reporter.done({
     best: result.best, final: result.epochs.at(-1) ?? null, steps: result.steps,
@@ -100,4 +108,24 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
 function writeCheckpoint(s: Session, velocity: Float32Array | null, path: string, position: TrainingPosition): void {
   const settings = Object.fromEntries(RESUME_FIELDS.map((f) => [f, s.config[f]])) as Checkpoint['settings'];
   saveCheckpoint(path, s.network.layout, { position, settings, params: s.params, velocity });
+}
+
+function reportProfile(profiler: Profiler, config: TrainConfig, out: (line: string) => void): void {
+  if (config.trace !== null) {
+    const events = writeTrace(config.trace, profiler);
+    if (!config.json) out(`Wrote ${events} trace events to ${config.trace} (open it in https://ui.perfetto.dev)`);
+  }
+  if (!config.profile) return;
+  if (profiler.stepCount <= profiler.burnIn) {
+    out(`Profile: only ${profiler.stepCount} steps ran, all within the ${profiler.burnIn} burn-in steps; lower --burn-in or run more steps`);
+    return;
+  }
+  const s = summarize(profiler);
+  if (config.json) {
+    const { losses: _losses, walls: _walls, ...rest } = s;
+    out(JSON.stringify({ event: 'profile', ...rest }));
+  } else {
+    out('');
+    for (const line of profileTables(s)) out(line);
+  }
 }

@@ -9,6 +9,7 @@ import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batch
 import type { LabelledImages } from '../src/data/idx.js';
 import type { Network, Workspace } from '../src/model/network.js';
 import type { Sgd } from '../src/optim/sgd.js';
+import type { Profiler } from '../src/profile/profiler.js';
 import type { Rng, RngState } from '../src/tensor/rng.js';
 import type { ShardResult, WorkerGroup } from './worker-group.js';
 
@@ -66,6 +67,8 @@ export interface TrainingRun {
   shuffle: boolean;
   maxSteps: number | null;
   events?: TrainingEvents;
+  /** when set, every step and evaluation is timed into it; when absent the loop does no timing */
+  profiler?: Profiler | null;
   /** continue from here instead of the start (a resumed checkpoint) */
   resumeFrom?: TrainingPosition;
   /** polled between steps: true ends training early at a step boundary (SIGINT, SIGTERM) */
@@ -82,6 +85,7 @@ export interface TrainingResult {
 
 export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   const { network, sgd, group, params, train, batch } = run;
+  const prof = run.profiler ?? null;
   const gradSum = network.allocParams();
   const steps = stepsPerEpoch(train.count, batch);
   const resume = run.resumeFrom;
@@ -106,7 +110,10 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
         await new Promise<void>((resolve) => setImmediate(resolve));
         lastYield = performance.now();
       }
-      const reduced = await trainStep(run, gradSum, globalStep, batchIndices(perm, s, batch));
+      // one null check per step: without a profiler this is the plain step
+      const reduced = prof === null
+        ? await trainStep(run, gradSum, globalStep, batchIndices(perm, s, batch))
+        : await profiledTrainStep(run, prof, gradSum, globalStep, perm, s, batch);
       lossSum += reduced.loss;
       examples += reduced.count;
       globalStep++;
@@ -123,6 +130,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     const trainSeconds = priorSeconds + (performance.now() - t0) / 1000;
     const e0 = performance.now();
     const testCorrect = network.evaluate(params, run.evalWorkspace, run.evalSet);
+    if (prof !== null) prof.recordEval(epoch, e0, performance.now(), testCorrect, run.evalSet.count);
     const report: EpochReport = {
       epoch, steps: s, examples, loss: examples > 0 ? lossSum / examples : NaN,
       testCorrect, testTotal: run.evalSet.count, trainSeconds,
@@ -151,11 +159,30 @@ export async function trainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'grou
   step: number, indices: Uint32Array): Promise<{ loss: number; count: number }> {
   const results = await run.group.computeStep({ step, params: run.params, indices });
   const reduced = reduceInRankOrder(run.network, results, gradSum);
-  // exactly-once accounting: every example of the batch, no more, whatever workers were lost
-  if (reduced.count !== indices.length) {
-    throw new Error(`step ${step}: the shards summed ${reduced.count} examples but the batch has ${indices.length}: a shard was lost or counted twice`);
-  }
+  checkExactlyOnce(step, reduced.count, indices.length);
   run.sgd.step(run.params, reduced.grads, reduced.count);
+  return reduced;
+}
+
+/** Exactly-once accounting: the shards summed every example of the batch, no more, whatever workers were lost. */
+function checkExactlyOnce(step: number, counted: number, batch: number): void {
+  if (counted !== batch) throw new Error(`step ${step}: the shards summed ${counted} examples but the batch has ${batch}: a shard was lost or counted twice`);
+}
+
+/** trainStep with the coordinator's timestamps around each part, recorded into the profiler. */
+async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'group' | 'params'>, prof: Profiler, gradSum: Float32Array,
+  step: number, perm: Uint32Array, s: number, batch: number): Promise<{ loss: number; count: number }> {
+  const t0 = performance.now();
+  const indices = batchIndices(perm, s, batch);
+  const t1 = performance.now();
+  const results = await run.group.computeStep({ step, params: run.params, indices });
+  const t2 = performance.now();
+  const reduced = reduceInRankOrder(run.network, results, gradSum);
+  checkExactlyOnce(step, reduced.count, indices.length);
+  const t3 = performance.now();
+  run.sgd.step(run.params, reduced.grads, reduced.count);
+  const t4 = performance.now();
+  prof.recordStep(step, t0, t1, results, t2, t3, t4, reduced.loss, reduced.count);
   return reduced;
 }
 

@@ -15,27 +15,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { KernelChoice } from '../src/config.js';
-import type { NetworkSpec } from '../src/model/spec.js';
 import { newNonce, proofFor, verifyProof } from '../src/protocol/auth.js';
 import { decodeFrame, type DecodedFrame } from '../src/protocol/codec.js';
 import { ProtocolError, errorCodeForClose } from '../src/protocol/errors.js';
-import { PROTOCOL_VERSION, parseError, parseHello, parseReady, type DataMode } from '../src/protocol/messages.js';
+import { PROTOCOL_VERSION, parseError, parseHello, parseReady, type SetupMsg } from '../src/protocol/messages.js';
 import { WorkerConnection } from './ws-connection.js';
 
-/** What a worker must agree to before it gets work. */
-export interface HandshakeTerms {
-  token: string;
-  spec: NetworkSpec;
-  layoutHash: string;
-  layoutSize: number;
-  maxShard: number;
-  kernels: KernelChoice;
-  data: DataMode;
-  trainCount: number;
-  dataDigest: string | null;
-  maxPayload: number;
-}
+/** What a worker must agree to before it gets work: the setup message's terms, and the token behind its proof. */
+export type HandshakeTerms = Omit<SetupMsg, 'type' | 'version' | 'proof'> & { token: string };
 
 export interface ServerEvents {
   /** a connection passed the handshake */

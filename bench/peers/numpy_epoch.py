@@ -1,7 +1,6 @@
 """Vectorised numpy peer of `dpt train`: Nielsen's network.py with each mini-batch as one
 matrix (float32), the same cost, init and plain SGD. One BLAS thread (the caller sets
 OPENBLAS_NUM_THREADS=1). Prints one JSON line per epoch like torch_epoch.py."""
-import argparse
 import json
 import time
 
@@ -9,17 +8,7 @@ import numpy as np
 
 import mnist_idx
 
-p = argparse.ArgumentParser()
-p.add_argument('--data-dir', required=True)
-p.add_argument('--sizes', default='784,30,10')
-p.add_argument('--activation', default='sigmoid', choices=['sigmoid', 'relu', 'tanh'])
-p.add_argument('--cost', default='quadratic', choices=['quadratic', 'cross-entropy'])
-p.add_argument('--init', default='gaussian', choices=['gaussian', 'scaled'])
-p.add_argument('--batch', type=int, default=10)
-p.add_argument('--eta', type=float, default=3.0)
-p.add_argument('--epochs', type=int, default=1)
-p.add_argument('--seed', type=int, default=1)
-a = p.parse_args()
+a = mnist_idx.epoch_args()
 
 rng = np.random.default_rng(a.seed)
 x, y, tx, ty = mnist_idx.load(a.data_dir)

@@ -1,7 +1,6 @@
 """PyTorch CPU peer of `dpt train`: the same network, cost, init and plain SGD, one thread.
 Prints one JSON line per epoch with the training seconds (the step loop only, as dpt reports
 it) and the test accuracy. Needs Debian's python3-torch and python3-numpy; installs nothing."""
-import argparse
 import json
 import time
 
@@ -10,17 +9,7 @@ import torch.nn.functional as F
 
 import mnist_idx
 
-p = argparse.ArgumentParser()
-p.add_argument('--data-dir', required=True)
-p.add_argument('--sizes', default='784,30,10')
-p.add_argument('--activation', default='sigmoid', choices=['sigmoid', 'relu', 'tanh'])
-p.add_argument('--cost', default='quadratic', choices=['quadratic', 'cross-entropy'])
-p.add_argument('--init', default='gaussian', choices=['gaussian', 'scaled'])
-p.add_argument('--batch', type=int, default=10)
-p.add_argument('--eta', type=float, default=3.0)
-p.add_argument('--epochs', type=int, default=1)
-p.add_argument('--seed', type=int, default=1)
-a = p.parse_args()
+a = mnist_idx.epoch_args()
 
 torch.set_num_threads(1)
 torch.manual_seed(a.seed)

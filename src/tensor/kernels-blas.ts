@@ -89,10 +89,13 @@ export const BLAS_MIN_MACS = 64 * 1024;
 
 /**
  * Pack the nonzero column blocks of a sparse input before the GEMM when at most this fraction of
- * its 4-column blocks is nonzero (MNIST batches: 58% at B = 10, 80% at 128, 89% at 1024); the
- * packing costs one pass over the input and the weights, the GEMM shrinks in proportion.
+ * its 4-column blocks is nonzero. MNIST batches have 58% at B = 10, 80% at 128, 89% at 1024;
+ * packing reads the input and weights and writes them again, which on this machine cost more
+ * than the GEMM saved at 89% (profiled at B = 1024) and about as much at 80%: so small batches only.
  */
-export const PACK_MAX_FRACTION = 0.92;
+export const PACK_MAX_FRACTION = 0.7;
+/** Forward products with a sparser input than this (nonzero block fraction) and OC < 64 or B < 16 stay in wasm. */
+const WASM_FORWARD_MAX_FRACTION = 0.85;
 /** Narrower inputs are not worth scanning. */
 const PACK_MIN_C = 256;
 
@@ -119,12 +122,14 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
     }
     return v;
   };
-  /** The nonzero 4-column blocks of inp[B, C] when packing them pays, else null. */
-  const packedColumns = (pInp: number, B: number, C: number): { list: number; n: number } | null => {
-    if (C < PACK_MIN_C || C % 4 !== 0) return null;
-    const list = stage.scratch(k.listBytes(C));
-    const n = k.countNonzeroBlocks(pInp, B, C, list);
-    return n <= PACK_MAX_FRACTION * (C / 4) ? { list, n } : null;
+  /** Lists the nonzero 4-column blocks of inp[B, C] in `packed` (no allocation); false when packing does not pay. */
+  const packed = { list: 0, n: 0 };
+  const packColumns = (pInp: number, B: number, C: number): boolean => {
+    packed.n = C >> 2;
+    if (C < PACK_MIN_C || C % 4 !== 0) return false;
+    packed.list = stage.scratch(k.listBytes(C));
+    packed.n = k.countNonzeroBlocks(pInp, B, C, packed.list);
+    return packed.n <= PACK_MAX_FRACTION * (C / 4);
   };
 
   return {
@@ -139,9 +144,15 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
       const pInp = stage.input(inp, B * C, 'inp');
       const pW = stage.input(weight, OC * C, 'weight');
       const pBias = stage.input(bias, OC, 'bias');
+      const pack = packColumns(pInp, B, C);
+      if ((OC < 64 || B < 16) && C >= PACK_MIN_C && packed.n <= WASM_FORWARD_MAX_FRACTION * (C / 4)) {
+        // narrow or short products on a sparse input: the wasm kernel, which skips the zero
+        // blocks tile by tile, beat sgemm here (bench/kernels: 784x30 at B = 10 and 128)
+        stage.end();
+        return wasm.linearForward(out, inp, weight, bias, B, C, OC, act);
+      }
       const pOut = stage.output(out, B * OC, 'out', false);
-      const packed = packedColumns(pInp, B, C);
-      if (packed !== null) {
+      if (pack) {
         // out = inp[:, blocks] · weight[:, blocks]ᵀ: the zero columns contribute nothing
         const K = 4 * packed.n;
         const pX = stage.scratch(B * K * 4);
@@ -180,8 +191,7 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
       const pInp = stage.input(inp, B * C, 'inp');
       const pDw = stage.output(dweight, OC * C, 'dweight', true);
       const pDb = stage.output(dbias, OC, 'dbias', true);
-      const packed = packedColumns(pInp, B, C);
-      if (packed !== null) {
+      if (packColumns(pInp, B, C)) {
         // only the nonzero column blocks of dweight change: compute them packed, add them back
         const K = 4 * packed.n;
         const pX = stage.scratch(B * K * 4);

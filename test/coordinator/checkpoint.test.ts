@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CLI, dpt } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 
-const RUN = ['train', '--json', '--epochs', '3', '--train-limit', '3000', '--batch', '10', '--momentum', '0.5', '--weight-decay', '1'];
+const RUN = ['train', '--json', '--epochs', '20', '--train-limit', '3000', '--batch', '10', '--momentum', '0.5', '--weight-decay', '1'];
 
 async function startUntilCheckpoint(args: string[], checkpoint: string) {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,0 +1,86 @@
+/**
+ * One cell of `dpt bench`: a configuration (transport, workers, batch) trained from the session's
+ * initial parameters with the same seeded data order as every other cell, profiled. A cell may
+ * run as several repetitions interleaved with the other cells (so a neighbour's load burst hits
+ * every configuration alike); mergeCell pools their measured steps. The group is created through
+ * startGroup, like `dpt train` does, and always closed.
+ */
+import { stepsPerEpoch } from '../src/data/batches.js';
+import { slice } from '../src/data/mnist.js';
+import { netShape, observeCell, type CellObservation, type NetShape } from '../src/profile/observe.js';
+import { Profiler, type StepRecord } from '../src/profile/profiler.js';
+import { summarizeSteps, type ProfileSummary } from '../src/profile/summary.js';
+import type { TransportName } from './worker-group.js';
+import { startGroup, trainingRun, type Session } from './session.js';
+import { runTraining, type EpochReport } from './trainer.js';
+
+export interface CellPlan {
+  /** measured steps of this repetition (ignored when epochs is set) */
+  steps: number;
+  burnIn: number;
+  epochs: number | null;
+  evalLimit: number;
+}
+
+/** One repetition of a cell. */
+export interface CellRun {
+  world: number;
+  measured: StepRecord[];
+  epochs: EpochReport[];
+  /** the parameters the run ended with (compared with the baseline's) */
+  params: Float32Array;
+}
+
+export interface CellResult {
+  transport: TransportName;
+  workers: number;
+  batch: number;
+  net: NetShape;
+  /** over the measured steps of every repetition; losses and walls of the first repetition only (one trajectory) */
+  summary: ProfileSummary;
+  observation: CellObservation;
+  epochs: EpochReport[];
+  /** accuracy after the cell (fixed-steps cells: on the first evalLimit images of the eval set) */
+  accuracy: number;
+  evalImages: number;
+  trainSeconds: number;
+  repeats: number;
+  params: Float32Array;
+}
+
+export async function runCell(session: Session, initial: Float32Array, transport: TransportName, workers: number, batch: number, plan: CellPlan): Promise<CellRun> {
+  const perEpoch = stepsPerEpoch(session.train.count, batch);
+  const total = plan.epochs === null ? plan.burnIn + plan.steps : plan.epochs * perEpoch;
+  const config = {
+    ...session.config, transport, workers, batch,
+    epochs: plan.epochs ?? Math.ceil(total / perEpoch), maxSteps: plan.epochs === null ? total : null,
+  };
+  const cellSession: Session = { ...session, config };
+  session.params.set(initial);
+  const group = await startGroup(cellSession);
+  try {
+    const run = trainingRun(cellSession, group);
+    if (plan.epochs === null) run.evalSet = slice(session.evalSet, 0, Math.min(plan.evalLimit, session.evalSet.count));
+    const profiler = new Profiler(group.world, plan.burnIn, total);
+    run.profiler = profiler;
+    const result = await runTraining(run);
+    if (profiler.stepCount <= plan.burnIn) throw new RangeError(`cell ${transport} x${workers} batch ${batch} ran ${profiler.stepCount} steps, not more than the ${plan.burnIn} burn-in steps`);
+    return { world: group.world, measured: profiler.measuredSteps(), epochs: result.epochs, params: Float32Array.from(session.params) };
+  } finally {
+    await group.close();
+  }
+}
+
+export function mergeCell(transport: TransportName, workers: number, batch: number, sizes: number[], burnIn: number, runs: CellRun[]): CellResult {
+  const net = netShape(sizes);
+  const all = runs.flatMap((r) => r.measured);
+  const first = summarizeSteps(runs[0]!.measured, runs[0]!.world, burnIn);
+  const summary = { ...summarizeSteps(all, runs[0]!.world, burnIn), losses: first.losses, walls: first.walls };
+  const last = runs.at(-1)!;
+  const lastEpoch = last.epochs.at(-1)!;
+  return {
+    transport, workers, batch, net, summary, observation: observeCell(transport, batch, net, all),
+    epochs: last.epochs, accuracy: lastEpoch.testCorrect / lastEpoch.testTotal, evalImages: lastEpoch.testTotal,
+    trainSeconds: last.epochs.reduce((a, e) => a + e.trainSeconds, 0), repeats: runs.length, params: last.params,
+  };
+}

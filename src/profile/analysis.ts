@@ -1,0 +1,156 @@
+/**
+ * Questions asked of the measurements and the cost model: speedup and efficiency against the
+ * single-node baseline (in-process, one worker, same net and batch, same run); how well a model
+ * fitted on the one-worker cells predicts the multi-worker ones; the communication budget a
+ * configuration has before it stops paying off; the smallest batch at which it would pay off;
+ * and what-if scenarios.
+ */
+import { fitCostModel, predictStep, type CostModel, type NetworkWhatIf, type Prediction } from './model.js';
+import { netShape, type CellObservation, type NetShape } from './observe.js';
+import type { WhatIf } from './what-if.js';
+
+export const BASELINE_TRANSPORT = 'inproc';
+export const netKey = (n: NetShape): string => n.sizes.join('-');
+export const isBaseline = (c: { transport: string; workers: number }): boolean => c.transport === BASELINE_TRANSPORT && c.workers === 1;
+
+export function baselineOf(cells: CellObservation[], net: NetShape, batch: number): CellObservation | undefined {
+  return cells.find((c) => isBaseline(c) && netKey(c.net) === netKey(net) && c.batch === batch);
+}
+
+export interface SpeedupRow {
+  cell: CellObservation;
+  speedup: number;
+  efficiency: number;
+}
+
+export function speedups(cells: CellObservation[]): SpeedupRow[] {
+  return cells.map((cell) => {
+    const base = baselineOf(cells, cell.net, cell.batch);
+    const speedup = base ? base.stepMs / cell.stepMs : NaN;
+    return { cell, speedup, efficiency: speedup / cell.workers };
+  });
+}
+
+export interface ValidationRow {
+  cell: CellObservation;
+  /** the measured baseline divided by the predicted speedup */
+  predictedMs: number;
+  predictedSpeedup: number;
+  measuredSpeedup: number;
+  /** predicted / measured speedup − 1 */
+  error: number;
+}
+
+/** Fits on the one-worker cells only and predicts every multi-worker cell. Null when there is nothing to hold out. */
+export function validateOnOneWorker(cells: CellObservation[], cores: number, reducePerFloatMs?: number, usableCores?: number): { model: CostModel; rows: ValidationRow[] } | null {
+  const single = cells.filter((c) => c.workers === 1);
+  const held = cells.filter((c) => c.workers > 1 && single.some((s) => s.transport === c.transport));
+  if (held.length === 0) return null;
+  const model = fitCostModel(single, { cores, usableCores, reducePerFloatMs, concurrencyEvidence: held });
+  const rows = held.flatMap((cell) => {
+    const base = baselineOf(cells, cell.net, cell.batch);
+    if (!base) return [];
+    // the model predicts the ratio: its own single-node prediction is the reference, so an error it
+    // makes on the compute of this batch cancels instead of landing on the speedup
+    const modelMs = predictStep(model, { transport: cell.transport, workers: cell.workers, batch: cell.batch, net: cell.net }).stepMs;
+    const modelBaseMs = predictStep(model, { transport: BASELINE_TRANSPORT, workers: 1, batch: cell.batch, net: cell.net }).stepMs;
+    const predictedSpeedup = modelBaseMs / modelMs;
+    const predictedMs = base.stepMs / predictedSpeedup;
+    const measuredSpeedup = base.stepMs / cell.stepMs;
+    return [{ cell, predictedMs, predictedSpeedup, measuredSpeedup, error: predictedSpeedup / measuredSpeedup - 1 }];
+  });
+  return { model, rows };
+}
+
+export interface BreakEven {
+  transport: string;
+  workers: number;
+  batch: number;
+  net: NetShape;
+  /** single-node step time (measured when that cell ran, else predicted) */
+  baselineMs: number;
+  /** communication per step below which W workers beat one node */
+  budgetMs: number;
+  /** communication per step: measured (coordinator view) when the cell ran, else predicted */
+  communicationMs: number;
+  measured: boolean;
+  /** smallest power-of-two batch (≤ maxBatch) from which on the model predicts a speedup above 1; null if none */
+  payingBatch: number | null;
+}
+
+/**
+ * measuredComm: the measured communication per step of that cell (coordinator view), when it
+ * ran. The budget is the baseline minus everything else the W-worker step costs.
+ */
+export function breakEven(model: CostModel, cells: CellObservation[], transport: string, workers: number, batch: number, net: NetShape,
+  maxBatch: number, measuredComm: number | null, network: NetworkWhatIf | null = null): BreakEven {
+  const base = baselineOf(cells, net, batch);
+  const baselineMs = base ? base.stepMs : predictStep(model, { transport: BASELINE_TRANSPORT, workers: 1, batch, net }).stepMs;
+  const p = predictStep(model, { transport, workers, batch, net, network });
+  const cell = cells.find((c) => c.transport === transport && c.workers === workers && c.batch === batch && netKey(c.net) === netKey(net));
+  const nonCommMs = cell && measuredComm !== null ? cell.stepMs - measuredComm : p.stepMs - p.communicationMs;
+  return {
+    transport, workers, batch, net, baselineMs, budgetMs: baselineMs - nonCommMs,
+    communicationMs: cell && measuredComm !== null ? measuredComm : p.communicationMs, measured: cell !== undefined && measuredComm !== null,
+    payingBatch: payingBatch(model, transport, workers, net, maxBatch, network),
+  };
+}
+
+/** The smallest power-of-two batch (≤ maxBatch) from which on every larger one is predicted to pay off; null if the largest does not. */
+export function payingBatch(model: CostModel, transport: string, workers: number, net: NetShape, maxBatch: number, network: NetworkWhatIf | null = null): number | null {
+  let from: number | null = null;
+  for (let b = 1; b <= maxBatch; b *= 2) {
+    const base = predictStep(model, { transport: BASELINE_TRANSPORT, workers: 1, batch: b, net }).stepMs;
+    const pays = predictStep(model, { transport, workers, batch: b, net, network }).stepMs < base;
+    if (!pays) from = null;
+    else from ??= b;
+  }
+  return from;
+}
+
+export interface WhatIfRow {
+  transport: string;
+  workers: number;
+  batch: number;
+  net: NetShape;
+  cores: number;
+  network: NetworkWhatIf | null;
+  prediction: Prediction;
+  baselineMs: number;
+  speedup: number;
+}
+
+/**
+ * Every combination the what-if names, the rest taken from the measured cells. With a network,
+ * each worker is taken to sit on its own machine (cores = workers unless cores= says otherwise),
+ * and transports whose ranks were seen to run one after another are replaced by 'network': the
+ * single node's measured compute, messages costing only the network's latency and bandwidth.
+ */
+export function whatIf(model: CostModel, cells: CellObservation[], w: WhatIf): WhatIfRow[] {
+  const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
+  const network = w.latencyMs !== null && w.bandwidthBitsPerS !== null ? { latencyMs: w.latencyMs, bandwidthBitsPerS: w.bandwidthBitsPerS } : null;
+  let transports = w.transport ? [w.transport] : uniq(cells.filter((c) => !isBaseline(c) || cells.every(isBaseline)).map((c) => c.transport));
+  let m = model;
+  if (network !== null && !w.transport) {
+    transports = transports.filter((t) => model.transports[t]?.concurrent !== false);
+    if (transports.length === 0) {
+      const base = model.transports[BASELINE_TRANSPORT]!;
+      m = { ...model, transports: { ...model.transports, network: {
+        ...base, transport: 'network', concurrent: true, coordPerMessageMs: 0, coordPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
+        bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0 } } };
+      transports = ['network'];
+    }
+  }
+  const workers = w.workers ?? uniq(cells.map((c) => c.workers)).filter((n) => n > 1);
+  const batches = w.batch ?? uniq(cells.map((c) => c.batch));
+  const nets = w.sizes ? [netShape(w.sizes)] : uniq(cells.map((c) => netKey(c.net))).map((k) => cells.find((c) => netKey(c.net) === k)!.net);
+  const rows: WhatIfRow[] = [];
+  for (const net of nets) for (const batch of batches) for (const transport of transports) for (const W of workers.length ? workers : [2]) {
+    const cores = w.cores ?? (network !== null ? Math.max(W, model.cores) : model.cores);
+    const prediction = predictStep(m, { transport, workers: W, batch, net, network, cores });
+    if (transport === 'network') prediction.assumptions.unshift('compute as measured on one node here; messages cost only the network');
+    const baselineMs = predictStep(m, { transport: BASELINE_TRANSPORT, workers: 1, batch, net }).stepMs;
+    rows.push({ transport, workers: W, batch, net, cores, network, prediction, baselineMs, speedup: baselineMs / prediction.stepMs });
+  }
+  return rows;
+}

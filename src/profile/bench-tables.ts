@@ -1,0 +1,80 @@
+/**
+ * The text `dpt bench` prints: the measured grid (samples/s, step split, speedup, efficiency,
+ * bytes), the fitted cost model, its check against the multi-worker cells, the what-if
+ * predictions and the verdict.
+ */
+import { netKey } from './analysis.js';
+import { fmtBytes, fmtMs, fmtPct, fmtX, textTable } from './format.js';
+import type { BenchOutcome } from './outcome.js';
+import { cellName } from './verdict.js';
+
+export function benchTables(o: BenchOutcome): string[] {
+  const out: string[] = [];
+  const p = o.plan;
+  out.push(`dpt bench: ${o.machine.cores} cores (${o.machine.cpu}), Node ${o.machine.node}, ${o.machine.kernels} kernels; ` +
+    (p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
+    `; every configuration from the same initial parameters and data order (seed ${p.seed}), eta ${p.eta}, back to back in this run. ` +
+    `Load average ${o.machine.load[0].toFixed(1)} at the start, ${o.machine.load[1].toFixed(1)} at the end${Math.max(...o.machine.load) > o.machine.cores - 0.5 ? ' (the machine was shared: expect noise)' : ''}.`);
+  out.push('Speedup, efficiency and samples/s use the median step (p50) against the single-node baseline (inproc x1) at the same net and batch; the parts load..update are mean ms per step (mean over ranks) and add up to the mean step.');
+  for (const net of [...new Set(o.cells.map((c) => netKey(c.net)))]) {
+    const cells = o.cells.filter((c) => netKey(c.net) === net);
+    const acc = p.epochs === null ? `acc@${cells[0]!.evalImages}` : 'accuracy';
+    out.push('', `${net} (${cells[0]!.net.params.toLocaleString('en-US')} parameters)`);
+    out.push(...textTable([
+      ['config', 'batch', 'samples/s', 'step p50', 'mean', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'effic.', 'bytes/step', acc, ...(p.epochs !== null ? ['train s'] : [])],
+      ...cells.map((c) => {
+        const g = c.summary.groups;
+        return [cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.observation.stepMs), fmtMs(c.summary.step.meanMs),
+          fmtMs(g.load), fmtMs(g.communication), fmtMs(g.compute), fmtMs(g.wait), fmtMs(g.update),
+          fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2),
+          ...(p.epochs !== null ? [c.trainSeconds.toFixed(1)] : [])];
+      }),
+    ]));
+  }
+  out.push('', ...modelTable(o));
+  if (o.validation && o.validation.length > 0) {
+    out.push('', 'Model check: fitted on the 1-worker cells only, predicting the multi-worker cells');
+    out.push(...textTable([
+      ['config', 'net', 'batch', 'measured step', 'predicted step', 'measured speedup', 'predicted speedup', 'error'],
+      ...o.validation.map((r) => [cellName(r.cell), netKey(r.cell.net), String(r.cell.batch), fmtMs(r.cell.stepMs), fmtMs(r.predictedMs),
+        fmtX(r.measuredSpeedup), fmtX(r.predictedSpeedup), `${r.error >= 0 ? '+' : ''}${fmtPct(r.error, 1)}`]),
+    ]));
+  }
+  if (o.whatIf) {
+    const n = o.whatIf[0]?.network;
+    out.push('', `What if${n ? ` each worker sat on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}` : ''}` +
+      `: predicted by the model; baseline = one node of this machine, no network`);
+    out.push(...textTable([
+      ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'update', 'bytes/rank', 'one node', 'speedup', 'assumes'],
+      ...o.whatIf.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs),
+        fmtMs(r.prediction.communicationMs), fmtMs(r.prediction.updateMs), fmtBytes(r.prediction.bytesPerRank), fmtMs(r.baselineMs), fmtX(r.speedup),
+        r.prediction.assumptions.join('; ') || '–']),
+    ]));
+  }
+  out.push('', ...o.verdict);
+  return out;
+}
+
+function modelTable(o: BenchOutcome): string[] {
+  const m = o.model;
+  const rows = Object.values(m.transports).map((t) => [
+    t.transport, `${(t.computePerMacMs * 1e6).toPrecision(3)} ns`, fmtMs(t.computePerShardMs + 0),
+    fmtMs(t.coordPerMessageMs + t.wirePerMessageMs), `${((t.coordPerByteMs + t.wirePerByteMs) * 1e6).toPrecision(3)} ns`,
+    `${fmtInt(t.bytesFixed)} + ${t.bytesPerParam.toPrecision(3)}/param + ${t.bytesPerExample.toPrecision(3)}/example`,
+    fmtMs(t.overheadMs), t.concurrent === null ? 'not seen' : t.concurrent ? 'yes' : 'no (one after another)', fmtMs(t.rmsMs),
+  ]);
+  return [
+    `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
+    `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), usable parallelism capped at ${m.cores} cores ` +
+    `(${m.usableCores.toFixed(2)} measured usable while the bench ran)`,
+    ...textTable([['transport', 'compute/MAC/example', 'per shard', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
+  ];
+}
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+export function fmtRate(bitsPerS: number): string {
+  if (bitsPerS >= 1e9) return `${(bitsPerS / 1e9).toPrecision(3)} Gbit/s`;
+  if (bitsPerS >= 1e6) return `${(bitsPerS / 1e6).toPrecision(3)} Mbit/s`;
+  return `${(bitsPerS / 1e3).toPrecision(3)} kbit/s`;
+}

@@ -1,0 +1,199 @@
+/**
+ * The cost model: a step of W workers on a global batch B of a net with P parameters and M
+ * multiply-adds per example takes
+ *   T = F + W·(e₀ + e_b·bytes) + wire + compute + u₀ + u·P + [W > 1]·ρ·W·P
+ *   wire    = l₀ + l_b·bytes·(W+1)/2 (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
+ *   compute = (k₀ + k_P·P + c·M·⌈B/W⌉) · max(1, W/usable)       ranks that run at the same time
+ *           = W·(k₀ + k_P·P) + c·M·B                            ranks run one after another
+ * with bytes = b₀ + b_P·P + b_n·⌈B/W⌉ per rank. Every coefficient is fitted by non-negative
+ * least squares from the measured cells, each on the part of the step it explains (worker
+ * compute, coordinator per-message work, the untimed rest of the round trip, reduce, optimizer);
+ * F is the mean of what is left. Usable parallelism is capped at the core count (on this 2-core
+ * machine a third worker only shares the cores) and, lower still, at the cores the process could
+ * really use at once when the bench ran (another job on the machine takes its share).
+ */
+import { nnls } from './least-squares.js';
+import type { CellObservation, NetShape } from './observe.js';
+
+export interface TransportModel {
+  transport: string;
+  /** ranks ran at the same time in a measured multi-worker cell; null = not observed (assumed) */
+  concurrent: boolean | null;
+  computePerShardMs: number;
+  computePerParamMs: number;
+  /** ms per example per multiply-add of the forward pass (forward + backward together) */
+  computePerMacMs: number;
+  coordPerMessageMs: number;
+  coordPerByteMs: number;
+  wirePerMessageMs: number;
+  wirePerByteMs: number;
+  bytesFixed: number;
+  bytesPerParam: number;
+  bytesPerExample: number;
+  overheadMs: number;
+  /** cells the fit used, and the rms error of its step-time predictions on them */
+  cells: number;
+  rmsMs: number;
+}
+
+export interface CostModel {
+  cores: number;
+  /** cores this process could use at once when measured (≤ cores; calibrate.ts usableCores) */
+  usableCores: number;
+  optimizerFixedMs: number;
+  optimizerPerParamMs: number;
+  reducePerFloatMs: number;
+  /** where ρ came from: multi-worker cells, or a calibration of the reduction kernel */
+  reduceSource: 'measured' | 'calibrated' | 'none';
+  transports: Record<string, TransportModel>;
+}
+
+export interface NetworkWhatIf {
+  /** one-way latency per message, ms */
+  latencyMs: number;
+  /** bits per second on the coordinator's link (shared by all ranks) */
+  bandwidthBitsPerS: number;
+}
+
+export interface Scenario {
+  transport: string;
+  workers: number;
+  batch: number;
+  net: NetShape;
+  network?: NetworkWhatIf | null;
+  /** cores available to the workers (default: the model's) */
+  cores?: number;
+}
+
+export interface Prediction {
+  stepMs: number;
+  computeMs: number;
+  communicationMs: number;
+  updateMs: number;
+  overheadMs: number;
+  bytesPerRank: number;
+  /** factor by which more workers than usable cores stretch the compute (1 when W ≤ usable cores) */
+  cpuSharing: number;
+  /** what the prediction assumed that no measurement showed */
+  assumptions: string[];
+}
+
+export interface FitOptions {
+  cores: number;
+  /** measured usable cores (default: cores) */
+  usableCores?: number;
+  /** ms to add one float into another on the coordinator, measured by the caller (used when no multi-worker cell is fitted) */
+  reducePerFloatMs?: number;
+  /** cells whose timestamps show whether a transport's ranks overlap (not fitted, only looked at) */
+  concurrencyEvidence?: CellObservation[];
+}
+
+/** A cell counts as concurrent when its ranks were busy at the same time for at least this many rank-equivalents. */
+const CONCURRENT_AT = 1.2;
+
+export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel {
+  if (cells.length === 0) throw new RangeError('the cost model needs at least one measured cell');
+  const multi = cells.filter((c) => c.workers > 1);
+  const reduceFit = nnls(multi.map((c) => [c.workers * c.net.params]), multi.map((c) => c.reduceMs));
+  const opt = nnls(cells.map((c) => [1, c.net.params]), cells.map((c) => c.optimizerMs));
+  const model: CostModel = {
+    cores: o.cores,
+    usableCores: Math.min(o.cores, o.usableCores ?? o.cores),
+    optimizerFixedMs: opt.coef[0]!, optimizerPerParamMs: opt.coef[1]!,
+    reducePerFloatMs: multi.length > 0 ? reduceFit.coef[0]! : o.reducePerFloatMs ?? 0,
+    reduceSource: multi.length > 0 ? 'measured' : o.reducePerFloatMs !== undefined ? 'calibrated' : 'none',
+    transports: {},
+  };
+  const evidence = [...cells, ...(o.concurrencyEvidence ?? [])];
+  for (const transport of [...new Set(cells.map((c) => c.transport))]) {
+    const own = cells.filter((c) => c.transport === transport);
+    const seen = evidence.filter((c) => c.transport === transport && c.workers > 1);
+    const concurrent = seen.length === 0 ? null : seen.some((c) => c.concurrency >= CONCURRENT_AT);
+    model.transports[transport] = fitTransport(transport, own, cells, concurrent, model);
+  }
+  return model;
+}
+
+function fitTransport(transport: string, own: CellObservation[], all: CellObservation[], concurrent: boolean | null, model: CostModel): TransportModel {
+  // worker compute, with the CPU sharing of ranks that ran at the same time taken out (it is
+  // modelled, not fitted): what one rank's shard costs on a core of its own
+  const computeCells = own.length > 0 ? own : all;
+  const rows = (cs: CellObservation[]) => cs.flatMap((c) => c.ranks.map((r) => ({ c, r })));
+  const stretch = (c: CellObservation): number => (c.workers > 1 && c.concurrency >= CONCURRENT_AT ? Math.max(1, c.workers / model.usableCores) : 1);
+  const cr = rows(computeCells);
+  const compute = nnls(cr.map(({ c, r }) => [1, c.net.params, c.net.macs * r.shard]), cr.map(({ c, r }) => r.computeMs / stretch(c)), true);
+  const mr = rows(own);
+  const coord = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.coordMs));
+  const wire = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.wireMs));
+  const bytes = nnls(mr.map(({ c, r }) => [1, c.net.params, r.shard]), mr.map(({ r }) => r.bytes));
+  const tm: TransportModel = {
+    transport, concurrent,
+    computePerShardMs: compute.coef[0]!, computePerParamMs: compute.coef[1]!, computePerMacMs: compute.coef[2]!,
+    coordPerMessageMs: coord.coef[0]!, coordPerByteMs: coord.coef[1]!,
+    wirePerMessageMs: wire.coef[0]!, wirePerByteMs: wire.coef[1]!,
+    bytesFixed: bytes.coef[0]!, bytesPerParam: bytes.coef[1]!, bytesPerExample: bytes.coef[2]!,
+    overheadMs: 0, cells: own.length, rmsMs: NaN,
+  };
+  const scenario = (c: CellObservation): Scenario => ({ transport, workers: c.workers, batch: c.batch, net: c.net });
+  // F: what the fitted parts leave of the measured step (cutting the batch, publishing, returning),
+  // a constant fitted on relative errors like the rest, so a 300 ms cell's noise does not swamp
+  // the small cells where F matters: F = Σ r/y² / Σ 1/y²
+  let num = 0;
+  let den = 0;
+  for (const c of own) {
+    const w = 1 / Math.max(c.stepMs, 1e-6) ** 2;
+    num += w * (c.stepMs - predictWith(model, tm, scenario(c)).stepMs);
+    den += w;
+  }
+  tm.overheadMs = Math.max(0, num / den);
+  tm.rmsMs = Math.sqrt(own.reduce((a, c) => a + (predictWith(model, tm, scenario(c)).stepMs - c.stepMs) ** 2, 0) / own.length);
+  return tm;
+}
+
+/** Predicted step time of a scenario; throws when the model has no fit for the transport. */
+export function predictStep(model: CostModel, s: Scenario): Prediction {
+  const tm = model.transports[s.transport];
+  if (tm === undefined) throw new RangeError(`the cost model has no measurements of transport '${s.transport}'; measured: ${Object.keys(model.transports).join(', ')}`);
+  return predictWith(model, tm, s);
+}
+
+function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Prediction {
+  const W = s.workers;
+  const P = s.net.params;
+  const cores = s.cores ?? model.usableCores;
+  const shard = Math.ceil(s.batch / W);
+  const assumptions: string[] = [];
+  let bytes = Math.max(0, tm.bytesFixed + tm.bytesPerParam * P + tm.bytesPerExample * shard);
+  const parallel = tm.concurrent !== false;
+  if (tm.concurrent === null && W > 1) assumptions.push(`${tm.transport} ranks run at the same time (no multi-worker run of it was measured)`);
+  let computeMs: number;
+  let cpuSharing = 1;
+  if (parallel) {
+    cpuSharing = Math.max(1, W / cores);
+    computeMs = (tm.computePerShardMs + tm.computePerParamMs * P + tm.computePerMacMs * s.net.macs * shard) * cpuSharing;
+  } else {
+    computeMs = W * (tm.computePerShardMs + tm.computePerParamMs * P) + tm.computePerMacMs * s.net.macs * s.batch;
+  }
+  // each byte is handled once by the coordinator (one thread: serial over the ranks) and once by
+  // its worker (in parallel): the per-byte cost grows as (W + 1) / 2, the per-message latency not
+  let wireMs = parallel ? tm.wirePerMessageMs + tm.wirePerByteMs * bytes * (W + 1) / 2 : W * (tm.wirePerMessageMs + tm.wirePerByteMs * bytes);
+  if (s.network) {
+    if (bytes === 0) {
+      // a shared-memory transport moved nothing; over a network it would move parameters out,
+      // gradient sums back and the shard's indices
+      bytes = 8 * P + 4 * shard + 64;
+      assumptions.push(`${fmtInt(bytes)} bytes per rank over the network (parameters out, gradient sums back, indices)`);
+    }
+    wireMs += 2 * s.network.latencyMs + (W * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
+  }
+  const coordMs = W * (tm.coordPerMessageMs + tm.coordPerByteMs * bytes);
+  const updateMs = model.optimizerFixedMs + model.optimizerPerParamMs * P + (W > 1 ? model.reducePerFloatMs * W * P : 0);
+  if (W > 1 && model.reduceSource === 'none') assumptions.push('no cost for adding the workers\' gradients (not measured)');
+  const communicationMs = wireMs + coordMs;
+  return {
+    stepMs: tm.overheadMs + computeMs + communicationMs + updateMs,
+    computeMs, communicationMs, updateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes, cpuSharing, assumptions,
+  };
+}
+
+const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');

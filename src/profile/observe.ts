@@ -1,0 +1,80 @@
+/**
+ * What the cost model learns from one measured configuration ("cell"): the mean step time and,
+ * per rank, its compute, the coordinator's serial work for it, the rest of its round trip, and
+ * its bytes — medians over the measured (post burn-in) steps, because the machine is shared and
+ * a neighbour's burst should not move the fit (bytes and concurrency: means).
+ */
+import type { StepRecord } from './profiler.js';
+import { mean, median } from './stats.js';
+import { stepConcurrency, stepWallMs } from './step-phases.js';
+
+export interface NetShape {
+  sizes: number[];
+  /** weights + biases */
+  params: number;
+  /** multiply-adds of one example's forward pass, Σ n_in × n_out */
+  macs: number;
+}
+
+export function netShape(sizes: number[]): NetShape {
+  let params = 0;
+  let macs = 0;
+  for (let l = 1; l < sizes.length; l++) {
+    macs += sizes[l - 1]! * sizes[l]!;
+    params += sizes[l - 1]! * sizes[l]! + sizes[l]!;
+  }
+  return { sizes, params, macs };
+}
+
+export interface RankObservation {
+  /** examples in the shard */
+  shard: number;
+  /** worker gathering + forward/backward, ms */
+  computeMs: number;
+  /** coordinator encode + decode for this rank, ms (serial on the coordinator) */
+  coordMs: number;
+  /** the rest of the round trip: wire, wake-ups, queue, worker encode/decode, ms */
+  wireMs: number;
+  /** bytes sent + received */
+  bytes: number;
+}
+
+export interface CellObservation {
+  transport: string;
+  workers: number;
+  batch: number;
+  net: NetShape;
+  stepMs: number;
+  /** mean number of ranks busy at once */
+  concurrency: number;
+  /** coordinator: cutting the batch, publishing parameters, ms */
+  fixedMs: number;
+  reduceMs: number;
+  optimizerMs: number;
+  ranks: RankObservation[];
+}
+
+export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
+  if (steps.length === 0) throw new RangeError('a cell needs at least one measured step (steps > burn-in)');
+  const world = steps[0]!.ranks.length;
+  const ranks: RankObservation[] = [];
+  for (let r = 0; r < world; r++) {
+    const ks = steps.map((s) => s.ranks[r]!);
+    ranks.push({
+      shard: mean(ks.map((k) => k.count)),
+      computeMs: median(ks.map((k) => k.loadMs + k.computeMs)),
+      coordMs: median(ks.map((k) => k.coordEncodeMs + k.coordDecodeMs)),
+      wireMs: median(ks.map((k) => Math.max(0, k.receivedAt - k.sentAt - k.loadMs - k.computeMs - k.coordEncodeMs - k.coordDecodeMs))),
+      bytes: mean(ks.map((k) => k.bytesSent + k.bytesReceived)),
+    });
+  }
+  return {
+    transport, workers: world, batch, net,
+    stepMs: median(steps.map(stepWallMs)),
+    concurrency: mean(steps.map(stepConcurrency)),
+    fixedMs: median(steps.map((s) => s.t1 - s.t0 + Math.max(0, Math.min(...s.ranks.map((k) => k.sentAt)) - s.t1))),
+    reduceMs: median(steps.map((s) => s.t3 - s.t2)),
+    optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
+    ranks,
+  };
+}

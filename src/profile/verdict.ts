@@ -1,0 +1,153 @@
+/**
+ * The verdict in plain words at the end of every bench: does parallelism pay off, by how much,
+ * where the time goes, what the break-even is, what would change the answer — and the two
+ * caveats a reader needs: this machine's core count, and that a different global batch is a
+ * different optimisation, not just a different speed.
+ */
+import { isBaseline, netKey } from './analysis.js';
+import { fmtBytes, fmtMs, fmtPct, fmtX } from './format.js';
+import { GROUPS } from './phases.js';
+import type { BenchCell, BenchOutcome } from './outcome.js';
+import { median } from './stats.js';
+
+type Facts = Omit<BenchOutcome, 'verdict'>;
+
+export const cellName = (c: { transport: string; workers: number }): string => `${c.transport} x${c.workers}`;
+
+/** Speedups within this band of 1 are called break-even rather than a win or a loss. */
+const EVEN_BAND = 0.05;
+
+export function verdict(f: Facts): string[] {
+  const out: string[] = ['Verdict'];
+  const groups = new Map<string, BenchCell[]>();
+  for (const c of f.cells) {
+    const k = `${netKey(c.net)} @ ${c.batch}`;
+    groups.set(k, [...(groups.get(k) ?? []), c]);
+  }
+  for (const cells of groups.values()) out.push(...groupVerdict(f, cells), '');
+  out.push(...coreNote(f), ...optimisationNote(f), ...modelNote(f));
+  return out;
+}
+
+function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
+  const base = cells.find(isBaseline)!;
+  const head = `${netKey(base.net)} at batch ${base.batch}:`;
+  const parallel = cells.filter((c) => !isBaseline(c));
+  if (parallel.length === 0) return [`${head} only the single-node baseline was measured (${fmtMs(base.summary.step.meanMs)} per step); add --transport and --workers to compare.`];
+  // the question is about more than one worker; one worker of another transport only shows its overhead
+  const multi = parallel.filter((c) => c.workers > 1);
+  const best = (multi.length > 0 ? multi : parallel).reduce((a, b) => (b.speedup > a.speedup ? b : a));
+  const lines: string[] = [];
+  if (best.speedup > 1 + EVEN_BAND) {
+    lines.push(`${head} parallelism PAYS OFF: ${cellName(best)} is ${fmtX(best.speedup)} as fast as one node ` +
+      `(${fmtPct(best.efficiency, 0)} efficiency; ${fmtInt(best.samplesPerSecond)} against ${fmtInt(base.samplesPerSecond)} samples/s).`);
+  } else if (best.speedup >= 1 - EVEN_BAND) {
+    lines.push(`${head} BREAK-EVEN: the best, ${cellName(best)}, runs at ${fmtX(best.speedup)} the speed of one node: no real gain for the extra workers.`);
+  } else {
+    lines.push(`${head} parallelism does NOT pay off: the best parallel configuration, ${cellName(best)}, runs at ${fmtX(best.speedup)} ` +
+      `the speed of one node (${(1 / best.speedup).toFixed(1)}x slower; ${fmtInt(best.samplesPerSecond)} against ${fmtInt(base.samplesPerSecond)} samples/s).`);
+  }
+  if (best.workers > 1 && best.observation.concurrency < 1.2 && best.speedup > 1 + EVEN_BAND) {
+    lines.push(`  Caution: ${cellName(best)} ran its ranks one after another (${best.observation.concurrency.toFixed(2)} busy at once), so this gain is not ` +
+      `parallelism: smaller shards running faster per example (caches), or another job loading the machine while the baseline ran ` +
+      `(load average ${f.machine.load[0].toFixed(1)} → ${f.machine.load[1].toFixed(1)} on ${f.machine.cores} cores).`);
+  }
+  const g = best.summary.groups;
+  const step = best.summary.step.meanMs;
+  const split = GROUPS.map((k) => [k, g[k]] as const).sort((a, b) => b[1] - a[1]).filter(([, v]) => v / step >= 0.005)
+    .map(([k, v]) => `${k} ${fmtPct(v / step, 0)}`).join(', ');
+  lines.push(`  Where the time goes in ${cellName(best)}'s ${fmtMs(step)} step: ${split}. ` +
+    `Compute per step ${fmtMs(g.compute)} against ${fmtMs(base.summary.groups.compute)} on one node; ${fmtBytes(best.summary.bytesPerStep)} on the wire per step.`);
+  if (best.summary.straggler) lines.push(`  Straggler: rank ${best.summary.straggler.rank} (${fmtMs(best.summary.straggler.busyMs)} busy per step against ${fmtMs(best.summary.straggler.othersBusyMs)} for the others).`);
+  for (const be of f.breakEvens.filter((b) => netKey(b.net) === netKey(base.net) && b.batch === base.batch)) {
+    const who = `${be.transport} x${be.workers}`;
+    const pays = be.payingBatch === null
+      ? `the model finds no batch up to ${fmtInt(f.plan.trainCount)} at which it pays off on this machine`
+      : `the model predicts a speedup for every batch from ${be.payingBatch} on (powers of two up to ${fmtInt(f.plan.trainCount)})`;
+    if (be.budgetMs <= 0) {
+      lines.push(`  Break-even, ${who}: it would not pay off even with free communication: everything else in its step already takes ` +
+        `${fmtMs(be.baselineMs - be.budgetMs)} against ${fmtMs(be.baselineMs)} on one node; ${pays}.`);
+    } else {
+      lines.push(`  Break-even, ${who}: it would need under ${fmtMs(be.budgetMs)} of communication per step to pay off; ` +
+        `${be.measured ? 'measured' : 'the model predicts'} ${fmtMs(be.communicationMs)}; ${pays}.`);
+    }
+  }
+  if (f.plan.epochs !== null) lines.push(timeToAccuracy(cells));
+  lines.push(`  What would change the answer: ${levers(f, best).join('; ')}.`);
+  return lines;
+}
+
+/** Seconds of training until each configuration first reached the accuracy all of them reached. */
+function timeToAccuracy(cells: BenchCell[]): string {
+  const target = Math.min(...cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy))));
+  const times = cells.map((c) => `${cellName(c)} ${c.epochs.find((e) => e.accuracy >= target)!.seconds.toFixed(1)} s`);
+  return `  Time to ${fmtPct(target, 2)} test accuracy (the best every configuration reached): ${times.join(', ')}.`;
+}
+
+/** The levers that move this configuration, from its measured split and fitted costs. */
+function levers(f: Facts, c: BenchCell): string[] {
+  const tm = f.model.transports[c.transport];
+  const g = c.summary.groups;
+  const step = c.summary.step.meanMs;
+  const out: string[] = [];
+  if (c.workers > 1 && c.observation.concurrency < 1.2) {
+    out.push(`workers that run at the same time (${cellName(c)} ran its ranks one after another, ${c.observation.concurrency.toFixed(2)} busy at once, so the step's compute did not shrink)`);
+  }
+  if (g.communication + g.wait > g.compute) out.push('a bigger batch (the work per step grows with it, the messages per step do not)');
+  else out.push('a bigger batch helps less here: compute already dominates the step');
+  if (tm && g.communication >= 0.05 * step) {
+    const bytes = c.observation.ranks[0]?.bytes ?? 0;
+    const fixed = tm.coordPerMessageMs + tm.wirePerMessageMs;
+    const perByte = (tm.coordPerByteMs + tm.wirePerByteMs) * bytes;
+    if (fixed >= perByte) {
+      out.push(`a bigger model (most of each message's cost, ${fmtMs(fixed)}, is fixed and does not grow with the parameters)`);
+    } else {
+      out.push(`a bigger model alone would not (its ${fmtBytes(bytes)} per message grow with the parameters as fast as the work per example)`);
+    }
+    if (tm.bytesPerExample > 64) out.push(`keeping the data on the workers (each example costs ${fmtBytes(tm.bytesPerExample)} on the wire now)`);
+  }
+  if (f.machine.usableCores < f.machine.cores - 0.25) {
+    out.push(`a machine not shared with other jobs (only ${f.machine.usableCores.toFixed(2)} of its ${f.machine.cores} cores were usable at once while this ran)`);
+  }
+  if (c.workers >= f.machine.cores) out.push(`not more workers: ${f.machine.cores} cores are already busy`);
+  else out.push(`more workers, up to the ${f.machine.cores} cores`);
+  return out;
+}
+
+function coreNote(f: Facts): string[] {
+  const over = f.cells.filter((c) => c.workers > f.machine.cores && c.observation.concurrency > 1.2);
+  const lines = [`This machine has ${f.machine.cores} cores: more than ${f.machine.cores} workers cannot speed anything up here, ` +
+    `they only share the cores. The model caps usable parallelism at ${f.machine.cores} (ask --what-if cores=N for a bigger machine, or a network of N machines).`];
+  if (over.length > 0) lines.push(`  Measured: ${over.map((c) => `${cellName(c)} at batch ${c.batch} ran at ${fmtX(c.speedup)}`).join('; ')}.`);
+  return lines;
+}
+
+function optimisationNote(f: Facts): string[] {
+  const batches = [...new Set(f.cells.map((c) => c.batch))].sort((a, b) => a - b);
+  const maxDiff = Math.max(...f.cells.map((c) => c.maxParamDiff));
+  const lines = [`Same batch, same run: every configuration of a batch size used the baseline's global batch, eta ${f.plan.eta} and seed ${f.plan.seed}, ` +
+    `so N workers computed the single-node SGD steps (largest parameter difference from the baseline at the end: ${maxDiff.toExponential(1)}); ` +
+    `their speedups compare like with like.`];
+  if (batches.length > 1) {
+    const lo = batches[0]!;
+    const hi = batches.at(-1)!;
+    lines.push(`Across batch sizes they do not: batch ${hi} takes ${(hi / lo).toFixed(0)}x fewer steps per epoch than batch ${lo}, and with the same eta ${f.plan.eta} ` +
+      `it is a different optimisation (fewer, averaged updates — usually lower accuracy per epoch unless eta or the epochs grow), not the same run made faster. ` +
+      `Compare batch sizes by time to accuracy (--epochs), not by samples/s.`);
+  } else {
+    lines.push(`A bigger global batch would change the optimisation too, not only the speed: with the same eta it makes fewer, averaged updates per epoch; check time to accuracy with --epochs.`);
+  }
+  return lines;
+}
+
+function modelNote(f: Facts): string[] {
+  if (f.validation === null || f.validation.length === 0) return ['Model check: no multi-worker cell to hold out; the predictions are unchecked extrapolations.'];
+  const errs = f.validation.map((r) => Math.abs(r.error));
+  const bad = f.validation.filter((r) => Math.abs(r.error) > 0.15);
+  const lines = [`Model check: fitted on the 1-worker runs only, it predicted the speedups of ${errs.length} multi-worker cells within ` +
+    `${fmtPct(Math.max(...errs), 0)} (median ${fmtPct(median(errs), 0)}).`];
+  if (bad.length > 0) lines.push(`  Off by more than 15%: ${bad.map((r) => `${cellName(r.cell)} at batch ${r.cell.batch} (${netKey(r.cell.net)}): predicted ${fmtX(r.predictedSpeedup)}, measured ${fmtX(r.measuredSpeedup)}`).join('; ')}.`);
+  return lines;
+}
+
+const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');

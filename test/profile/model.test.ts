@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { shardRange } from '../../src/data/batches.js';
+import { nnls } from '../../src/profile/least-squares.js';
+import { fitCostModel, predictStep, type CostModel, type TransportModel } from '../../src/profile/model.js';
+import { netShape, type CellObservation } from '../../src/profile/observe.js';
+import { breakEven, validateOnOneWorker } from '../../src/profile/analysis.js';
+import { parseWhatIf } from '../../src/profile/what-if.js';
+import { Rng } from '../../src/tensor/rng.js';
+
+const CORES = 2;
+const NETS = [netShape([784, 30, 10]), netShape([784, 256, 256, 10])];
+
+function transportTruth(transport: string, concurrent: boolean, o: Partial<TransportModel>): TransportModel {
+  return {
+    transport, concurrent, computePerShardMs: 0.02, computePerParamMs: 2e-6, computePerMacMs: 1.4e-6,
+    coordPerMessageMs: 0, coordPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
+    bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0, overheadMs: 0.03, cells: 0, rmsMs: 0, ...o,
+  };
+}
+
+/** The model the synthetic timings are generated from. */
+const TRUTH: CostModel = {
+  cores: CORES, usableCores: CORES, optimizerFixedMs: 0.01, optimizerPerParamMs: 4e-6, reducePerFloatMs: 3e-6, reduceSource: 'measured',
+  transports: {
+    inproc: transportTruth('inproc', false, {}),
+    threads: transportTruth('threads', true, { computePerMacMs: 1.6e-6, wirePerMessageMs: 0.4, overheadMs: 0.08 }),
+    ws: transportTruth('ws', true, {
+      coordPerMessageMs: 0.05, coordPerByteMs: 2e-6, wirePerMessageMs: 0.7, wirePerByteMs: 8e-6,
+      bytesFixed: 120, bytesPerParam: 8, bytesPerExample: 4, overheadMs: 0.1,
+    }),
+  },
+};
+
+/** What the profiler would have observed for one cell if TRUTH were the machine, with optional noise. */
+function synthCell(transport: string, W: number, B: number, netIdx: number, noise: () => number): CellObservation {
+  const t = TRUTH.transports[transport]!;
+  const net = NETS[netIdx]!;
+  const sharing = t.concurrent ? Math.max(1, W / CORES) : 1;
+  const ranks = Array.from({ length: W }, (_, r) => {
+    const [a, b] = shardRange(B, r, W);
+    const shard = b - a;
+    const bytes = t.bytesFixed + t.bytesPerParam * net.params + t.bytesPerExample * shard;
+    return {
+      shard, bytes,
+      computeMs: (t.computePerShardMs + t.computePerParamMs * net.params + t.computePerMacMs * net.macs * shard) * sharing * noise(),
+      coordMs: (t.coordPerMessageMs + t.coordPerByteMs * bytes) * noise(),
+      wireMs: (t.wirePerMessageMs + t.wirePerByteMs * bytes) * noise(),
+    };
+  });
+  return {
+    transport, workers: W, batch: B, net, concurrency: t.concurrent ? Math.min(W, CORES) * 0.9 : 1,
+    stepMs: predictStep(TRUTH, { transport, workers: W, batch: B, net }).stepMs * noise(),
+    fixedMs: 0.01, reduceMs: W > 1 ? TRUTH.reducePerFloatMs * W * net.params * noise() : 0,
+    optimizerMs: (TRUTH.optimizerFixedMs + TRUTH.optimizerPerParamMs * net.params) * noise(),
+    ranks,
+  };
+}
+
+function synthCells(noise: () => number): CellObservation[] {
+  const cells: CellObservation[] = [];
+  for (const netIdx of [0, 1]) for (const B of [10, 128, 1024]) {
+    cells.push(synthCell('inproc', 1, B, netIdx, noise));
+    for (const transport of ['threads', 'ws']) for (const W of [1, 2, 4]) cells.push(synthCell(transport, W, B, netIdx, noise));
+  }
+  return cells;
+}
+
+const FITTED_KEYS = ['computePerShardMs', 'computePerParamMs', 'computePerMacMs', 'coordPerMessageMs', 'coordPerByteMs',
+  'wirePerMessageMs', 'wirePerByteMs', 'bytesFixed', 'bytesPerParam', 'bytesPerExample', 'overheadMs'] as const;
+
+function expectClose(actual: number, expected: number, rel: number, what: string): void {
+  expect(Math.abs(actual - expected), `${what}: fitted ${actual}, true ${expected}`).toBeLessThanOrEqual(rel * Math.abs(expected) + 1e-9);
+}
+
+describe('cost model', () => {
+  it('recovers the parameters synthetic timings were generated from', () => {
+    const model = fitCostModel(synthCells(() => 1), { cores: CORES });
+    expectClose(model.optimizerPerParamMs, TRUTH.optimizerPerParamMs, 1e-6, 'optimizer per param');
+    expectClose(model.optimizerFixedMs, TRUTH.optimizerFixedMs, 1e-6, 'optimizer fixed');
+    expectClose(model.reducePerFloatMs, TRUTH.reducePerFloatMs, 1e-6, 'reduce per float');
+    for (const name of ['inproc', 'threads', 'ws']) {
+      const fit = model.transports[name]!;
+      const truth = TRUTH.transports[name]!;
+      // inproc ran with one worker only here: whether its ranks overlap was never observed
+      expect(fit.concurrent).toBe(name === 'inproc' ? null : truth.concurrent);
+      for (const k of FITTED_KEYS) expectClose(fit[k], truth[k], 1e-6, `${name}.${k}`);
+    }
+  });
+
+  it('recovers them within 10% from timings with ±3% noise, and predicts unmeasured cells', () => {
+    const rng = new Rng(42);
+    const model = fitCostModel(synthCells(() => 1 + 0.03 * (2 * rng.nextFloat() - 1)), { cores: CORES });
+    for (const k of ['computePerMacMs', 'wirePerMessageMs', 'wirePerByteMs', 'bytesPerParam'] as const) {
+      expectClose(model.transports['ws']![k], TRUTH.transports['ws']![k], 0.1, `ws.${k}`);
+    }
+    // 8 workers at batch 512 of a net never measured
+    const s = { transport: 'ws', workers: 8, batch: 512, net: netShape([784, 100, 10]) };
+    expectClose(predictStep(model, s).stepMs, predictStep(TRUTH, s).stepMs, 0.05, 'unmeasured ws cell');
+  });
+
+  it('caps parallelism at the core count: beyond 2 cores more workers only share them', () => {
+    const net = NETS[1]!;
+    const at = (W: number, cores?: number) => predictStep(TRUTH, { transport: 'threads', workers: W, batch: 4096, net, cores }).computeMs;
+    expectClose(at(4), at(2), 0.01, '4 workers on 2 cores');
+    expect(at(4, 4)).toBeLessThan(0.6 * at(2));
+  });
+
+  it('stretches the compute of concurrent ranks when another job leaves fewer usable cores', () => {
+    const net = NETS[1]!;
+    const busy = { ...TRUTH, usableCores: 1.6 };
+    const at = (m: CostModel, W: number) => predictStep(m, { transport: 'threads', workers: W, batch: 1024, net }).computeMs;
+    expectClose(at(busy, 2), at(TRUTH, 2) * 2 / 1.6, 1e-9, '2 workers on 1.6 usable cores');
+    expectClose(at(busy, 1), at(TRUTH, 1), 1e-9, 'one worker is not stretched');
+  });
+
+  it('a model fitted on one-worker cells predicts the two-worker speedups of its own generator', () => {
+    const v = validateOnOneWorker(synthCells(() => 1), CORES, TRUTH.reducePerFloatMs)!;
+    expect(v.rows.length).toBeGreaterThan(0);
+    for (const r of v.rows) expect(Math.abs(r.error)).toBeLessThan(1e-6);
+  });
+
+  it('names the communication budget and the batch at which workers pay off', () => {
+    const cells = synthCells(() => 1);
+    const be = breakEven(TRUTH, cells, 'ws', 2, 10, NETS[0]!, 65536, null);
+    // at batch 10 the small net cannot pay for a 0.7 ms round trip
+    expect(be.communicationMs).toBeGreaterThan(be.budgetMs);
+    expect(be.payingBatch).not.toBeNull();
+    const at = (b: number) => predictStep(TRUTH, { transport: 'ws', workers: 2, batch: b, net: NETS[0]! }).stepMs
+      / predictStep(TRUTH, { transport: 'inproc', workers: 1, batch: b, net: NETS[0]! }).stepMs;
+    expect(at(be.payingBatch!)).toBeLessThan(1);
+    expect(at(be.payingBatch! / 2)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('nnls drops a column the data cannot tell apart from another and keeps costs non-negative', () => {
+    const X = [[1, 5, 1], [1, 5, 2], [1, 5, 3]];
+    const fit = nnls(X, [3, 5, 7]);
+    expect(fit.coef[0]! + 5 * fit.coef[1]!).toBeCloseTo(1, 9);
+    expect(fit.coef[2]).toBeCloseTo(2, 9);
+    expect(fit.coef.every((c) => c >= 0)).toBe(true);
+    expect(nnls([[1, 1], [1, 2]], [5, 3]).coef[1]).toBe(0);
+  });
+});
+
+describe('--what-if', () => {
+  it('parses latency, bandwidth and workers with units', () => {
+    const w = parseWhatIf('latency=500us,bandwidth=1Gbit,workers=8');
+    expect(w.latencyMs).toBeCloseTo(0.5, 12);
+    expect(w.bandwidthBitsPerS).toBe(1e9);
+    expect(w.workers).toEqual([8]);
+    expect(parseWhatIf('bandwidth=125MB/s,latency=1ms,workers=2/4,cores=8').bandwidthBitsPerS).toBe(1e9);
+  });
+  it('rejects unknown keys, missing units and a latency without bandwidth, naming the fix', () => {
+    expect(() => parseWhatIf('latency=500')).toThrow(/latency needs a unit/);
+    expect(() => parseWhatIf('speed=1Gbit')).toThrow(/unknown key 'speed'/);
+    expect(() => parseWhatIf('latency=1ms')).toThrow(/needs a bandwidth/);
+    expect(() => parseWhatIf('workers=0')).toThrow(/positive integer/);
+  });
+});
