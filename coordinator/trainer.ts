@@ -92,6 +92,9 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   const reports: EpochReport[] = resume ? [...resume.reports] : [];
   let globalStep = resume?.globalStep ?? 0;
   const limitReached = () => run.maxSteps !== null && globalStep >= run.maxSteps;
+  // kept across epochs: with fast kernels a whole epoch (and its evaluation) can take under 50 ms,
+  // and a clock reset every epoch would never yield, so SIGINT would wait for the end of training
+  let lastYield = performance.now();
   for (let epoch = resume?.epoch ?? 1; epoch <= run.epochs && !limitReached(); epoch++) {
     const resuming = resume !== undefined && epoch === resume.epoch;
     if (resuming) run.orderRng.setState(resume.orderRngAtEpochStart);
@@ -102,7 +105,6 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     const priorSeconds = resuming ? resume.epochSeconds : 0;
     let s = resuming ? resume.stepInEpoch : 0;
     const t0 = performance.now();
-    let lastYield = t0;
     for (; s < steps && !limitReached(); s++) {
       // An in-process step resolves without I/O, so a loop of them would never let signals,
       // timers or sockets be served: hand the event loop a turn every 50 ms.
