@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawnDpt, workerPids, type Run } from '../helpers/cli.js';
 import { cliPath } from '../../coordinator/launch.js';
 
 const started: ChildProcess[] = [];
@@ -13,18 +14,7 @@ afterAll(() => {
   for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-interface Run { child: ChildProcess; out: string[]; err: string[]; exit: Promise<number | null> }
-
-function dpt(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(child);
-  const out: string[] = [];
-  const err: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
-  child.stderr!.on('data', (d: Buffer) => err.push(...d.toString().split('\n').filter(Boolean)));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out, err, exit };
-}
+const dpt = (args: string[], env: Record<string, string> = {}): Run => spawnDpt(args, started, env);
 
 const SMALL = ['--epochs', '1', '--train-limit', '600', '--max-steps', '40', '--eval-set', 'validation', '--json'];
 
@@ -34,10 +24,6 @@ function accuracy(lines: string[]): number {
   return epoch.testCorrect!;
 }
 
-/** pids the coordinator logged for its workers ("... pid 1234) joined") */
-function workerPids(lines: string[]): number[] {
-  return lines.flatMap((l) => [...l.matchAll(/pid (\d+)\) joined/g)].map((m) => Number(m[1])));
-}
 
 function alive(pid: number): boolean {
   try {

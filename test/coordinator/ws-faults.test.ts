@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, dpt as dptSync } from '../helpers/cli.js';
+import { CLI, dpt as dptSync, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 
 const started: ChildProcess[] = [];
@@ -17,18 +17,7 @@ afterAll(() => {
   for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-interface Run { child: ChildProcess; out: string[]; err: string[]; exit: Promise<number | null> }
-
-function dpt(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  started.push(child);
-  const out: string[] = [];
-  const err: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
-  child.stderr!.on('data', (d: Buffer) => err.push(...d.toString().split('\n').filter(Boolean)));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out, err, exit };
-}
+const dpt = (args: string[], env: Record<string, string> = {}): Run => spawnDpt(args, started, env);
 
 const TRAIN_LIMIT = 1500;
 // 2 epochs of 150 steps; the checkpoint at step 25 tells the test that epoch 1 is under way
@@ -44,10 +33,6 @@ async function until(what: string, cond: () => boolean, run: Run, ms = 60_000): 
   }
 }
 
-/** pids the coordinator logged for its workers ("... pid 1234) joined") */
-function workerPids(lines: string[]): number[] {
-  return lines.flatMap((l) => [...l.matchAll(/pid (\d+)\) joined/g)].map((m) => Number(m[1])));
-}
 
 function epochs(lines: string[]): { epoch: number; examples: number; steps: number }[] {
   return lines.map((l) => JSON.parse(l) as { event?: string; epoch: number; examples: number; steps: number }).filter((o) => o.event === 'epoch');

@@ -1,5 +1,5 @@
 /** Runs the compiled dpt CLI (built by `npm test`'s pretest step) as a real child process. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
@@ -7,4 +7,26 @@ export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.ur
 export function dpt(args: string[], timeoutMs = 120_000): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface Run { child: ChildProcess; out: string[]; err: string[]; exit: Promise<number | null> }
+
+/**
+ * Starts the compiled CLI as a background process whose output lines are collected as they
+ * arrive; the process is pushed onto `started` so the test file can kill leftovers in afterAll.
+ */
+export function spawnDpt(args: string[], started: ChildProcess[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  const out: string[] = [];
+  const err: string[] = [];
+  child.stdout!.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
+  child.stderr!.on('data', (d: Buffer) => err.push(...d.toString().split('\n').filter(Boolean)));
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, out, err, exit };
+}
+
+/** pids the coordinator logged for its workers ("... pid 1234) joined") */
+export function workerPids(lines: string[]): number[] {
+  return lines.flatMap((l) => [...l.matchAll(/pid (\d+)\) joined/g)].map((m) => Number(m[1])));
 }

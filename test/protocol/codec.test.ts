@@ -1,18 +1,9 @@
 import { pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame, FrameWriter, readInto, wireBytes } from '../../src/protocol/codec.js';
-import { ProtocolError } from '../../src/protocol/errors.js';
+import { codeOf } from '../helpers/protocol.js';
 import { Rng } from '../../src/tensor/rng.js';
 
-function codeOf(f: () => unknown): string | null {
-  try {
-    f();
-    return null;
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-}
 
 function sample() {
   const rng = new Rng(3);

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame } from '../../src/protocol/codec.js';
-import { ProtocolError } from '../../src/protocol/errors.js';
+import { codeOf } from '../helpers/protocol.js';
 import { checkFinite, parseGrads, parseHello, parseSetup, parseStep, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 
 const frame = (env: Record<string, unknown>) => decodeFrame(encodeFrame(env));
 
-function codeOf(f: () => unknown): string | null {
-  try {
-    f();
-    return null;
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.code;
-    throw e;
-  }
-}
 
 const timing = { loadMs: 0.1, computeMs: 1, decodeMs: 0.2, encodeMs: 0.05 };
 const goodGrads = { type: 'grads', step: 4, count: 5, loss: 1.5, timing };
