@@ -5,7 +5,7 @@
  * end with parameters bit-identical to the same run with no failure (the shard partition is
  * fixed by --workers and shards are summed in shard order, whoever computed them).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
