@@ -11,6 +11,7 @@ import type { BenchConfig } from '../src/config.js';
 import { maxAbsDiff } from './equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
 import { reducePerFloatMs, usableCores } from '../src/profile/calibrate.js';
+import { computeContention, CONTENTION_SHARD } from '../src/profile/contention.js';
 import { fmtMs } from '../src/profile/format.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
@@ -30,6 +31,13 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const sessions = [];
   for (const sizes of c.nets) sessions.push(await openSession({ ...c.base, spec: { ...c.base.spec, sizes } }, data));
   const initials = sessions.map((s) => Float32Array.from(s.params));
+  // κ per net: how much ranks on every core at once slow each other (the model's contention term)
+  const contention: Record<string, number> = {};
+  for (const [n, session] of sessions.entries()) {
+    const key = c.nets[n]!.join('-');
+    contention[key] = await computeContention({ spec: session.config.spec, kernels: c.base.kernels, train: data.train, cores, shard: CONTENTION_SHARD });
+    progress(`  contention probe, ${key}: ${cores} ranks at once compute ${contention[key]!.toFixed(2)}x slower than one alone`);
+  }
   // the baseline first, then the requested grid (inproc x1 is not run twice)
   const grid: [TransportName, number][] = [['inproc', 1]];
   for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
@@ -62,7 +70,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   }
   const outcome = buildOutcome(measured, {
     cores, node: process.versions.node, kernels: sessions[0]!.kernels.name, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
-    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!],
+    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!], contention,
   }, {
     ...plan, steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, median(reduceTimings));

@@ -67,8 +67,15 @@ function modelTable(o: BenchOutcome): string[] {
     `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
     `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), usable parallelism capped at ${m.cores} cores ` +
     `(${m.usableCores.toFixed(2)} measured usable while the bench ran)`,
+    contentionLine(m),
     ...textTable([['transport', 'compute/MAC/example', 'per shard', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
   ];
+}
+
+function contentionLine(m: BenchOutcome['model']): string {
+  const probed = Object.entries(m.contention);
+  const kappa = probed.length === 0 ? 'not probed (taken as 1)' : probed.map(([net, k]) => `${net} ${k.toFixed(2)}x`).join(', ');
+  return `Ranks at the same time: contention probe (one rank per core vs one alone) ${kappa}; straggler wait from the one-worker cells' step-to-step spread`;
 }
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');

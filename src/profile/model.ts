@@ -5,7 +5,14 @@
  *   wire    = l₀ + l_b·bytes·(W+1)/2 (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
  *   compute = (k₀ + k_P·P + c·M·⌈B/W⌉) · max(1, W/usable)       ranks that run at the same time
  *           = W·(k₀ + k_P·P) + c·M·B                            ranks run one after another
- * with bytes = b₀ + b_P·P + b_n·⌈B/W⌉ per rank. Every coefficient is fitted by non-negative
+ * with bytes = b₀ + b_P·P + b_n·⌈B/W⌉ per rank. Ranks that run at the same time add two terms
+ * no one-worker run shows directly:
+ *   contention: their compute is stretched by κ, measured by a probe that runs the net's own
+ *     training step on one thread alone and on every core at once (shared caches, memory bandwidth);
+ *   straggler wait: the step waits for the slowest of W round trips. Its median is the
+ *     0.5^(1/W) quantile of one rank's round trip, read from the step-to-step spread of the
+ *     one-worker cell (W independent draws), so wait = (q_W − 1)·(compute + wire).
+ * Every coefficient is fitted by non-negative
  * least squares from the measured cells, each on the part of the step it explains (worker
  * compute, coordinator per-message work, the untimed rest of the round trip, reduce, optimizer);
  * F is the mean of what is left. Usable parallelism is capped at the core count (on this 2-core
@@ -31,6 +38,8 @@ export interface TransportModel {
   bytesPerParam: number;
   bytesPerExample: number;
   overheadMs: number;
+  /** step-to-step spread (sorted ratios to the median) of one rank's round trip, by shapeKey */
+  spreads: Record<string, number[]>;
   /** cells the fit used, and the rms error of its step-time predictions on them */
   cells: number;
   rmsMs: number;
@@ -45,6 +54,8 @@ export interface CostModel {
   reducePerFloatMs: number;
   /** where ρ came from: multi-worker cells, or a calibration of the reduction kernel */
   reduceSource: 'measured' | 'calibrated' | 'none';
+  /** κ by net (sizes joined with '-'): compute of ranks busy on every core at once ÷ compute alone (1 = no probe) */
+  contention: Record<string, number>;
   transports: Record<string, TransportModel>;
 }
 
@@ -74,6 +85,10 @@ export interface Prediction {
   bytesPerRank: number;
   /** factor by which more workers than usable cores stretch the compute (1 when W ≤ usable cores) */
   cpuSharing: number;
+  /** κ applied to the compute of ranks running at the same time (1 for one rank) */
+  contention: number;
+  /** median wait for the slowest of the W ranks beyond a typical one (part of stepMs) */
+  waitMs: number;
   /** what the prediction assumed that no measurement showed */
   assumptions: string[];
 }
@@ -86,6 +101,8 @@ export interface FitOptions {
   reducePerFloatMs?: number;
   /** cells whose timestamps show whether a transport's ranks overlap (not fitted, only looked at) */
   concurrencyEvidence?: CellObservation[];
+  /** κ by net key, from the contention probe (calibrate.ts computeContention) */
+  contention?: Record<string, number>;
 }
 
 /** A cell counts as concurrent when its ranks were busy at the same time for at least this many rank-equivalents. */
@@ -102,6 +119,7 @@ export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel
     optimizerFixedMs: opt.coef[0]!, optimizerPerParamMs: opt.coef[1]!,
     reducePerFloatMs: multi.length > 0 ? reduceFit.coef[0]! : o.reducePerFloatMs ?? 0,
     reduceSource: multi.length > 0 ? 'measured' : o.reducePerFloatMs !== undefined ? 'calibrated' : 'none',
+    contention: { ...o.contention },
     transports: {},
   };
   const evidence = [...cells, ...(o.concurrencyEvidence ?? [])];
@@ -119,7 +137,8 @@ function fitTransport(transport: string, own: CellObservation[], all: CellObserv
   // modelled, not fitted): what one rank's shard costs on a core of its own
   const computeCells = own.length > 0 ? own : all;
   const rows = (cs: CellObservation[]) => cs.flatMap((c) => c.ranks.map((r) => ({ c, r })));
-  const stretch = (c: CellObservation): number => (c.workers > 1 && c.concurrency >= CONCURRENT_AT ? Math.max(1, c.workers / model.usableCores) : 1);
+  const stretch = (c: CellObservation): number => (c.workers > 1 && c.concurrency >= CONCURRENT_AT
+    ? sharingOf(model, c.net, c.workers) * contentionOf(model, c.net, c.workers) : 1);
   const cr = rows(computeCells);
   const compute = nnls(cr.map(({ c, r }) => [1, c.net.params, c.net.macs * r.shard]), cr.map(({ c, r }) => r.computeMs / stretch(c)), true);
   const mr = rows(own);
@@ -132,7 +151,7 @@ function fitTransport(transport: string, own: CellObservation[], all: CellObserv
     coordPerMessageMs: coord.coef[0]!, coordPerByteMs: coord.coef[1]!,
     wirePerMessageMs: wire.coef[0]!, wirePerByteMs: wire.coef[1]!,
     bytesFixed: bytes.coef[0]!, bytesPerParam: bytes.coef[1]!, bytesPerExample: bytes.coef[2]!,
-    overheadMs: 0, cells: own.length, rmsMs: NaN,
+    overheadMs: 0, spreads: spreadsOf(own), cells: own.length, rmsMs: NaN,
   };
   const scenario = (c: CellObservation): Scenario => ({ transport, workers: c.workers, batch: c.batch, net: c.net });
   // F: what the fitted parts leave of the measured step (cutting the batch, publishing, returning),
@@ -168,9 +187,11 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   if (tm.concurrent === null && W > 1) assumptions.push(`${tm.transport} ranks run at the same time (no multi-worker run of it was measured)`);
   let computeMs: number;
   let cpuSharing = 1;
+  let contention = 1;
   if (parallel) {
-    cpuSharing = Math.max(1, W / cores);
-    computeMs = (tm.computePerShardMs + tm.computePerParamMs * P + tm.computePerMacMs * s.net.macs * shard) * cpuSharing;
+    cpuSharing = sharingOf(model, s.net, W, s.cores);
+    contention = contentionOf(model, s.net, W);
+    computeMs = (tm.computePerShardMs + tm.computePerParamMs * P + tm.computePerMacMs * s.net.macs * shard) * cpuSharing * contention;
   } else {
     computeMs = W * (tm.computePerShardMs + tm.computePerParamMs * P) + tm.computePerMacMs * s.net.macs * s.batch;
   }
@@ -186,14 +207,62 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
     }
     wireMs += 2 * s.network.latencyMs + (W * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
   }
+  // the step waits for the slowest rank: with W independent round trips its median is the
+  // 0.5^(1/W) quantile of one rank's spread (W = 2: the 71st percentile)
+  let waitMs = 0;
+  if (parallel && W > 1) {
+    const p = 0.5 ** (1 / W);
+    const own = tm.spreads[shapeKey(s.net, s.batch)];
+    // a shape not measured: the mean of the measured shapes' quantiles
+    const all = Object.values(tm.spreads);
+    const q = own !== undefined ? quantile(own, p) : all.length > 0 ? all.reduce((a, sp) => a + quantile(sp, p), 0) / all.length : NaN;
+    if (Number.isNaN(q)) assumptions.push('no straggler wait (no step-to-step spread of one rank was measured)');
+    else waitMs = Math.max(0, q - 1) * (computeMs + wireMs);
+  }
   const coordMs = W * (tm.coordPerMessageMs + tm.coordPerByteMs * bytes);
   const updateMs = model.optimizerFixedMs + model.optimizerPerParamMs * P + (W > 1 ? model.reducePerFloatMs * W * P : 0);
   if (W > 1 && model.reduceSource === 'none') assumptions.push('no cost for adding the workers\' gradients (not measured)');
   const communicationMs = wireMs + coordMs;
   return {
-    stepMs: tm.overheadMs + computeMs + communicationMs + updateMs,
-    computeMs, communicationMs, updateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes, cpuSharing, assumptions,
+    stepMs: tm.overheadMs + computeMs + communicationMs + updateMs + waitMs,
+    computeMs, communicationMs, updateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes, cpuSharing, contention, waitMs, assumptions,
   };
+}
+
+/** Key of a (net, global batch) pair in TransportModel.spreads. */
+export const shapeKey = (net: NetShape, batch: number): string => `${net.sizes.join('-')}@${batch}`;
+
+/**
+ * More ranks than cores take turns: W / cores. Without a probe the cores are the usable ones
+ * (another job's share stretches the compute too); with one, κ already measured that share
+ * along with the contention, so only the machine's own cores count here.
+ */
+function sharingOf(model: CostModel, net: NetShape, W: number, cores?: number): number {
+  const probed = model.contention[net.sizes.join('-')] !== undefined;
+  return Math.max(1, W / (cores ?? (probed ? model.cores : model.usableCores)));
+}
+
+/** κ for W ranks at once: the probe measured all cores busy; fewer ranks than cores interpolate toward 1. */
+function contentionOf(model: CostModel, net: NetShape, W: number): number {
+  const k = model.contention[net.sizes.join('-')];
+  if (k === undefined || W <= 1 || model.cores <= 1) return 1;
+  const busy = Math.min(W, model.cores);
+  return 1 + (Math.max(1, k) - 1) * (busy - 1) / (model.cores - 1);
+}
+
+/** The one-worker cells' spreads by shape. */
+function spreadsOf(cells: CellObservation[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const c of cells) if (c.workers === 1 && c.spread.length > 0) out[shapeKey(c.net, c.batch)] = c.spread;
+  return out;
+}
+
+/** Linear-interpolated quantile p (0..1) of ascending values. */
+function quantile(sorted: number[], p: number): number {
+  const x = p * (sorted.length - 1);
+  const i = Math.floor(x);
+  const j = Math.min(sorted.length - 1, i + 1);
+  return sorted[i]! + (sorted[j]! - sorted[i]!) * (x - i);
 }
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');

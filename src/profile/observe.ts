@@ -52,6 +52,12 @@ export interface CellObservation {
   reduceMs: number;
   optimizerMs: number;
   ranks: RankObservation[];
+  /**
+   * Step-to-step spread of the slowest rank's round trip: each measured step's value divided by
+   * their median, sorted. From a one-worker cell it says how likely W ranks are to wait for one
+   * that drew a slow step (the cost model's straggler term); empty when not observed.
+   */
+  spread: number[];
 }
 
 export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
@@ -76,5 +82,13 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
     reduceMs: median(steps.map((s) => s.t3 - s.t2)),
     optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
     ranks,
+    spread: relativeSpread(steps.map((s) => Math.max(...s.ranks.map((k) => k.receivedAt - k.sentAt)))),
   };
+}
+
+/** values / median(values), sorted ascending; empty when the median is not positive. */
+export function relativeSpread(values: number[]): number[] {
+  const m = median(values);
+  if (!(m > 0)) return [];
+  return values.map((v) => v / m).sort((a, b) => a - b);
 }

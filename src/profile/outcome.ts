@@ -57,6 +57,8 @@ export interface Machine {
   usableCores: number;
   /** 1-minute load average when the bench started and ended: above the core count, another job shared the machine */
   load: [number, number];
+  /** κ by net key from the contention probe: ranks on every core at once ÷ one alone (absent: not probed) */
+  contention?: Record<string, number>;
 }
 
 export interface BenchOutcome {
@@ -79,8 +81,8 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
     samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
-  const model = fitCostModel(obs, { cores: machine.cores, usableCores: machine.usableCores, reducePerFloatMs });
-  const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs, machine.usableCores)?.rows ?? null;
+  const model = fitCostModel(obs, { cores: machine.cores, usableCores: machine.usableCores, reducePerFloatMs, contention: machine.contention });
+  const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs, machine.usableCores, machine.contention)?.rows ?? null;
   const breakEvens: BreakEven[] = [];
   const parallelWorkers = plan.requestedWorkers.filter((n) => n > 1);
   for (const c of cells) {

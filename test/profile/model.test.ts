@@ -9,18 +9,23 @@ import { Rng } from '../../src/tensor/rng.js';
 
 const CORES = 2;
 const NETS = [netShape([784, 30, 10]), netShape([784, 256, 256, 10])];
+/** one rank's step-to-step round trip ÷ its median, sorted: a slow step now and then */
+const SPREAD = [0.9, 0.95, 1, 1.05, 1.3];
+/** compute of two ranks at once ÷ one alone, by net */
+const CONTENTION = { '784-30-10': 1.05, '784-256-256-10': 1.15 };
 
 function transportTruth(transport: string, concurrent: boolean, o: Partial<TransportModel>): TransportModel {
   return {
     transport, concurrent, computePerShardMs: 0.02, computePerParamMs: 2e-6, computePerMacMs: 1.4e-6,
     coordPerMessageMs: 0, coordPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
-    bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0, overheadMs: 0.03, cells: 0, rmsMs: 0, ...o,
+    bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0, overheadMs: 0.03, spreads: { 'any@1': SPREAD }, cells: 0, rmsMs: 0, ...o,
   };
 }
 
 /** The model the synthetic timings are generated from. */
 const TRUTH: CostModel = {
   cores: CORES, usableCores: CORES, optimizerFixedMs: 0.01, optimizerPerParamMs: 4e-6, reducePerFloatMs: 3e-6, reduceSource: 'measured',
+  contention: CONTENTION,
   transports: {
     inproc: transportTruth('inproc', false, {}),
     threads: transportTruth('threads', true, { computePerMacMs: 1.6e-6, wirePerMessageMs: 0.4, overheadMs: 0.08 }),
@@ -35,7 +40,8 @@ const TRUTH: CostModel = {
 function synthCell(transport: string, W: number, B: number, netIdx: number, noise: () => number): CellObservation {
   const t = TRUTH.transports[transport]!;
   const net = NETS[netIdx]!;
-  const sharing = t.concurrent ? Math.max(1, W / CORES) : 1;
+  const kappa = W > 1 ? CONTENTION[net.sizes.join('-') as keyof typeof CONTENTION] : 1;
+  const sharing = t.concurrent ? Math.max(1, W / CORES) * kappa : 1;
   const ranks = Array.from({ length: W }, (_, r) => {
     const [a, b] = shardRange(B, r, W);
     const shard = b - a;
@@ -52,7 +58,7 @@ function synthCell(transport: string, W: number, B: number, netIdx: number, nois
     stepMs: predictStep(TRUTH, { transport, workers: W, batch: B, net }).stepMs * noise(),
     fixedMs: 0.01, reduceMs: W > 1 ? TRUTH.reducePerFloatMs * W * net.params * noise() : 0,
     optimizerMs: (TRUTH.optimizerFixedMs + TRUTH.optimizerPerParamMs * net.params) * noise(),
-    ranks,
+    ranks, spread: SPREAD,
   };
 }
 
@@ -74,7 +80,7 @@ function expectClose(actual: number, expected: number, rel: number, what: string
 
 describe('cost model', () => {
   it('recovers the parameters synthetic timings were generated from', () => {
-    const model = fitCostModel(synthCells(() => 1), { cores: CORES });
+    const model = fitCostModel(synthCells(() => 1), { cores: CORES, contention: CONTENTION });
     expectClose(model.optimizerPerParamMs, TRUTH.optimizerPerParamMs, 1e-6, 'optimizer per param');
     expectClose(model.optimizerFixedMs, TRUTH.optimizerFixedMs, 1e-6, 'optimizer fixed');
     expectClose(model.reducePerFloatMs, TRUTH.reducePerFloatMs, 1e-6, 'reduce per float');
@@ -89,7 +95,7 @@ describe('cost model', () => {
 
   it('recovers them within 10% from timings with ±3% noise, and predicts unmeasured cells', () => {
     const rng = new Rng(42);
-    const model = fitCostModel(synthCells(() => 1 + 0.03 * (2 * rng.nextFloat() - 1)), { cores: CORES });
+    const model = fitCostModel(synthCells(() => 1 + 0.03 * (2 * rng.nextFloat() - 1)), { cores: CORES, contention: CONTENTION });
     for (const k of ['computePerMacMs', 'wirePerMessageMs', 'wirePerByteMs', 'bytesPerParam'] as const) {
       expectClose(model.transports['ws']![k], TRUTH.transports['ws']![k], 0.1, `ws.${k}`);
     }
@@ -107,14 +113,39 @@ describe('cost model', () => {
 
   it('stretches the compute of concurrent ranks when another job leaves fewer usable cores', () => {
     const net = NETS[1]!;
-    const busy = { ...TRUTH, usableCores: 1.6 };
+    const unprobed = { ...TRUTH, contention: {} };
+    const busy = { ...unprobed, usableCores: 1.6 };
     const at = (m: CostModel, W: number) => predictStep(m, { transport: 'threads', workers: W, batch: 1024, net }).computeMs;
-    expectClose(at(busy, 2), at(TRUTH, 2) * 2 / 1.6, 1e-9, '2 workers on 1.6 usable cores');
-    expectClose(at(busy, 1), at(TRUTH, 1), 1e-9, 'one worker is not stretched');
+    expectClose(at(busy, 2), at(unprobed, 2) * 2 / 1.6, 1e-9, '2 workers on 1.6 usable cores');
+    expectClose(at(busy, 1), at(unprobed, 1), 1e-9, 'one worker is not stretched');
+    // a contention probe ran while the other job was there: κ holds its share, not counted twice
+    expectClose(at({ ...TRUTH, usableCores: 1.6 }, 2), at(TRUTH, 2), 1e-9, 'probed κ replaces the usable-core stretch');
+  });
+
+  it('stretches the compute of ranks running at once by the probed contention, not one rank alone', () => {
+    const net = NETS[1]!;
+    const plain = { ...TRUTH, contention: {} };
+    const at = (m: CostModel, W: number) => predictStep(m, { transport: 'threads', workers: W, batch: 1024, net }).computeMs;
+    expectClose(at(TRUTH, 2), at(plain, 2) * 1.15, 1e-9, 'two ranks at once');
+    expectClose(at(TRUTH, 1), at(plain, 1), 1e-9, 'one rank');
+    expect(predictStep(TRUTH, { transport: 'inproc', workers: 2, batch: 1024, net }).contention).toBe(1);
+  });
+
+  it('waits for the slowest of W ranks: the 0.5^(1/W) quantile of one rank\'s spread', () => {
+    const net = NETS[0]!;
+    const p = (W: number) => predictStep(TRUTH, { transport: 'ws', workers: W, batch: 128, net });
+    const rankMs = (W: number) => p(W).computeMs + p(W).communicationMs - W * (TRUTH.transports.ws!.coordPerMessageMs
+      + TRUTH.transports.ws!.coordPerByteMs * p(W).bytesPerRank);
+    expect(p(1).waitMs).toBe(0);
+    // SPREAD's quantile at 0.5^(1/2) = 0.7071 (index 2.83 of 0..4): 1 + 0.05 × 0.828
+    expectClose(p(2).waitMs, (0.05 * (0.5 ** 0.5 * 4 - 2)) * rankMs(2), 1e-9, 'wait of 2 ranks');
+    // at 0.5^(1/4) = 0.8409 (index 3.36): 1.05 + 0.25 × 0.364 − 1
+    expectClose(p(4).waitMs, (0.05 + 0.25 * (0.5 ** 0.25 * 4 - 3)) * rankMs(4), 1e-9, 'wait of 4 ranks');
+    expect(p(4).waitMs / rankMs(4)).toBeGreaterThan(p(2).waitMs / rankMs(2));
   });
 
   it('a model fitted on one-worker cells predicts the two-worker speedups of its own generator', () => {
-    const v = validateOnOneWorker(synthCells(() => 1), CORES, TRUTH.reducePerFloatMs)!;
+    const v = validateOnOneWorker(synthCells(() => 1), CORES, TRUTH.reducePerFloatMs, undefined, CONTENTION)!;
     expect(v.rows.length).toBeGreaterThan(0);
     for (const r of v.rows) expect(Math.abs(r.error)).toBeLessThan(1e-6);
   });

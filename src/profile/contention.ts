@@ -1,0 +1,89 @@
+/**
+ * How much ranks computing at the same time slow each other down on this machine: the cost
+ * model's κ. A one-worker run cannot show it (its rank has the cores to itself), yet two ranks on
+ * two cores share the last-level cache and memory bandwidth, and a VM's cores may share more.
+ * The probe runs the net's own training step, on real MNIST rows, in one thread alone and in one
+ * thread per core at once: κ = time together ÷ time alone, median of a few rounds, at least 1.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { KernelChoice } from '../config.js';
+import type { LabelledImages } from '../data/idx.js';
+import type { NetworkSpec } from '../model/spec.js';
+import { median } from './stats.js';
+
+/** The compiled probe thread (Node 20 cannot run .ts in a worker; tests from source use dist/). */
+function probeFile(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const fromDist = here.split(/[\\/]/).includes('dist');
+  const file = fromDist ? join(here, '..', '..', 'worker', 'contention-probe.js') : join(here, '..', '..', 'dist', 'worker', 'contention-probe.js');
+  if (!existsSync(file)) throw new Error(`the compiled contention probe ${file} is missing: run \`npm run build\` first`);
+  return file;
+}
+
+/** Examples per probe step: a typical shard (the nets' working sets at this size outgrow the per-core caches). */
+export const CONTENTION_SHARD = 128;
+
+/** What each probe thread receives (worker/contention-probe.ts). */
+export interface ProbeSetup {
+  spec: NetworkSpec;
+  kernels: KernelChoice;
+  /** shard × D pixels and shard labels, real MNIST rows */
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  shard: number;
+}
+
+export interface ContentionOptions {
+  spec: NetworkSpec;
+  kernels: KernelChoice;
+  train: LabelledImages;
+  /** threads at once (the core count) */
+  cores: number;
+  /** examples per probe step (a typical shard) */
+  shard: number;
+  /** milliseconds one timed burst should last alone */
+  burstMs?: number;
+  rounds?: number;
+}
+
+/** κ ≥ 1 for this net on this machine; 1 when there is a single core. */
+export async function computeContention(o: ContentionOptions): Promise<number> {
+  if (o.cores <= 1) return 1;
+  const D = o.train.rows * o.train.cols;
+  const shard = Math.max(1, Math.min(o.shard, o.train.count));
+  const setup: ProbeSetup = {
+    spec: o.spec, kernels: o.kernels, shard,
+    pixels: o.train.images.slice(0, shard * D), labels: o.train.labels.slice(0, shard),
+  };
+  const file = probeFile();
+  const threads = Array.from({ length: o.cores }, () => new Worker(file, { workerData: setup }));
+  const reply = (w: Worker): Promise<unknown> => new Promise((resolve, reject) => {
+    const onError = (e: Error) => { w.off('message', onMessage); reject(e); };
+    const onMessage = (m: unknown) => { w.off('error', onError); resolve(m); };
+    w.once('message', onMessage);
+    w.once('error', onError);
+  });
+  const time = (w: Worker, steps: number): Promise<number> => {
+    const p = reply(w) as Promise<number>;
+    w.postMessage(steps);
+    return p;
+  };
+  try {
+    await Promise.all(threads.map(reply)); // 'ready'
+    // size a burst to about burstMs alone (after compiling everything on every thread)
+    const once = Math.max(1e-3, median(await Promise.all(threads.map((w) => time(w, 3)))) / 3);
+    const steps = Math.max(3, Math.round((o.burstMs ?? 60) / once));
+    const ratios: number[] = [];
+    for (let r = 0; r < (o.rounds ?? 5); r++) {
+      const alone = await time(threads[r % threads.length]!, steps);
+      const together = await Promise.all(threads.map((w) => time(w, steps)));
+      ratios.push(median(together) / alone);
+    }
+    return Math.max(1, median(ratios));
+  } finally {
+    await Promise.all(threads.map((w) => w.terminate()));
+  }
+}
