@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeFrame, FrameWriter, readInto, wireBytes } from '../../src/protocol/codec.js';
 import { codeOf } from '../helpers/protocol.js';
 import { Rng } from '../../src/tensor/rng.js';
+import { createWasmKernels } from '../../src/tensor/kernels-wasm.js';
 
 
 function sample() {
@@ -36,6 +37,21 @@ describe('codec', () => {
     }
   });
 
+  it('copies tensors out of and into a wasm engine\'s shared memory, at any frame offset', () => {
+    const { params } = sample();
+    const wasm = createWasmKernels();
+    const src = wasm.alloc(params.length);
+    src.set(params);
+    const writer = new FrameWriter(64);
+    const frame = Buffer.from(writer.encode([['labels', Uint8Array.of(1, 2, 3)], ['params', src]], () => ({ type: 'step' })));
+    for (const shift of [0, 1, 4, 6]) {
+      const host = Buffer.alloc(frame.length + shift);
+      frame.copy(host, shift);
+      const dest = wasm.alloc(params.length + 3).subarray(shift % 2, shift % 2 + params.length);
+      expect(readInto(decodeFrame(host.subarray(shift)), 'params', dest, params.length), `frame at +${shift}`).toEqual(params);
+    }
+  });
+
   it('refuses every proper prefix of a frame as truncated', () => {
     const { params, labels } = sample();
     const frame = encodeFrame({ type: 'step', step: 1 }, [['params', params.subarray(0, 10)], ['labels', labels]]);
@@ -57,12 +73,13 @@ describe('codec', () => {
     // envelopes written by hand (the encoder would write a correct section table)
     const raw = (env: unknown, body = 0) => {
       const e = pack(env);
-      const b = Buffer.alloc(4 + body + e.length);
+      const b = Buffer.alloc(8 + body + e.length);
       b.writeUInt32LE(e.length, 0);
-      e.copy(b, 4 + body);
+      e.copy(b, 8 + body);
       return b;
     };
-    expect(codeOf(() => decodeFrame(raw({ type: 'x', sections: [['a', 'f32', 1]] }, 4)))).toBeNull();
+    expect(codeOf(() => decodeFrame(raw({ type: 'x', sections: [['a', 'f32', 1]] }, 8)))).toBeNull();
+    expect(codeOf(() => decodeFrame(raw({ type: 'x', sections: [['a', 'f32', 1]] }, 4)))).toBe('DPT_ERR_BAD_FRAME');
     expect(codeOf(() => decodeFrame(raw({ type: 'x', sections: [['a', 'f64', 1]] }, 8)))).toBe('DPT_ERR_BAD_FRAME');
     expect(codeOf(() => decodeFrame(raw({ type: 'x', sections: [['a', 'f32', -1]] })))).toBe('DPT_ERR_BAD_FRAME');
     expect(codeOf(() => decodeFrame(raw({ type: 'x', sections: [['a', 'u8', 1], ['a', 'u8', 1]] }, 8)))).toBe('DPT_ERR_BAD_FRAME');
