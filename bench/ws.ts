@@ -29,6 +29,8 @@ import type { NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
 import { generateToken } from '../src/protocol/auth.js';
 import { createKernels } from '../src/tensor/engines.js';
+import { createJsKernels } from '../src/tensor/kernels-js.js';
+import { echoFloor } from './ws-echo.js';
 import { Rng } from '../src/tensor/rng.js';
 
 interface NetCase { name: string; spec: NetworkSpec; init: InitScheme; eta: number }
@@ -150,6 +152,24 @@ async function floor(): Promise<void> {
   console.log('');
 }
 
+/** Bare ws round trips (bench/ws-echo.ts) of a step's bytes for each net, 1 and 2 processes: no dpt code at all. */
+async function bareFloors(): Promise<void> {
+  for (const n of NETS.filter((x) => onlyNet === undefined || x.name === onlyNet)) {
+    const bytes = new Network(n.spec, createJsKernels()).layout.size * 4 + 64;
+    for (const world of [1, 2]) {
+      const f = await echoFloor(world, bytes, bytes, n.name === '784-30-10' ? 1000 : 200, n.name === '784-30-10' ? 200 : 40);
+      bareFloor.set(`${n.name}|${world}`, f.medianMs);
+      console.log(`bare ws floor, ${n.name}, ${world} process${world > 1 ? 'es' : ''}: ${fmtB(bytes)} out and back per process, no dpt code, no compute: median ${f.medianMs.toFixed(2)} ms, p10 ${f.p10Ms.toFixed(2)} ms per round`);
+    }
+  }
+  console.log('');
+}
+
+const bareFloor = new Map<string, number>();
+/** ws 2 local and DDP (dataloader) seconds per step by net and batch, for the target lines. */
+const versusDdp: { net: string; batch: number; ws2: number; ddp: number }[] = [];
+const DDP_TARGETS: Record<string, number> = { '784-30-10|10': 4, '784-30-10|128': 4, '784-256-256-10|1024': 1 };
+
 function findPython(): string | null {
   for (const py of [process.env.DPT_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p)) {
     try {
@@ -193,6 +213,7 @@ async function main(): Promise<void> {
   console.log('         bytes on the wire per step (all ranks, both directions); speedup vs single-node; speedup vs DDP with a DataLoader; max |param diff| vs single-node');
   console.log('');
   if (!onlyNet && !onlyBatch) await floor();
+  await bareFloors();
   console.log('net             batch  config            s/epoch  ms/step  work ms comm ms  wire/step  vs single vs DDP  max|Δparam|');
   for (const n of NETS.filter((x) => onlyNet === undefined || x.name === onlyNet)) {
     for (const batch of BATCHES.filter((b) => onlyBatch === undefined || b === onlyBatch)) {
@@ -219,6 +240,7 @@ async function main(): Promise<void> {
             const d = maxAbsDiff(single.params, m.params);
             if (!(d <= 1e-4)) throw new Error(`ws ${world} ${data} diverged from single-node by ${d}: not timing a wrong result`);
             row(`ws ${world} ${data}`, m, m.secondsPerStep, d.toExponential(1));
+            if (world === 2 && data === 'local' && ddpSec !== null) versusDdp.push({ net: n.name, batch, ws2: m.secondsPerStep, ddp: ddpSec });
           } finally {
             await g.close();
           }
@@ -231,4 +253,14 @@ async function main(): Promise<void> {
 }
 
 await main();
+if (versusDdp.length > 0) {
+  console.log('\ntargets (issue 5): 2 ws workers (local data) against DDP with a DataLoader, seconds per epoch ratio');
+  for (const v of versusDdp) {
+    const target = DDP_TARGETS[`${v.net}|${v.batch}`];
+    const floorMs = bareFloor.get(`${v.net}|2`);
+    const bound = floorMs !== undefined ? `; the bare ws round trip of these bytes with 2 processes alone is ${floorMs.toFixed(2)} ms, so no ws step that ships them can beat DDP by more than ${(v.ddp * 1000 / floorMs).toFixed(2)}x` : '';
+    console.log(`- ${v.net} batch ${v.batch}: ws 2 ${(v.ws2 * 1000).toFixed(2)} ms/step, DDP ${(v.ddp * 1000).toFixed(2)} ms/step: ${(v.ddp / v.ws2).toFixed(2)}x` +
+      (target !== undefined ? ` (target ${target}x: ${v.ddp / v.ws2 >= target ? 'MET' : 'NOT MET'})` : '') + bound);
+  }
+}
 console.log(`\nload average at end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
