@@ -448,10 +448,16 @@ export function activationBackward(d: usize, a: usize, n: i32, act: i32): void {
 
 /**
  * The output layer's δ and the loss sum (see kernels.ts). cost 0 quadratic on sigmoid outputs,
- * 1 cross-entropy on logits (softmax with the max subtracted). Scalar: B·K is small.
+ * 1 cross-entropy on logits: softmax with the max subtracted, four classes at a time through the
+ * vector exp (the f64 Math.exp per element it replaced took 0.3 ms of a batch-1024 step).
  */
 export function outputDelta(delta: usize, out: usize, labels: usize, B: i32, K: i32, cost: i32): f64 {
   let loss: f64 = 0;
+  const K4 = K & ~3;
+  const tail = K - K4;
+  const mask = tailMask(tail);
+  const tailOff = <usize>K4 << 2;
+  const negInf = f32x4.splat(-Infinity);
   for (let b = 0; b < B; b++) {
     const row = out + ((<usize>b * K) << 2);
     const drow = delta + ((<usize>b * K) << 2);
@@ -464,16 +470,34 @@ export function outputDelta(delta: usize, out: usize, labels: usize, B: i32, K: 
         store<f32>(drow + (<usize>k << 2), diff * a * (1 - a));
       }
     } else {
-      let max = -Infinity;
-      for (let k = 0; k < K; k++) max = Math.max(max, <f64>load<f32>(row + (<usize>k << 2)));
-      let sum: f64 = 0;
-      for (let k = 0; k < K; k++) sum += Math.exp(<f64>load<f32>(row + (<usize>k << 2)) - max);
-      const inv = 1 / sum;
-      for (let k = 0; k < K; k++) {
-        const p = Math.exp(<f64>load<f32>(row + (<usize>k << 2)) - max) * inv;
-        store<f32>(drow + (<usize>k << 2), <f32>(p - (k == y ? 1 : 0)));
+      // max over the row (tail lanes read as −∞), then e^{z − max} into δ, their sum, and the scaling
+      let vmax = negInf;
+      for (let k = 0; k < K4; k += 4) vmax = f32x4.max(vmax, v128.load(row + (<usize>k << 2)));
+      if (tail != 0) vmax = f32x4.max(vmax, v128.bitselect(v128.load(row + tailOff), negInf, mask));
+      vmax = f32x4.max(vmax, f32x4.shuffle(vmax, vmax, 2, 3, 0, 1));
+      const zmax = max<f32>(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1));
+      const vm = f32x4.splat(zmax);
+      let vsum = f32x4.splat(0);
+      for (let k = 0; k < K4; k += 4) {
+        const e = expv(f32x4.sub(v128.load(row + (<usize>k << 2)), vm));
+        vsum = f32x4.add(vsum, e);
+        v128.store(drow + (<usize>k << 2), e);
       }
-      loss -= <f64>load<f32>(row + (<usize>y << 2)) - max - Math.log(sum);
+      if (tail != 0) {
+        const e = v128.and(expv(f32x4.sub(v128.load(row + tailOff), vm)), mask);
+        vsum = f32x4.add(vsum, e);
+        storeLanes(drow + tailOff, e, tail);
+      }
+      const sum = hsum(vsum);
+      const vinv = f32x4.splat(<f32>1 / sum);
+      for (let k = 0; k < K4; k += 4) {
+        const p = drow + (<usize>k << 2);
+        v128.store(p, f32x4.mul(v128.load(p), vinv));
+      }
+      if (tail != 0) storeLanes(drow + tailOff, f32x4.mul(v128.load(drow + tailOff), vinv), tail);
+      const py = drow + (<usize>y << 2);
+      store<f32>(py, load<f32>(py) - 1);
+      loss -= <f64>load<f32>(row + (<usize>y << 2)) - <f64>zmax - Math.log(<f64>sum);
     }
   }
   return loss;
@@ -533,11 +557,17 @@ export function addInto(y: usize, x: usize, n: i32): void {
 export function scaleBytes(dst: usize, src: usize, n: i32, scale: f32): void {
   const vScale = f32x4.splat(scale);
   const n16 = n & ~15;
+  const zero = f32x4.splat(0);
   for (let i = 0; i < n16; i += 16) {
     const bytes = v128.load(src + <usize>i);
+    const p = dst + (<usize>i << 2);
+    if (!v128.any_true(bytes)) {
+      // about half of MNIST's 16-pixel runs are blank: four stores instead of the conversion
+      v128.store(p, zero); v128.store(p, zero, 16); v128.store(p, zero, 32); v128.store(p, zero, 48);
+      continue;
+    }
     const lo = i16x8.extend_low_i8x16_u(bytes);
     const hi = i16x8.extend_high_i8x16_u(bytes);
-    const p = dst + (<usize>i << 2);
     v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), vScale));
     v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), vScale), 16);
     v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), vScale), 32);
@@ -879,11 +909,32 @@ export function unpackAddBlocks(dst: usize, src: usize, R: i32, C: i32, list: us
   }
 }
 
-/** dst[b, :] = images[indices[b]·D, +D) · scale: the batch gather from a data set held in this memory. */
-export function gatherRows(dst: usize, images: usize, indices: usize, B: i32, D: i32, scale: f32): void {
+/** Rows ahead of the conversion whose cache lines the gather touches first. */
+const GATHER_AHEAD = 8;
+
+/** XOR of one byte from every 64-byte line of row[0, D): makes the loads the gather then overlaps. */
+// @ts-ignore: decorator
+@inline function touchRow(row: usize, D: i32): i32 {
+  let s: i32 = load<u8>(row + <usize>(D - 1));
+  for (let off = 0; off < D; off += 64) s ^= load<u8>(row + <usize>off);
+  return s;
+}
+
+/**
+ * dst[b, :] = images[indices[b]·D, +D) · scale: the batch gather from a data set held in this
+ * memory. The rows are random lines of a 47 MB set, so each one starts with cache misses: the
+ * lines of the row GATHER_AHEAD positions ahead are touched before a row is converted, so the
+ * misses of several rows are in flight at once instead of one row after the other. Returns a
+ * value of no meaning (it keeps the touching loads from being optimised away).
+ */
+export function gatherRows(dst: usize, images: usize, indices: usize, B: i32, D: i32, scale: f32): i32 {
+  let sink: i32 = 0;
+  const ahead = min(GATHER_AHEAD, B);
+  for (let b = 0; b < ahead; b++) sink ^= touchRow(images + <usize>load<u32>(indices + (<usize>b << 2)) * <usize>D, D);
   for (let b = 0; b < B; b++) {
+    if (b + ahead < B) sink ^= touchRow(images + <usize>load<u32>(indices + (<usize>(b + ahead) << 2)) * <usize>D, D);
     const src = images + <usize>load<u32>(indices + (<usize>b << 2)) * <usize>D;
     scaleBytes(dst + ((<usize>b * D) << 2), src, D, scale);
   }
+  return sink;
 }
-

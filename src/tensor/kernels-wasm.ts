@@ -18,7 +18,7 @@ export interface WasmExports {
   sgdUpdate(w: number, grad: number, velocity: number, n: number, eta: number, invCount: number, decay: number, momentum: number): void;
   addInto(y: number, x: number, n: number): void;
   scaleBytes(dst: number, src: number, n: number, scale: number): void;
-  gatherRows(dst: number, images: number, indices: number, B: number, D: number, scale: number): void;
+  gatherRows(dst: number, images: number, indices: number, B: number, D: number, scale: number): number;
   zero(x: number, n: number): void;
   biasActivate(out: number, bias: number, B: number, OC: number, act: number): void;
   biasGradInto(dbias: number, dout: number, B: number, OC: number): void;
