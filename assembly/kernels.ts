@@ -880,6 +880,40 @@ export function linearBackwardParamsSparse(dweight: usize, dbias: usize, dout: u
   biasGradInto(dbias, dout, B, OC);
 }
 
+/**
+ * Writes [first, last] of the columns of inp[B, C] that are nonzero in some row to range[0..2)
+ * (first = C, last = −1 when all are zero). Each row is only searched outside the range found
+ * so far, so after a few rows a row costs a handful of vectors: MNIST batches leave their first
+ * ~40 and last ~10 pixels blank (the top rows of the image), and an external GEMM can skip them.
+ */
+export function nonzeroColumnRange(range: usize, inp: usize, B: i32, C: i32): void {
+  const rowBytes = <usize>C << 2;
+  const zero = f32x4.splat(0);
+  let first = C, last = -1;
+  for (let b = 0; b < B; b++) {
+    const x = inp + <usize>b * rowBytes;
+    // columns [0, first), four at a time; lanes at or past `first` (≤ C) are ignored
+    for (let c = 0; c < first; c += 4) {
+      let m = i32x4.bitmask(f32x4.ne(v128.load(x + (<usize>c << 2)), zero));
+      if (first - c < 4) m &= (1 << (first - c)) - 1;
+      if (m != 0) { first = c + ctz(m); break; }
+    }
+    if (first == C) continue; // an all-zero row (last stays as it is)
+    // columns (last, C), four at a time from the right; lanes at or before `last` are ignored
+    let c = max(C - 4, 0);
+    while (c + 3 > last) {
+      let m = i32x4.bitmask(f32x4.ne(v128.load(x + (<usize>c << 2)), zero));
+      if (C - c < 4) m &= (1 << (C - c)) - 1;
+      if (last >= c) m &= ~((1 << (last - c + 1)) - 1);
+      if (m != 0) { last = c + 31 - clz(m); break; }
+      if (c == 0) break;
+      c = max(c - 4, 0);
+    }
+  }
+  store<i32>(range, first);
+  store<i32>(range, last, 4);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Column-block packing for an external GEMM: a batch of MNIST rows leaves 10-45% of the 4-column
 // blocks zero in every example, and those columns contribute nothing to either product.

@@ -30,6 +30,7 @@ export interface WasmExports {
   linearBackwardParamsSparse(dweight: number, dbias: number, dout: number, inp: number, B: number, C: number, OC: number, scratch: number): void;
   packBlocks(dst: number, src: number, R: number, C: number, list: number, n: number): void;
   unpackAddBlocks(dst: number, src: number, R: number, C: number, list: number, n: number): void;
+  nonzeroColumnRange(range: number, inp: number, B: number, C: number): void;
 }
 
 /** Data sets of at least this size are copied into the engine's memory for the batch gather, up to the total. */

@@ -106,6 +106,27 @@ for (const k of engines) {
       }
     });
 
+    it('products on inputs whose leading and trailing columns are blank in every row (the GEMM column range), or all zero', () => {
+      const rng = new Rng(29);
+      for (const [B, C, OC, lead, trail] of [[64, 784, 256, 41, 13], [33, 301, 70, 3, 0], [20, 260, 100, 0, 7], [17, 784, 64, 784, 0]] as const) {
+        const inp = random(ref, B * C, rng, 0.5);
+        for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) if (c < lead || c >= C - trail) inp[b * C + c] = 0;
+        const w = random(ref, OC * C, rng); const bias = random(ref, OC, rng); const dout = random(ref, B * OC, rng);
+        const expected = new Float32Array(B * OC);
+        ref.linearForward(expected, inp, w, bias, B, C, OC, 'sigmoid');
+        const out = k.alloc(B * OC);
+        k.linearForward(out, copyTo(k, inp), copyTo(k, w), copyTo(k, bias), B, C, OC, 'sigmoid');
+        expectClose(out, expected, C, `forward ${B}x${C}x${OC}`);
+        const dw0 = random(ref, OC * C, rng); const db0 = random(ref, OC, rng);
+        const dwRef = dw0.slice(); const dbRef = db0.slice();
+        ref.linearBackwardParams(dwRef, dbRef, dout, inp, B, C, OC);
+        const dw = copyTo(k, dw0); const db = copyTo(k, db0);
+        k.linearBackwardParams(dw, db, copyTo(k, dout), copyTo(k, inp), B, C, OC);
+        expectClose(dw, dwRef, B, `dweight ${B}x${C}x${OC}`);
+        expectClose(db, dbRef, B, `dbias ${B}x${C}x${OC}`);
+      }
+    });
+
     it('activationBackward for every activation and odd lengths', () => {
       const rng = new Rng(5);
       for (const n of [1, 3, 4, 17, 1001]) {
