@@ -419,20 +419,27 @@ export function linearBackwardParams(dweight: usize, dbias: usize, dout: usize, 
 // ---------------------------------------------------------------------------------------------
 // element-wise kernels
 
-/** d[i] *= act'(z_i), through a = act(z). */
+/** d[i] *= act'(z_i), through a = act(z). One loop per activation, so no branch per vector. */
 export function activationBackward(d: usize, a: usize, n: i32, act: i32): void {
+  if (act == ACT_SIGMOID) activationBackwardWith(d, a, n, ACT_SIGMOID);
+  else if (act == ACT_RELU) activationBackwardWith(d, a, n, ACT_RELU);
+  else if (act == ACT_TANH) activationBackwardWith(d, a, n, ACT_TANH);
+}
+
+// @ts-ignore: decorator
+@inline function activationBackwardWith(d: usize, a: usize, n: i32, act: i32): void {
   const n4 = n & ~3;
   const one = f32x4.splat(1.0);
   const zero = f32x4.splat(0.0);
   for (let i = 0; i < n4; i += 4) {
     const off = <usize>i << 2;
     const va = v128.load(a + off);
-    let g: v128;
-    if (act == ACT_SIGMOID) g = f32x4.mul(va, f32x4.sub(one, va));
-    else if (act == ACT_RELU) g = v128.and(f32x4.gt(va, zero), one);
-    else if (act == ACT_TANH) g = f32x4.sub(one, f32x4.mul(va, va));
-    else g = one;
-    v128.store(d + off, f32x4.mul(v128.load(d + off), g));
+    const vd = v128.load(d + off);
+    let r: v128;
+    if (act == ACT_SIGMOID) r = f32x4.mul(vd, f32x4.mul(va, f32x4.sub(one, va)));
+    else if (act == ACT_RELU) r = v128.and(vd, f32x4.gt(va, zero)); // d where a > 0, else +0
+    else r = f32x4.mul(vd, f32x4.sub(one, f32x4.mul(va, va)));
+    v128.store(d + off, r);
   }
   for (let i = n4; i < n; i++) {
     const off = <usize>i << 2;
@@ -440,8 +447,7 @@ export function activationBackward(d: usize, a: usize, n: i32, act: i32): void {
     let g: f32;
     if (act == ACT_SIGMOID) g = va * (1 - va);
     else if (act == ACT_RELU) g = va > 0 ? 1 : 0;
-    else if (act == ACT_TANH) g = 1 - va * va;
-    else g = 1;
+    else g = 1 - va * va;
     store<f32>(d + off, load<f32>(d + off) * g);
   }
 }
@@ -944,7 +950,7 @@ export function unpackAddBlocks(dst: usize, src: usize, R: i32, C: i32, list: us
 }
 
 /** Rows ahead of the conversion whose cache lines the gather touches first. */
-const GATHER_AHEAD = 8;
+const GATHER_AHEAD = 16;
 
 /** XOR of one byte from every 64-byte line of row[0, D): makes the loads the gather then overlaps. */
 // @ts-ignore: decorator
