@@ -531,6 +531,24 @@ export function sgdUpdate(w: usize, grad: usize, velocity: usize, n: i32,
       store<f32>(velocity + off, v);
       store<f32>(w + off, vw + v);
     }
+  } else if (decay == 0) {
+    // plain SGD (the default): w −= (η/m)·grad, eight floats an iteration; this loop is the
+    // step's third-largest cost at batch 10 and the general one spends two more ops a vector
+    const vStep = f32x4.splat(eta * invCount);
+    const n8 = n & ~7;
+    for (let i = 0; i < n8; i += 8) {
+      const off = <usize>i << 2;
+      v128.store(w + off, f32x4.sub(v128.load(w + off), f32x4.mul(v128.load(grad + off), vStep)));
+      v128.store(w + off, f32x4.sub(v128.load(w + off, 16), f32x4.mul(v128.load(grad + off, 16), vStep)), 16);
+    }
+    for (let i = n8; i < n4; i += 4) {
+      const off = <usize>i << 2;
+      v128.store(w + off, f32x4.sub(v128.load(w + off), f32x4.mul(v128.load(grad + off), vStep)));
+    }
+    for (let i = n4; i < n; i++) {
+      const off = <usize>i << 2;
+      store<f32>(w + off, load<f32>(w + off) - eta * invCount * load<f32>(grad + off));
+    }
   } else {
     for (let i = 0; i < n4; i += 4) {
       const off = <usize>i << 2;
