@@ -215,6 +215,27 @@ for (const k of engines) {
       }
     });
 
+    it('holdImages copies a data set up front, and gathers from it like the reference', () => {
+      const rng = new Rng(31);
+      const D = 784;
+      const images = Buffer.from(new Uint8Array(2000 * D).map(() => rng.nextInt(256))); // 1.6 MB, a Node Buffer
+      const arena = (k as Kernels & { core?: { arena: { used: number } } }).core!.arena;
+      const before = arena.used;
+      k.holdImages(images);
+      expect(arena.used - before).toBeGreaterThanOrEqual(images.length);
+      k.holdImages(images); // a second hold keeps the one copy
+      const after = arena.used;
+      for (let call = 0; call < 3; call++) {
+        const indices = new Uint32Array(12).map(() => rng.nextInt(2000));
+        const expected = new Float32Array(12 * D);
+        ref.gatherScaled(expected, images, indices, 12, D, 1 / 255);
+        const dst = k.alloc(12 * D);
+        k.gatherScaled(dst, images, indices, 12, D, 1 / 255);
+        expectClose(dst, expected, 1, `gather call ${call}`);
+      }
+      expect(arena.used - after).toBeLessThan(images.length); // the dst buffers, no second copy
+    });
+
     it('computes the same for arrays it did not allocate (plain and SharedArrayBuffer-backed)', () => {
       const rng = new Rng(13);
       const [B, C, OC] = [129, 257, 31];
