@@ -980,7 +980,7 @@ const GATHER_AHEAD = 16;
 
 /**
  * dst[b, :] = images[indices[b]·D, +D) · scale: the batch gather from a data set held in this
- * memory. The rows are random lines of a 47 MB set, so each one starts with cache misses: the
+ * memory. The rows are random lines of a 39 MB set, so each one starts with cache misses: the
  * lines of the row GATHER_AHEAD positions ahead are touched before a row is converted, so the
  * misses of several rows are in flight at once instead of one row after the other. Returns a
  * value of no meaning (it keeps the touching loads from being optimised away).
