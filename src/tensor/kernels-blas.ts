@@ -96,8 +96,20 @@ export const BLAS_MIN_MACS = 64 * 1024;
 export const PACK_MAX_FRACTION = 0.7;
 /** Forward products with a sparser input than this (nonzero block fraction) and OC < 64 or B < 16 stay in wasm. */
 const WASM_FORWARD_MAX_FRACTION = 0.85;
+/** Rows scanned before the rest: enough for MNIST or ReLU outputs to show they are too dense to pack. */
+const SCAN_PREFIX_ROWS = 64;
 /** Narrower inputs are not worth scanning. */
 const PACK_MIN_C = 256;
+
+/**
+ * Short and narrow products (784-30-10's first layer at batch 10) go to the wasm kernels before
+ * any sparsity scan: there sgemm lost to them in forward (by the scan, ~2 µs) and in the weight
+ * gradient (28 vs 16 µs at 10x784x30; at 16 rows the two were even). Wide or long ones still
+ * reach sgemm, which won at 10x784x256 and 10x256x256.
+ */
+function wasmWins(B: number, OC: number): boolean {
+  return B < 16 && OC < 64;
+}
 
 /** Builds the blas engine on top of a wasm core; throws when OpenBLAS cannot be loaded. */
 export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core: WasmCore; readonly blas: BlasLibrary } {
@@ -122,14 +134,54 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
     }
     return v;
   };
-  /** Lists the nonzero 4-column blocks of inp[B, C] in `packed` (no allocation); false when packing does not pay. */
+  /** A view at a byte address for sgemm (koffi passes its data pointer; the length is not used), cached. */
+  const addressViews = new Map<number, Float32Array>();
+  const at = (p: number): Float32Array => {
+    let v = addressViews.get(p);
+    if (v === undefined) {
+      if (addressViews.size > 256) addressViews.clear();
+      v = new Float32Array(arena.memory.buffer, p, 1);
+      addressViews.set(p, v);
+    }
+    return v;
+  };
+  /**
+   * [first, last] of the columns of inp[B, C] nonzero in some row, for products on wide inputs
+   * (MNIST rows leave ~40 leading and ~10 trailing pixels blank even over 1024 examples: the
+   * GEMM skips them, 6% of the first layer's work). Narrow inputs get the full range unscanned.
+   */
+  const range = { first: 0, last: 0 };
+  const columnRange = (pInp: number, B: number, C: number): void => {
+    range.first = 0;
+    range.last = C - 1;
+    if (C < PACK_MIN_C) return;
+    const p = stage.scratch(8);
+    k.nonzeroColumnRange(p, pInp, B, C);
+    const first = arena.u32[p >> 2]! | 0;
+    const last = arena.u32[(p >> 2) + 1]! | 0;
+    // an all-zero input keeps one column: the product is then the bias alone, as it should be
+    if (last >= first) { range.first = first; range.last = last; } else range.last = 0;
+  };
+
+  /**
+   * Lists the nonzero 4-column blocks of inp[B, C] in `packed` (no allocation). The union of
+   * blocks only grows with rows, so a prefix of rows that already has more than `limit` blocks
+   * settles the question without reading the rest (at B = 1024 a full scan read 3.2 MB of
+   * layer-one input and each hidden layer's 1 MB, per product, only to decide against packing).
+   */
   const packed = { list: 0, n: 0 };
-  const packColumns = (pInp: number, B: number, C: number): boolean => {
-    packed.n = C >> 2;
-    if (C < PACK_MIN_C || C % 4 !== 0) return false;
+  const countBlocks = (pInp: number, B: number, C: number, limit: number): number => {
     packed.list = stage.scratch(k.listBytes(C));
-    packed.n = k.countNonzeroBlocks(pInp, B, C, packed.list);
-    return packed.n <= PACK_MAX_FRACTION * (C / 4);
+    const rows = Math.min(B, SCAN_PREFIX_ROWS);
+    packed.n = k.countNonzeroBlocks(pInp, rows, C, packed.list);
+    if (rows < B && packed.n <= limit) packed.n = k.countNonzeroBlocks(pInp, B, C, packed.list);
+    return packed.n;
+  };
+  /** Whether packing the nonzero blocks pays; `packed` holds them when it does. */
+  const packColumns = (pInp: number, B: number, C: number): boolean => {
+    if (C < PACK_MIN_C || C % 4 !== 0) return false;
+    const limit = PACK_MAX_FRACTION * (C / 4);
+    return countBlocks(pInp, B, C, limit) <= limit;
   };
 
   return {
@@ -139,17 +191,23 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
     blas,
 
     linearForward(out, inp, weight, bias, B, C, OC, act) {
-      if (B * C * OC < BLAS_MIN_MACS) return wasm.linearForward(out, inp, weight, bias, B, C, OC, act);
+      if (B * C * OC < BLAS_MIN_MACS || wasmWins(B, OC)) return wasm.linearForward(out, inp, weight, bias, B, C, OC, act);
       stage.begin();
       const pInp = stage.input(inp, B * C, 'inp');
       const pW = stage.input(weight, OC * C, 'weight');
       const pBias = stage.input(bias, OC, 'bias');
-      const pack = packColumns(pInp, B, C);
-      if ((OC < 64 || B < 16) && C >= PACK_MIN_C && packed.n <= WASM_FORWARD_MAX_FRACTION * (C / 4)) {
-        // narrow or short products on a sparse input: the wasm kernel, which skips the zero
-        // blocks tile by tile, beat sgemm here (bench/kernels: 784x30 at B = 10 and 128)
-        stage.end();
-        return wasm.linearForward(out, inp, weight, bias, B, C, OC, act);
+      let pack = false;
+      if (C >= PACK_MIN_C && C % 4 === 0) {
+        const wasmLimit = OC < 64 || B < 16 ? WASM_FORWARD_MAX_FRACTION * (C / 4) : 0;
+        const packLimit = PACK_MAX_FRACTION * (C / 4);
+        const n = countBlocks(pInp, B, C, Math.max(wasmLimit, packLimit));
+        pack = n <= packLimit;
+        if (n <= wasmLimit) {
+          // narrow or short products on a sparse input: the wasm kernel, which skips the zero
+          // blocks tile by tile, beat sgemm here (bench/kernels: 784x30 at B = 10 and 128)
+          stage.end();
+          return wasm.linearForward(out, inp, weight, bias, B, C, OC, act);
+        }
       }
       const pOut = stage.output(out, B * OC, 'out', false);
       if (pack) {
@@ -165,9 +223,13 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
         stage.end();
         return;
       }
-      // out[B,OC] = inp[B,C] · weight[OC,C]ᵀ
-      blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, B, OC, C, 1,
-        view(inp, pInp, B * C), C, view(weight, pW, OC * C), C, 0, view(out, pOut, B * OC), OC);
+      // out[B,OC] = inp[B,f..l] · weight[OC,f..l]ᵀ over the columns [f, l] that hold any nonzero
+      columnRange(pInp, B, C);
+      const { first } = range;
+      const K = range.last - first + 1;
+      blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, B, OC, K, 1,
+        first === 0 ? view(inp, pInp, B * C) : at(pInp + 4 * first), C,
+        first === 0 ? view(weight, pW, OC * C) : at(pW + 4 * first), C, 0, view(out, pOut, B * OC), OC);
       k.biasActivate(pOut, pBias, B, OC, ACT_CODE[act]);
       stage.end();
     },
@@ -185,7 +247,7 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
     },
 
     linearBackwardParams(dweight, dbias, dout, inp, B, C, OC) {
-      if (B * C * OC < BLAS_MIN_MACS) return wasm.linearBackwardParams(dweight, dbias, dout, inp, B, C, OC);
+      if (B * C * OC < BLAS_MIN_MACS || wasmWins(B, OC)) return wasm.linearBackwardParams(dweight, dbias, dout, inp, B, C, OC);
       stage.begin();
       const pDout = stage.input(dout, B * OC, 'dout');
       const pInp = stage.input(inp, B * C, 'inp');
@@ -204,9 +266,13 @@ export function createBlasKernels(lib?: BlasLibrary): Kernels & { readonly core:
         stage.end();
         return;
       }
-      // dweight[OC,C] += dout[B,OC]ᵀ · inp[B,C]
-      blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_TRANS, CBLAS_NO_TRANS, OC, C, B, 1,
-        view(dout, pDout, B * OC), OC, view(inp, pInp, B * C), C, 1, view(dweight, pDw, OC * C), C);
+      // dweight[OC,f..l] += dout[B,OC]ᵀ · inp[B,f..l]: the other columns' gradient is exactly 0
+      columnRange(pInp, B, C);
+      const { first } = range;
+      const N = range.last - first + 1;
+      blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_TRANS, CBLAS_NO_TRANS, OC, N, B, 1, view(dout, pDout, B * OC), OC,
+        first === 0 ? view(inp, pInp, B * C) : at(pInp + 4 * first), C,
+        1, first === 0 ? view(dweight, pDw, OC * C) : at(pDw + 4 * first), C);
       k.biasGradInto(pDb, pDout, B, OC);
       stage.end();
     },

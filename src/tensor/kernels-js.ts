@@ -91,6 +91,10 @@ export function createJsKernels(): Kernels {
         for (let i = 0; i < D; i++) dst[b * D + i] = images[src + i]! * scale;
       }
     },
+
+    holdImages() {
+      // reads the data set in place: nothing to prepare
+    },
   };
 }
 

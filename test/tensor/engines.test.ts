@@ -106,6 +106,27 @@ for (const k of engines) {
       }
     });
 
+    it('products on inputs whose leading and trailing columns are blank in every row (the GEMM column range), or all zero', () => {
+      const rng = new Rng(29);
+      for (const [B, C, OC, lead, trail] of [[64, 784, 256, 41, 13], [33, 301, 70, 3, 0], [20, 260, 100, 0, 7], [17, 784, 64, 784, 0]] as const) {
+        const inp = random(ref, B * C, rng, 0.5);
+        for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) if (c < lead || c >= C - trail) inp[b * C + c] = 0;
+        const w = random(ref, OC * C, rng); const bias = random(ref, OC, rng); const dout = random(ref, B * OC, rng);
+        const expected = new Float32Array(B * OC);
+        ref.linearForward(expected, inp, w, bias, B, C, OC, 'sigmoid');
+        const out = k.alloc(B * OC);
+        k.linearForward(out, copyTo(k, inp), copyTo(k, w), copyTo(k, bias), B, C, OC, 'sigmoid');
+        expectClose(out, expected, C, `forward ${B}x${C}x${OC}`);
+        const dw0 = random(ref, OC * C, rng); const db0 = random(ref, OC, rng);
+        const dwRef = dw0.slice(); const dbRef = db0.slice();
+        ref.linearBackwardParams(dwRef, dbRef, dout, inp, B, C, OC);
+        const dw = copyTo(k, dw0); const db = copyTo(k, db0);
+        k.linearBackwardParams(dw, db, copyTo(k, dout), copyTo(k, inp), B, C, OC);
+        expectClose(dw, dwRef, B, `dweight ${B}x${C}x${OC}`);
+        expectClose(db, dbRef, B, `dbias ${B}x${C}x${OC}`);
+      }
+    });
+
     it('activationBackward for every activation and odd lengths', () => {
       const rng = new Rng(5);
       for (const n of [1, 3, 4, 17, 1001]) {
@@ -192,6 +213,27 @@ for (const k of engines) {
         k.gatherScaled(dst, images, indices, 10, D, 1 / 255);
         expectClose(dst, expected, 1, `gather call ${call}`);
       }
+    });
+
+    it('holdImages copies a data set up front, and gathers from it like the reference', () => {
+      const rng = new Rng(31);
+      const D = 784;
+      const images = Buffer.from(new Uint8Array(2000 * D).map(() => rng.nextInt(256))); // 1.6 MB, a Node Buffer
+      const arena = (k as Kernels & { core?: { arena: { used: number } } }).core!.arena;
+      const before = arena.used;
+      k.holdImages(images);
+      expect(arena.used - before).toBeGreaterThanOrEqual(images.length);
+      k.holdImages(images); // a second hold keeps the one copy
+      const after = arena.used;
+      for (let call = 0; call < 3; call++) {
+        const indices = new Uint32Array(12).map(() => rng.nextInt(2000));
+        const expected = new Float32Array(12 * D);
+        ref.gatherScaled(expected, images, indices, 12, D, 1 / 255);
+        const dst = k.alloc(12 * D);
+        k.gatherScaled(dst, images, indices, 12, D, 1 / 255);
+        expectClose(dst, expected, 1, `gather call ${call}`);
+      }
+      expect(arena.used - after).toBeLessThan(images.length); // the dst buffers, no second copy
     });
 
     it('computes the same for arrays it did not allocate (plain and SharedArrayBuffer-backed)', () => {
