@@ -4,7 +4,10 @@
  * coordinator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnDpt, workerPids, type Run } from '../helpers/cli.js';
 import { cliPath } from '../../coordinator/launch.js';
@@ -61,7 +64,9 @@ describe('dpt launch / coordinator / worker', () => {
   });
 
   it('Ctrl-C on launch stops every worker process', async () => {
-    const run = dpt(['launch', '--workers', '2', '--epochs', '30']);
+    // Ctrl-C writes a checkpoint: into a temporary folder, not the working directory
+    const ck = join(mkdtempSync(join(tmpdir(), 'dpt-ctrlc-')), 'ctrlc.ckpt');
+    const run = dpt(['launch', '--workers', '2', '--epochs', '30', '--checkpoint', ck]);
     while (workerPids(run.err).length < 2) await new Promise((r) => setTimeout(r, 50));
     const pids = workerPids(run.err);
     run.child.kill('SIGINT');
