@@ -198,6 +198,8 @@ async function prepare(setup: SetupMsg, o: WorkerOptions): Promise<Prepared> {
   }
   const { kernels } = await createKernels(setup.kernels);
   const computer = new ShardComputer(setup.spec, kernels, setup.maxShard);
+  // while joining, so the wasm engines' copy of the data set is not paid inside the first steps
+  if (train !== null) kernels.holdImages(train.images);
   return {
     setup, computer, params: kernels.alloc(layout.size), train, D,
     indices: new Uint32Array(setup.data === 'local' ? setup.maxShard : 0),
