@@ -136,7 +136,7 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
         for (const m of MODES) {
           groups.push(m.transport === 'inproc'
             ? new InProcessGroup(net.spec, kernels, train, m.world, batch)
-            : await ThreadGroup.start({ spec: net.spec, kernels: kernels.name, train, world: m.world, maxBatch: batch }));
+            : await ThreadGroup.start({ spec: net.spec, kernels: kernels.name, coordinatorKernels: kernels, train, world: m.world, maxBatch: batch }));
         }
         const times: number[][] = MODES.map(() => []);
         const cpu: number[][] = MODES.map(() => []);

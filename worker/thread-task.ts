@@ -9,7 +9,7 @@
  */
 import { workerData } from 'piscina';
 import {
-  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
   R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
 } from '../coordinator/thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
@@ -42,6 +42,19 @@ async function setUp(): Promise<(task: ServeTask) => number> {
   // foreign to it, so parameters are copied in at the start of a step and gradients out at the end.
   const params = kernels.alloc(m.paramCount);
   const c = m.control;
+  // the coordinator's parameter buffer, when it publishes in place (CTRL_PARAMS_AT >= 0); the
+  // view is made once per location, not per step
+  let sourceAt = -1;
+  let source = m.params;
+  const paramsSource = (at: number): Float32Array => {
+    if (at < 0) return m.params;
+    if (at !== sourceAt) {
+      if (m.engineMemory === null) throw new Error('the coordinator published parameters in place but shares no engine memory');
+      source = m.engineMemory.subarray(at, at + m.paramCount);
+      sourceAt = at;
+    }
+    return source;
+  };
 
   return function serve(task: ServeTask): number {
     const { rank } = task;
@@ -66,7 +79,7 @@ async function setUp(): Promise<(task: ServeTask) => number> {
         if (indices[i]! >= train.count) throw new RangeError(`example index ${indices[i]} is outside the ${train.count} training images`);
       }
       const t0 = performance.now();
-      params.set(m.params);
+      params.set(paramsSource(Atomics.load(c, CTRL_PARAMS_AT)));
       const t1 = performance.now();
       const sums = computer.computeIndexed(params, train, indices);
       const t2 = performance.now();
