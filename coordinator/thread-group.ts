@@ -21,7 +21,8 @@ import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
   allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
-  REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
+  REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, SPIN_FOR_LAST_MS,
+  spinWhileEquals, type ThreadMemory,
 } from './thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
@@ -47,13 +48,6 @@ export interface ThreadGroupOptions {
   /** fault injection for tests: rank `rank`'s thread exits when it reaches step `step` */
   exitAt?: { rank: number; step: number };
 }
-
-/**
- * Once some ranks are done and their cores idle, the coordinator spins this long for the rest
- * instead of sleeping: waking the main thread's event loop costs ~0.15 ms on this VM, and the
- * last shard usually ends within a fraction of a millisecond of the others.
- */
-export const SPIN_FOR_LAST_MS = 1;
 
 // Atomics.waitAsync is in Node 20 but not in the ES2022 lib this project compiles against.
 const waitAsync = (Atomics as unknown as {
@@ -223,7 +217,7 @@ export class ThreadGroup implements WorkerGroup {
       if (done >= this.world) return;
       // Spin only once a rank is done (the rest are close behind) and the ranks still computing
       // leave a core free for the spinning main thread; otherwise sleep, leaving the cores to them.
-      if (step >= 0 && done > 0 && this.world - done <= this.spinBelow && spinWhile(c, CTRL_DONE, done, SPIN_FOR_LAST_MS)) continue;
+      if (step >= 0 && done > 0 && this.world - done <= this.spinBelow && spinWhileEquals(c, CTRL_DONE, done, SPIN_FOR_LAST_MS)) continue;
       await waitAsync(c, CTRL_DONE, done).value;
     }
   }
@@ -232,15 +226,6 @@ export class ThreadGroup implements WorkerGroup {
     if (this.stopping || this.failure) return;
     this.failure = { rank, reason };
     Atomics.notify(this.memory.control, CTRL_DONE);
-  }
-}
-
-/** Spins until a[index] is no longer `value` (true) or `ms` have passed (false). */
-function spinWhile(a: Int32Array, index: number, value: number, ms: number): boolean {
-  const until = performance.now() + ms;
-  for (;;) {
-    for (let i = 0; i < 256; i++) if (Atomics.load(a, index) !== value) return true;
-    if (performance.now() > until) return false;
   }
 }
 
