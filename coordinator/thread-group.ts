@@ -17,6 +17,7 @@ import { Piscina } from 'piscina';
 import type { KernelChoice } from '../src/config.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { Kernels } from '../src/tensor/kernels.js';
+import { wasmModule } from '../src/tensor/kernels-wasm.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
@@ -87,7 +88,9 @@ export class ThreadGroup implements WorkerGroup {
     this.slots = Array.from({ length: o.world }, (_, r) => gradSlot(this.memory, r));
     this.receivedAt = new Float64Array(o.world);
     this.spinBelow = availableParallelism() - 1;
-    const setup: ThreadSetup = { spec: o.spec, kernels: o.kernels, train: shareImages(o.train), memory: this.memory };
+    const setup: ThreadSetup = {
+      spec: o.spec, kernels: o.kernels, train: shareImages(o.train), memory: this.memory, wasmModule: compiledKernels(o.kernels),
+    };
     this.pool = new Piscina<ServeTask, number>({
       filename: threadTaskFile(),
       // A fixed pool of exactly N threads, never torn down while idle (piscina's defaults would
@@ -226,6 +229,21 @@ export class ThreadGroup implements WorkerGroup {
     if (this.stopping || this.failure) return;
     this.failure = { rank, reason };
     Atomics.notify(this.memory.control, CTRL_DONE);
+  }
+}
+
+/**
+ * The wasm kernels compiled once, here, for every thread: posted through workerData, the threads
+ * share the compiled (and as it warms up, optimised) code instead of each compiling its own copy
+ * in the first seconds of a run. Undefined for the js engine, or where the module does not
+ * compile (each thread then reports why, as before).
+ */
+function compiledKernels(kernels: KernelChoice): WebAssembly.Module | undefined {
+  if (kernels === 'js') return undefined;
+  try {
+    return wasmModule();
+  } catch {
+    return undefined;
   }
 }
 

@@ -18,6 +18,7 @@ import { shardRange } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { createKernels } from '../src/tensor/engines.js';
+import { adoptWasmModule } from '../src/tensor/kernels-wasm.js';
 import { ShardComputer } from './compute.js';
 
 /** What every thread receives once (piscina workerData); the typed arrays share memory. */
@@ -26,6 +27,8 @@ export interface ThreadSetup {
   kernels: KernelChoice;
   train: LabelledImages;
   memory: ThreadMemory;
+  /** the wasm kernels as the coordinator compiled them (shared code); absent for the js engine */
+  wasmModule?: WebAssembly.Module;
 }
 
 export interface ServeTask {
@@ -37,6 +40,7 @@ export interface ServeTask {
 async function setUp(): Promise<(task: ServeTask) => number> {
   const setup = workerData as ThreadSetup;
   const { memory: m, train } = setup;
+  if (setup.wasmModule) adoptWasmModule(setup.wasmModule);
   const { kernels } = await createKernels(setup.kernels);
   const computer = new ShardComputer(setup.spec, kernels, Math.ceil(m.maxBatch / m.world));
   // The engine computes on its own buffers (wasm memory for the wasm engine): shared memory is
