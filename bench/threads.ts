@@ -106,12 +106,7 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
   const perm = epochPermutation(train.count, new Rng(1), true);
   for (let s = 0; s < burnIn + measured; s++) {
     const indices = batchIndices(perm, s, batch);
-    // Last mode first: after a thread group's step its last rank spins for up to 2 ms for the
-    // next one (coordinator/thread-memory.ts). Going down the list (x2, x1, single), that spinner
-    // overlaps a mode that keeps one core busy, never one that needs both (its CPU does count
-    // in that mode's cpu/wall).
-    for (let i = runs.length - 1; i >= 0; i--) {
-      const r = runs[i]!;
+    for (const r of runs) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, s, indices);

@@ -10,7 +10,6 @@
  * Limits: one step at a time (the trainer awaits every step); a hung thread is waited for.
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
@@ -22,8 +21,7 @@ import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
   allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
-  REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, SPIN_FOR_LAST_MS,
-  spinWhileEquals, type ThreadMemory,
+  REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
 } from './thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
@@ -72,8 +70,6 @@ export class ThreadGroup implements WorkerGroup {
   private readonly slots: Float32Array[];
   private readonly receivedAt: Float64Array;
   private readonly residents: Promise<number>[];
-  /** ranks that may still be computing while the coordinator spins: a spinning main thread must not take their core */
-  private readonly spinBelow: number;
   /** the first rank whose task ended, and why; set from the task promises, read by the step loop */
   private failure: { rank: number; reason: Error } | null = null;
   private stopping = false;
@@ -87,7 +83,6 @@ export class ThreadGroup implements WorkerGroup {
     this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch, engine ? (n) => engine.alloc(n) : undefined);
     this.slots = Array.from({ length: o.world }, (_, r) => gradSlot(this.memory, r));
     this.receivedAt = new Float64Array(o.world);
-    this.spinBelow = availableParallelism() - 1;
     const setup: ThreadSetup = {
       spec: o.spec, kernels: o.kernels, train: shareImages(o.train), memory: this.memory, wasmModule: compiledKernels(o.kernels),
     };
@@ -218,9 +213,6 @@ export class ThreadGroup implements WorkerGroup {
         }
       }
       if (done >= this.world) return;
-      // Spin only once a rank is done (the rest are close behind) and the ranks still computing
-      // leave a core free for the spinning main thread; otherwise sleep, leaving the cores to them.
-      if (step >= 0 && done > 0 && this.world - done <= this.spinBelow && spinWhileEquals(c, CTRL_DONE, done, SPIN_FOR_LAST_MS)) continue;
       await waitAsync(c, CTRL_DONE, done).value;
     }
   }

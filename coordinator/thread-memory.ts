@@ -38,26 +38,6 @@ export const R_STEP = 8;
 export const REPLY_FIELDS = 9;
 import type { LabelledImages } from '../src/data/idx.js';
 
-/**
- * Spinning, not sleeping, where a core would otherwise idle: an idle vCPU of this VM halts at
- * once (haltpoll with guest_halt_poll_ns=0), and waking a thread on it costs ~0.15-0.4 ms. Each
- * spin is bounded, then the thread sleeps as before. Both rules keep the spinning threads plus
- * the threads that are computing within the cores (see docs/threads.md).
- */
-/** the coordinator, once some ranks are done, for the rest */
-export const SPIN_FOR_LAST_MS = 2;
-/** the last rank to finish a step, for the coordinator's next step (it reduces and steps meanwhile) */
-export const SPIN_FOR_NEXT_STEP_MS = 2;
-
-/** Spins until a[index] is no longer `value` (true) or `ms` have passed (false). */
-export function spinWhileEquals(a: Int32Array, index: number, value: number, ms: number): boolean {
-  const until = performance.now() + ms;
-  for (;;) {
-    for (let i = 0; i < 256; i++) if (Atomics.load(a, index) !== value) return true;
-    if (performance.now() > until) return false;
-  }
-}
-
 /** The buffers every thread receives once, at start-up. */
 export interface ThreadMemory {
   /** the parameters of the current step, [paramCount], written by the coordinator only */

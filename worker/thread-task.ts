@@ -7,11 +7,10 @@
  * thread: it started it, and a throw or a dead thread rejects the task's promise, which is how
  * the coordinator learns of a failure. No tensor is ever cloned or posted.
  */
-import { availableParallelism } from 'node:os';
 import { workerData } from 'piscina';
 import {
   CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
-  R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, SPIN_FOR_NEXT_STEP_MS, spinWhileEquals, type ThreadMemory,
+  R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
 } from '../coordinator/thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
 import { shardRange } from '../src/data/batches.js';
@@ -70,9 +69,6 @@ async function setUp(): Promise<(task: ServeTask) => number> {
     // so no bump can fall between our load of the generation and our wait on it.
     Atomics.add(c, CTRL_DONE, 1);
     Atomics.notify(c, CTRL_DONE);
-    // the last rank to finish spins for the next step while the coordinator reduces and steps:
-    // with the coordinator that is two running threads, so it needs two cores
-    const mayspin = availableParallelism() >= 2;
     let steps = 0;
     for (;;) {
       Atomics.wait(c, CTRL_GEN, gen);
@@ -105,11 +101,8 @@ async function setUp(): Promise<(task: ServeTask) => number> {
       steps++;
       // The atomic add publishes the slot and the reply row: the coordinator reads them only
       // after it has seen this count.
-      const done = Atomics.add(c, CTRL_DONE, 1) + 1;
+      Atomics.add(c, CTRL_DONE, 1);
       Atomics.notify(c, CTRL_DONE);
-      // Every other rank is asleep by now (or about to be): this thread keeps its core awake for
-      // the next bump of CTRL_GEN, then Atomics.wait returns at once.
-      if (mayspin && done === m.world) spinWhileEquals(c, CTRL_GEN, gen, SPIN_FOR_NEXT_STEP_MS);
     }
   };
 }
