@@ -44,6 +44,10 @@ const NETS: NetCase[] = [
   { label: '784-256-256-10 relu/CE', spec: { sizes: [784, 256, 256, 10], activation: 'relu', cost: 'cross-entropy' }, init: 'scaled', eta: 0.1, examples: 2048 },
 ];
 const BATCHES = [10, 128, 1024];
+/** timed steps per mode and repetition, whatever the batch (49 steps make a whole epoch at 1024) */
+const MIN_TIMED_STEPS = 24;
+/** untimed steps first: the threads' engines copy the training images into their memory on the second step */
+const MIN_BURN_IN = 4;
 const MODES = [
   { label: 'single', transport: 'inproc', world: 1 },
   { label: 'threads x1', transport: 'threads', world: 1 },
@@ -129,14 +133,15 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
     const initial = network.allocParams();
     initParams(initial, network.layout, net.init, new Rng(11));
     for (const batch of args.batches) {
-      const measured = Math.max(3, Math.round(net.examples / batch));
-      const burnIn = Math.max(1, Math.ceil(measured / 4));
+      // at least MIN_TIMED_STEPS: at batch 1024 a handful of ~10-20 ms steps was all noise
+      const measured = Math.max(MIN_TIMED_STEPS, Math.round(net.examples / batch));
+      const burnIn = Math.max(MIN_BURN_IN, Math.ceil(measured / 4));
       const groups: WorkerGroup[] = [];
       try {
         for (const m of MODES) {
           groups.push(m.transport === 'inproc'
             ? new InProcessGroup(net.spec, kernels, train, m.world, batch)
-            : await ThreadGroup.start({ spec: net.spec, kernels: kernels.name, train, world: m.world, maxBatch: batch }));
+            : await ThreadGroup.start({ spec: net.spec, kernels: kernels.name, coordinatorKernels: kernels, train, world: m.world, maxBatch: batch }));
         }
         const times: number[][] = MODES.map(() => []);
         const cpu: number[][] = MODES.map(() => []);

@@ -85,7 +85,9 @@ export async function startGroup(s: Session): Promise<WorkerGroup> {
       return startWsGroup(config, s.train, (line) => process.stderr.write(`${line}\n`));
     case 'threads':
       // the threads load the engine the coordinator resolved, so 'auto' means the same on both sides
-      return ThreadGroup.start({ spec: config.spec, kernels: s.kernels.name, train: s.train, world: config.workers, maxBatch: config.batch });
+      return ThreadGroup.start({
+        spec: config.spec, kernels: s.kernels.name, coordinatorKernels: s.kernels, train: s.train, world: config.workers, maxBatch: config.batch,
+      });
     default:
       throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc or threads`);
   }

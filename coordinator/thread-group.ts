@@ -15,11 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { KernelChoice } from '../src/config.js';
 import type { LabelledImages } from '../src/data/idx.js';
+import type { Kernels } from '../src/tensor/kernels.js';
+import { wasmModule } from '../src/tensor/kernels-wasm.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
-  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS,
-  R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
+  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
+  REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
 } from './thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
@@ -31,6 +33,12 @@ export interface ThreadGroupOptions {
   spec: NetworkSpec;
   /** engine each thread creates for itself (createKernels) */
   kernels: KernelChoice;
+  /**
+   * The coordinator's own engine (the one its reduction and optimizer run on). When its memory is
+   * shared (wasm, blas), the gradient slots are allocated in it, so the rank-order reduction reads
+   * them in place, and parameters living in it are read by the threads without a publish copy.
+   */
+  coordinatorKernels?: Kernels;
   /** the training set; copied once into shared memory unless it already lives there */
   train: LabelledImages;
   world: number;
@@ -71,10 +79,13 @@ export class ThreadGroup implements WorkerGroup {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
     if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${o.maxBatch}`);
     this.world = o.world;
-    this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch);
+    const engine = o.coordinatorKernels;
+    this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch, engine ? (n) => engine.alloc(n) : undefined);
     this.slots = Array.from({ length: o.world }, (_, r) => gradSlot(this.memory, r));
     this.receivedAt = new Float64Array(o.world);
-    const setup: ThreadSetup = { spec: o.spec, kernels: o.kernels, train: shareImages(o.train), memory: this.memory };
+    const setup: ThreadSetup = {
+      spec: o.spec, kernels: o.kernels, train: shareImages(o.train), memory: this.memory, wasmModule: compiledKernels(o.kernels),
+    };
     this.pool = new Piscina<ServeTask, number>({
       filename: threadTaskFile(),
       // A fixed pool of exactly N threads, never torn down while idle (piscina's defaults would
@@ -120,7 +131,10 @@ export class ThreadGroup implements WorkerGroup {
     // settled), so plain writes are safe; the atomic bump of CTRL_GEN orders them before any
     // worker's read.
     const sentAt = performance.now();
-    m.params.set(req.params);
+    // parameters in the coordinator engine's shared memory are read there by the threads
+    const at = paramsIndexIn(m, req.params);
+    if (at < 0) m.params.set(req.params);
+    Atomics.store(c, CTRL_PARAMS_AT, at);
     m.indices.set(req.indices);
     Atomics.store(c, CTRL_STEP, req.step);
     Atomics.store(c, CTRL_BATCH, B);
@@ -164,6 +178,14 @@ export class ThreadGroup implements WorkerGroup {
     return this.closed;
   }
 
+  /**
+   * True when the threads read `params` where it is, in the coordinator engine's memory, instead of
+   * a copy the coordinator publishes each step (for tests and reports).
+   */
+  readsInPlace(params: Float32Array): boolean {
+    return paramsIndexIn(this.memory, params) >= 0;
+  }
+
   /** Threads alive in the pool (0 after close). */
   get liveThreads(): number {
     return this.pool.threads.length;
@@ -199,6 +221,21 @@ export class ThreadGroup implements WorkerGroup {
     if (this.stopping || this.failure) return;
     this.failure = { rank, reason };
     Atomics.notify(this.memory.control, CTRL_DONE);
+  }
+}
+
+/**
+ * The wasm kernels compiled once, here, for every thread: posted through workerData, the threads
+ * share the compiled (and as it warms up, optimised) code instead of each compiling its own copy
+ * in the first seconds of a run. Undefined for the js engine, or where the module does not
+ * compile (each thread then reports why, as before).
+ */
+function compiledKernels(kernels: KernelChoice): WebAssembly.Module | undefined {
+  if (kernels === 'js') return undefined;
+  try {
+    return wasmModule();
+  } catch {
+    return undefined;
   }
 }
 

@@ -17,7 +17,12 @@ export const CTRL_STOP = 2;
 /** the step being computed and the size of its global batch */
 export const CTRL_STEP = 3;
 export const CTRL_BATCH = 4;
-const CTRL_WORDS = 5;
+/**
+ * Where this step's parameters are: -1 in `params`, otherwise the float index in `engineMemory`
+ * of the coordinator's own parameter buffer, which the threads then read in place (no publish copy)
+ */
+export const CTRL_PARAMS_AT = 5;
+const CTRL_WORDS = 6;
 
 /** The fields of one rank's row of `replies` (float64). R_STEP is written last. */
 export const R_LOSS = 0;
@@ -45,20 +50,55 @@ export interface ThreadMemory {
   control: Int32Array;
   /** [world, REPLY_FIELDS]: rank r's sums and timing of the current step */
   replies: Float64Array;
+  /**
+   * The whole shared memory of the coordinator's engine as it was at start-up (null when the
+   * engine's buffers are not shared, e.g. the js engine): `params` and `grads` then live in it, and
+   * so may the coordinator's own parameters, which the threads read in place (CTRL_PARAMS_AT).
+   */
+  engineMemory: Float32Array | null;
   paramCount: number;
   world: number;
   maxBatch: number;
 }
 
-export function allocThreadMemory(paramCount: number, world: number, maxBatch: number): ThreadMemory {
+/**
+ * Allocates the group's memory. With `engineAlloc` (the coordinator engine's alloc) the parameter
+ * buffer and the gradient slots are allocated in the coordinator engine's memory when that memory
+ * is shared (the wasm and blas engines: a shared WebAssembly.Memory), so the coordinator's kernels
+ * (the rank-order reduction) read the slots in place instead of staging a copy of each.
+ */
+export function allocThreadMemory(paramCount: number, world: number, maxBatch: number,
+  engineAlloc?: (length: number) => Float32Array): ThreadMemory {
+  let params: Float32Array | null = null;
+  let grads: Float32Array | null = null;
+  if (engineAlloc) {
+    const probe = engineAlloc((world + 1) * paramCount);
+    if (probe.buffer instanceof SharedArrayBuffer) {
+      params = probe.subarray(0, paramCount);
+      grads = probe.subarray(paramCount);
+    }
+  }
   return {
-    params: new Float32Array(new SharedArrayBuffer(paramCount * 4)),
+    params: params ?? new Float32Array(new SharedArrayBuffer(paramCount * 4)),
     indices: new Uint32Array(new SharedArrayBuffer(maxBatch * 4)),
-    grads: new Float32Array(new SharedArrayBuffer(world * paramCount * 4)),
+    grads: grads ?? new Float32Array(new SharedArrayBuffer(world * paramCount * 4)),
     control: new Int32Array(new SharedArrayBuffer(CTRL_WORDS * 4)),
     replies: new Float64Array(new SharedArrayBuffer(world * REPLY_FIELDS * 8)),
+    // the typed array covers the buffer as it is now: a later growth of the engine's memory is
+    // not visible through it, and the coordinator copies parameters allocated beyond it instead
+    engineMemory: grads ? new Float32Array(grads.buffer as SharedArrayBuffer) : null,
     paramCount, world, maxBatch,
   };
+}
+
+/**
+ * The float index in m.engineMemory of `params` when the threads can read it in place (it is a
+ * view of that same buffer, within the part they see), else -1.
+ */
+export function paramsIndexIn(m: ThreadMemory, params: Float32Array): number {
+  const mem = m.engineMemory;
+  if (mem === null || params.buffer !== mem.buffer || params.length !== m.paramCount) return -1;
+  return params.byteOffset >> 2;
 }
 
 /** Rank r's gradient slot: a view, no copy. */

@@ -9,7 +9,7 @@
  */
 import { workerData } from 'piscina';
 import {
-  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
   R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
 } from '../coordinator/thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
@@ -17,6 +17,7 @@ import { shardRange } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { createKernels } from '../src/tensor/engines.js';
+import { adoptWasmModule } from '../src/tensor/kernels-wasm.js';
 import { ShardComputer } from './compute.js';
 
 /** What every thread receives once (piscina workerData); the typed arrays share memory. */
@@ -25,6 +26,8 @@ export interface ThreadSetup {
   kernels: KernelChoice;
   train: LabelledImages;
   memory: ThreadMemory;
+  /** the wasm kernels as the coordinator compiled them (shared code); absent for the js engine */
+  wasmModule?: WebAssembly.Module;
 }
 
 export interface ServeTask {
@@ -36,12 +39,26 @@ export interface ServeTask {
 async function setUp(): Promise<(task: ServeTask) => number> {
   const setup = workerData as ThreadSetup;
   const { memory: m, train } = setup;
+  if (setup.wasmModule) adoptWasmModule(setup.wasmModule);
   const { kernels } = await createKernels(setup.kernels);
   const computer = new ShardComputer(setup.spec, kernels, Math.ceil(m.maxBatch / m.world));
   // The engine computes on its own buffers (wasm memory for the wasm engine): shared memory is
   // foreign to it, so parameters are copied in at the start of a step and gradients out at the end.
   const params = kernels.alloc(m.paramCount);
   const c = m.control;
+  // the coordinator's parameter buffer, when it publishes in place (CTRL_PARAMS_AT >= 0); the
+  // view is made once per location, not per step
+  let sourceAt = -1;
+  let source = m.params;
+  const paramsSource = (at: number): Float32Array => {
+    if (at < 0) return m.params;
+    if (at !== sourceAt) {
+      if (m.engineMemory === null) throw new Error('the coordinator published parameters in place but shares no engine memory');
+      source = m.engineMemory.subarray(at, at + m.paramCount);
+      sourceAt = at;
+    }
+    return source;
+  };
 
   return function serve(task: ServeTask): number {
     const { rank } = task;
@@ -66,7 +83,7 @@ async function setUp(): Promise<(task: ServeTask) => number> {
         if (indices[i]! >= train.count) throw new RangeError(`example index ${indices[i]} is outside the ${train.count} training images`);
       }
       const t0 = performance.now();
-      params.set(m.params);
+      params.set(paramsSource(Atomics.load(c, CTRL_PARAMS_AT)));
       const t1 = performance.now();
       const sums = computer.computeIndexed(params, train, indices);
       const t2 = performance.now();

@@ -69,6 +69,15 @@ export function wasmModule(): WebAssembly.Module {
   return compiled;
 }
 
+/**
+ * Uses a module compiled in another thread (posted to this one) instead of compiling again:
+ * threads of one process then share the compiled code, including what V8 has already
+ * optimised, so a new worker thread starts with warm kernels.
+ */
+export function adoptWasmModule(module: WebAssembly.Module): void {
+  compiled ??= module;
+}
+
 /** The engine's memory, staging area and instantiated kernels: shared by the wasm and blas engines. */
 export class WasmCore {
   readonly arena = new WasmArena();
