@@ -42,6 +42,8 @@ async function setUp(): Promise<(task: ServeTask) => number> {
   if (setup.wasmModule) adoptWasmModule(setup.wasmModule);
   const { kernels } = await createKernels(setup.kernels);
   const computer = new ShardComputer(setup.spec, kernels, Math.ceil(m.maxBatch / m.world));
+  // at start-up, so the wasm engines' copy of the data set is not paid inside the first steps
+  kernels.holdImages(train.images);
   // The engine computes on its own buffers (wasm memory for the wasm engine): shared memory is
   // foreign to it, so parameters are copied in at the start of a step and gradients out at the end.
   const params = kernels.alloc(m.paramCount);
