@@ -49,9 +49,9 @@ const onlyNet = args.includes('--net') ? args[args.indexOf('--net') + 1] : undef
 const onlyBatch = args.includes('--batch') ? Number(args[args.indexOf('--batch') + 1]) : undefined;
 const REPS = 3;
 
-/** Timed steps: about 2,000 examples (at least 3 steps, one per chunk), fewer with --quick. */
+/** Timed steps: about 2,000 examples and at least 30 steps (10 per chunk; 3 with --quick), fewer examples with --quick. */
 function plan(batch: number): { burnIn: number; steps: number } {
-  const steps = Math.max(REPS, Math.round((quick ? 500 : 2000) / batch / REPS) * REPS);
+  const steps = Math.max(quick ? REPS : 10 * REPS, Math.round((quick ? 500 : 2000) / batch / REPS) * REPS);
   return { burnIn: Math.max(1, Math.round(steps / 10)), steps };
 }
 
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   console.log(`# bench/ws: single-node vs WebSocket workers vs PyTorch DDP (gloo), ${new Date().toISOString()}`);
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; kernels --kernels ${kernelChoice} -> ${kernels.name}${notes.length ? ` (${notes.join('; ')})` : ''}`);
   console.log(`workers are processes on 127.0.0.1; ${cpus().length} cores, so 2 workers + coordinator share them`);
-  console.log(`partial epochs: per config ${quick ? '~500' : '~2,000'} examples timed after a 10% burn-in, median of ${REPS} chunks, scaled to ${EPOCH.toLocaleString('en-US')} images/epoch; evaluation excluded`);
+  console.log(`partial epochs: per config ${quick ? '~500' : '~2,000 (at least 30 steps)'} examples timed after a 10% burn-in, median of ${REPS} chunks, scaled to ${EPOCH.toLocaleString('en-US')} images/epoch; evaluation excluded`);
   console.log(py ? `DDP peer: ${py} bench/peers/ddp.py, 2 processes, gloo, torch.set_num_threads(1)` : withDdp ? 'DDP peer skipped: no python3 with torch + gloo (Debian: apt-get install -y python3-torch)' : 'DDP peer skipped (--no-ddp)');
   console.log('');
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes share these cores; figures swing with it)`);
