@@ -5,23 +5,18 @@
  * Ctrl-C — first by the protocol's stop message, then SIGTERM, then SIGKILL, so none is orphaned.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, type TrainConfig } from '../src/config.js';
 import type { LabelledImages } from '../src/data/idx.js';
+import type { Kernels } from '../src/tensor/kernels.js';
+import { compiledFile } from '../src/compiled.js';
 import { generateToken } from '../src/protocol/auth.js';
 import { WsGroup } from './ws-group.js';
 import { WorkerError, type WorkerGroup } from './worker-group.js';
 
 /** The compiled CLI, whichever tree (dist/ or the sources under vitest) this module runs from. */
 export function cliPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = basename(dirname(here)) === 'dist' ? resolve(here, '..', '..') : resolve(here, '..');
-  const p = join(root, 'dist', 'src', 'cli.js');
-  if (!existsSync(p)) throw new ConfigError(`${p} is missing: run \`npm run build\` first`);
-  return p;
+  return compiledFile('src/cli.js', 'the dpt CLI');
 }
 
 /** Parses --listen HOST:PORT (IPv6 as [::1]:PORT). */
@@ -95,13 +90,13 @@ class LaunchedGroup implements WorkerGroup {
  * Listens, starts local workers when config.spawnWorkers, waits for config.workers to join.
  * `log` receives status lines (the URL, the token when generated, worker output).
  */
-export async function startWsGroup(config: TrainConfig, train: LabelledImages, log: (line: string) => void): Promise<WorkerGroup> {
+export async function startWsGroup(config: TrainConfig, train: LabelledImages, log: (line: string) => void, coordinatorKernels?: Kernels): Promise<WorkerGroup> {
   const { host, port } = parseListen(config.listen);
   const token = config.token ?? generateToken();
   const group = await WsGroup.listen({
     spec: config.spec, train, world: config.workers, maxBatch: config.batch, kernels: config.kernels,
     data: config.dataMode, token, host, port, log: (l) => log(`coordinator: ${l}`),
-    minWorkers: config.minWorkers, stepTimeoutMs: config.stepTimeout === null ? null : config.stepTimeout * 1000,
+    minWorkers: config.minWorkers, stepTimeoutMs: config.stepTimeout === null ? null : config.stepTimeout * 1000, coordinatorKernels,
   });
   let workers: LocalWorkers | null = null;
   const onSigint = (): void => {

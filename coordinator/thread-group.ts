@@ -9,10 +9,8 @@
  * it starts them, reports a throw or a dead thread by rejecting that rank's task, and destroys them.
  * Limits: one step at a time (the trainer awaits every step); a hung thread is waited for.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
+import { compiledFile } from '../src/compiled.js';
 import type { KernelChoice } from '../src/config.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { Kernels } from '../src/tensor/kernels.js';
@@ -55,11 +53,7 @@ const waitAsync = (Atomics as unknown as {
 
 /** The compiled task file: Node 20 cannot run .ts in a worker, so tests running from source use dist/. */
 export function threadTaskFile(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const fromDist = here.split(/[\\/]/).includes('dist');
-  const file = fromDist ? join(here, '..', 'worker', 'thread-task.js') : join(here, '..', 'dist', 'worker', 'thread-task.js');
-  if (!existsSync(file)) throw new Error(`the compiled thread task ${file} is missing: run \`npm run build\` first`);
-  return file;
+  return compiledFile('worker/thread-task.js', 'the compiled thread task');
 }
 
 export class ThreadGroup implements WorkerGroup {

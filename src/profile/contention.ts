@@ -5,23 +5,12 @@
  * The probe runs the net's own training step, on real MNIST rows, in one thread alone and in one
  * thread per core at once: κ = time together ÷ time alone, median of a few rounds, at least 1.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { compiledFile } from '../compiled.js';
 import type { KernelChoice } from '../config.js';
 import type { LabelledImages } from '../data/idx.js';
 import type { NetworkSpec } from '../model/spec.js';
 import { median } from './stats.js';
-
-/** The compiled probe thread (Node 20 cannot run .ts in a worker; tests from source use dist/). */
-function probeFile(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const fromDist = here.split(/[\\/]/).includes('dist');
-  const file = fromDist ? join(here, '..', '..', 'worker', 'contention-probe.js') : join(here, '..', '..', 'dist', 'worker', 'contention-probe.js');
-  if (!existsSync(file)) throw new Error(`the compiled contention probe ${file} is missing: run \`npm run build\` first`);
-  return file;
-}
 
 /** Examples per probe step: a typical shard (the nets' working sets at this size outgrow the per-core caches). */
 export const CONTENTION_SHARD = 128;
@@ -58,7 +47,7 @@ export async function computeContention(o: ContentionOptions): Promise<number> {
     spec: o.spec, kernels: o.kernels, shard,
     pixels: o.train.images.slice(0, shard * D), labels: o.train.labels.slice(0, shard),
   };
-  const file = probeFile();
+  const file = compiledFile('worker/contention-probe.js', 'the compiled contention probe');
   const threads = Array.from({ length: o.cores }, () => new Worker(file, { workerData: setup }));
   const reply = (w: Worker): Promise<unknown> => new Promise((resolve, reject) => {
     const onError = (e: Error) => { w.off('message', onMessage); reject(e); };
