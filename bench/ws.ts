@@ -25,11 +25,11 @@ import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batch
 import { loadMnist } from '../src/data/mnist.js';
 import { initParams, type InitScheme } from '../src/model/init.js';
 import { Network } from '../src/model/network.js';
-import type { NetworkSpec } from '../src/model/spec.js';
+import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
 import { generateToken } from '../src/protocol/auth.js';
 import { createKernels } from '../src/tensor/engines.js';
-import { createJsKernels } from '../src/tensor/kernels-js.js';
+import type { Kernels } from '../src/tensor/kernels.js';
 import { echoFloor } from './ws-echo.js';
 import { Rng } from '../src/tensor/rng.js';
 
@@ -107,9 +107,9 @@ async function measure(group: WorkerGroup, net: Network, initial: Float32Array, 
   return { secondsPerStep: perStep[Math.floor(perStep.length / 2)]!, bytesPerStep: bytes / steps, params, workerMs: workerMs / steps, commMs: commMs / steps };
 }
 
-async function wsGroup(spec: NetworkSpec, world: number, batch: number, data: DataMode): Promise<WorkerGroup> {
+async function wsGroup(spec: NetworkSpec, world: number, batch: number, data: DataMode, coordinatorKernels: Kernels): Promise<WorkerGroup> {
   const token = generateToken();
-  const g = await WsGroup.listen({ spec, train, world, maxBatch: batch, kernels: kernelChoice, data, token });
+  const g = await WsGroup.listen({ spec, train, world, maxBatch: batch, kernels: kernelChoice, data, token, coordinatorKernels });
   const workers = new LocalWorkers(world, g.url, token, { dataDir: null, log: () => {}, onEarlyExit: (e) => g.abortWait(e) });
   await g.waitForWorkers(60_000);
   return {
@@ -129,7 +129,7 @@ async function floor(): Promise<void> {
   const params = net.allocParams();
   initParams(params, net.layout, 'gaussian', new Rng(1));
   for (const world of [1, 2]) {
-    const g = await wsGroup(spec, world, world, 'local');
+    const g = await wsGroup(spec, world, world, 'local', kernels);
     try {
       const idx = Uint32Array.from({ length: world }, (_, i) => i);
       const round: number[] = [];
@@ -155,7 +155,7 @@ async function floor(): Promise<void> {
 /** Bare ws round trips (bench/ws-echo.ts) of a step's bytes for each net, 1 and 2 processes: no dpt code at all. */
 async function bareFloors(): Promise<void> {
   for (const n of NETS.filter((x) => onlyNet === undefined || x.name === onlyNet)) {
-    const bytes = new Network(n.spec, createJsKernels()).layout.size * 4 + 64;
+    const bytes = layoutFor(n.spec).size * 4 + 64;
     for (const world of [1, 2]) {
       const f = await echoFloor(world, bytes, bytes, n.name === '784-30-10' ? 1000 : 200, n.name === '784-30-10' ? 200 : 40);
       bareFloor.set(`${n.name}|${world}`, f.medianMs);
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
       row('single-node', single, single.secondsPerStep, '-');
       for (const world of [1, 2]) {
         for (const data of ['local', 'ship'] as const) {
-          const g = await wsGroup(n.spec, world, batch, data);
+          const g = await wsGroup(n.spec, world, batch, data, kernels);
           try {
             const m = await measure(g, net, initial, n.eta, batch);
             const d = maxAbsDiff(single.params, m.params);

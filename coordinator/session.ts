@@ -82,7 +82,7 @@ export async function startGroup(s: Session): Promise<WorkerGroup> {
     case 'inproc':
       return new InProcessGroup(config.spec, s.kernels, s.train, config.workers, config.batch);
     case 'ws':
-      return startWsGroup(config, s.train, (line) => process.stderr.write(`${line}\n`));
+      return startWsGroup(config, s.train, (line) => process.stderr.write(`${line}\n`), s.kernels);
     case 'threads':
       // the threads load the engine the coordinator resolved, so 'auto' means the same on both sides
       return ThreadGroup.start({

@@ -8,6 +8,7 @@ import type { WorkerGroup } from '../../coordinator/worker-group.js';
 import type { DataMode } from '../../src/config.js';
 import type { LabelledImages } from '../../src/data/idx.js';
 import type { NetworkSpec } from '../../src/model/spec.js';
+import type { Kernels } from '../../src/tensor/kernels.js';
 
 export const TEST_TOKEN = 'test-token-not-secret';
 
@@ -17,11 +18,11 @@ export interface WsTestGroup extends WorkerGroup {
   lines: string[];
 }
 
-export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; processes?: number; waitFor?: number; minWorkers?: number; stepTimeoutMs?: number }): Promise<WsTestGroup> {
+export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; processes?: number; waitFor?: number; minWorkers?: number; stepTimeoutMs?: number; coordinatorKernels?: Kernels }): Promise<WsTestGroup> {
   const lines: string[] = [];
   const group = await WsGroup.listen({
     spec: a.spec, train: a.train, world: a.world, maxBatch: a.maxBatch, kernels: 'js', data: a.data, token: TEST_TOKEN,
-    minWorkers: a.minWorkers, stepTimeoutMs: a.stepTimeoutMs,
+    minWorkers: a.minWorkers, stepTimeoutMs: a.stepTimeoutMs, coordinatorKernels: a.coordinatorKernels,
     log: (l) => lines.push(l),
   });
   const workers = new LocalWorkers(a.processes ?? a.world, group.url, TEST_TOKEN, {
