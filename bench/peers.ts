@@ -52,22 +52,20 @@ const WORKLOADS: Workload[] = [
 
 /** Which Python peers can run, or the line that says how to install them. */
 function pythonPeers(): { available: ('pytorch' | 'numpy')[]; notes: string[] } {
-  const probe = (mod: string) => spawnSync(python, ['-c', `import ${mod}; print(${mod}.__version__)`], { encoding: 'utf8' });
   const available: ('pytorch' | 'numpy')[] = [];
   const notes: string[] = [];
-  const np = probe('numpy');
-  if (np.status === 0) {
-    available.push('numpy');
-    notes.push(`numpy ${np.stdout.trim()}`);
-  } else {
-    notes.push(`numpy not found for ${python}: install it with apt-get install python3-numpy (Debian/Ubuntu), or pass --python PATH`);
-  }
-  const torch = probe('torch');
-  if (torch.status === 0) {
-    available.push('pytorch');
-    notes.push(`PyTorch ${torch.stdout.trim()}`);
-  } else {
-    notes.push(`PyTorch not found for ${python}: install it with apt-get install python3-torch (Debian/Ubuntu), or pass --python PATH`);
+  const peers = [
+    { peer: 'numpy', module: 'numpy', name: 'numpy', apt: 'python3-numpy' },
+    { peer: 'pytorch', module: 'torch', name: 'PyTorch', apt: 'python3-torch' },
+  ] as const;
+  for (const p of peers) {
+    const r = spawnSync(python, ['-c', `import ${p.module}; print(${p.module}.__version__)`], { encoding: 'utf8' });
+    if (r.status === 0) {
+      available.push(p.peer);
+      notes.push(`${p.name} ${r.stdout.trim()}`);
+    } else {
+      notes.push(`${p.name} not found for ${python}: install it with apt-get install ${p.apt} (Debian/Ubuntu), or pass --python PATH`);
+    }
   }
   return { available, notes };
 }

@@ -4,12 +4,11 @@
  * coordinator.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { alive, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { tempDir } from '../helpers/idx-fixtures.js';
 import { cliPath } from '../../coordinator/launch.js';
 
 const started: ChildProcess[] = [];
@@ -27,15 +26,6 @@ function accuracy(lines: string[]): number {
   return epoch.testCorrect!;
 }
 
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -65,7 +55,7 @@ describe('dpt launch / coordinator / worker', () => {
 
   it('Ctrl-C on launch stops every worker process', async () => {
     // Ctrl-C writes a checkpoint: into a temporary folder, not the working directory
-    const ck = join(mkdtempSync(join(tmpdir(), 'dpt-ctrlc-')), 'ctrlc.ckpt');
+    const ck = join(tempDir(), 'ctrlc.ckpt');
     const run = dpt(['launch', '--workers', '2', '--epochs', '30', '--checkpoint', ck]);
     while (workerPids(run.err).length < 2) await new Promise((r) => setTimeout(r, 50));
     const pids = workerPids(run.err);

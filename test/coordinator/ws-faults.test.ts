@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, dpt as dptSync, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { alive, CLI, dpt as dptSync, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 
 const started: ChildProcess[] = [];
@@ -36,15 +36,6 @@ async function until(what: string, cond: () => boolean, run: Run, ms = 60_000): 
 
 function epochs(lines: string[]): { epoch: number; examples: number; steps: number }[] {
   return lines.map((l) => JSON.parse(l) as { event?: string; epoch: number; examples: number; steps: number }).filter((o) => o.event === 'epoch');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const dir = tempDir();

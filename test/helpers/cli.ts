@@ -30,3 +30,13 @@ export function spawnDpt(args: string[], started: ChildProcess[], env: Record<st
 export function workerPids(lines: string[]): number[] {
   return lines.flatMap((l) => [...l.matchAll(/pid (\d+)\) joined/g)].map((m) => Number(m[1])));
 }
+
+/** Whether a process with this pid still exists (signal 0 only checks). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -84,25 +84,30 @@ for (const k of engines) {
       }
     }
 
+    /** linearForward and linearBackwardParams on this input agree with the js reference (random weights, δ, accumulators). */
+    function forwardAndWeightGradAgree(inp: Float32Array, B: number, C: number, OC: number, act: Activation, rng: Rng): void {
+      const w = random(ref, OC * C, rng); const bias = random(ref, OC, rng); const dout = random(ref, B * OC, rng);
+      const expected = new Float32Array(B * OC);
+      ref.linearForward(expected, inp, w, bias, B, C, OC, act);
+      const out = k.alloc(B * OC);
+      k.linearForward(out, copyTo(k, inp), copyTo(k, w), copyTo(k, bias), B, C, OC, act);
+      expectClose(out, expected, C, `forward ${B}x${C}x${OC}`);
+      const dw0 = random(ref, OC * C, rng); const db0 = random(ref, OC, rng);
+      const dwRef = dw0.slice(); const dbRef = db0.slice();
+      ref.linearBackwardParams(dwRef, dbRef, dout, inp, B, C, OC);
+      const dw = copyTo(k, dw0); const db = copyTo(k, db0);
+      k.linearBackwardParams(dw, db, copyTo(k, dout), copyTo(k, inp), B, C, OC);
+      expectClose(dw, dwRef, B, `dweight ${B}x${C}x${OC}`);
+      expectClose(db, dbRef, B, `dbias ${B}x${C}x${OC}`);
+    }
+
     it('products on inputs whose column blocks are zero in every row, as in MNIST batches (packed and sparse paths)', () => {
       const rng = new Rng(23);
       for (const [B, C, OC] of [[16, 784, 64], [40, 512, 30], [10, 784, 256]] as const) {
         // 2 of every 3 groups of 8 columns are zero in all rows; the rest 70% zeros at random
         const inp = random(ref, B * C, rng, 0.7);
         for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) if ((c >> 3) % 3 !== 0) inp[b * C + c] = 0;
-        const w = random(ref, OC * C, rng); const bias = random(ref, OC, rng); const dout = random(ref, B * OC, rng);
-        const expected = new Float32Array(B * OC);
-        ref.linearForward(expected, inp, w, bias, B, C, OC, 'relu');
-        const out = k.alloc(B * OC);
-        k.linearForward(out, copyTo(k, inp), copyTo(k, w), copyTo(k, bias), B, C, OC, 'relu');
-        expectClose(out, expected, C, `forward ${B}x${C}x${OC}`);
-        const dw0 = random(ref, OC * C, rng); const db0 = random(ref, OC, rng);
-        const dwRef = dw0.slice(); const dbRef = db0.slice();
-        ref.linearBackwardParams(dwRef, dbRef, dout, inp, B, C, OC);
-        const dw = copyTo(k, dw0); const db = copyTo(k, db0);
-        k.linearBackwardParams(dw, db, copyTo(k, dout), copyTo(k, inp), B, C, OC);
-        expectClose(dw, dwRef, B, `dweight ${B}x${C}x${OC}`);
-        expectClose(db, dbRef, B, `dbias ${B}x${C}x${OC}`);
+        forwardAndWeightGradAgree(inp, B, C, OC, 'relu', rng);
       }
     });
 
@@ -111,19 +116,7 @@ for (const k of engines) {
       for (const [B, C, OC, lead, trail] of [[64, 784, 256, 41, 13], [33, 301, 70, 3, 0], [20, 260, 100, 0, 7], [17, 784, 64, 784, 0]] as const) {
         const inp = random(ref, B * C, rng, 0.5);
         for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) if (c < lead || c >= C - trail) inp[b * C + c] = 0;
-        const w = random(ref, OC * C, rng); const bias = random(ref, OC, rng); const dout = random(ref, B * OC, rng);
-        const expected = new Float32Array(B * OC);
-        ref.linearForward(expected, inp, w, bias, B, C, OC, 'sigmoid');
-        const out = k.alloc(B * OC);
-        k.linearForward(out, copyTo(k, inp), copyTo(k, w), copyTo(k, bias), B, C, OC, 'sigmoid');
-        expectClose(out, expected, C, `forward ${B}x${C}x${OC}`);
-        const dw0 = random(ref, OC * C, rng); const db0 = random(ref, OC, rng);
-        const dwRef = dw0.slice(); const dbRef = db0.slice();
-        ref.linearBackwardParams(dwRef, dbRef, dout, inp, B, C, OC);
-        const dw = copyTo(k, dw0); const db = copyTo(k, db0);
-        k.linearBackwardParams(dw, db, copyTo(k, dout), copyTo(k, inp), B, C, OC);
-        expectClose(dw, dwRef, B, `dweight ${B}x${C}x${OC}`);
-        expectClose(db, dbRef, B, `dbias ${B}x${C}x${OC}`);
+        forwardAndWeightGradAgree(inp, B, C, OC, 'sigmoid', rng);
       }
     });
 
