@@ -4,7 +4,7 @@
  * 128 and 1024, with speedup = single / threads, all measured in this one run. Epochs are
  * PARTIAL: a fixed number of steps after burn-in, timed, and scaled to the 5,000-step (batch 10)
  * to 49-step (batch 1024) epoch of 50,000 images; each figure is the median over --reps
- * repetitions, the modes taking turns step by step so that load from other processes hits them alike. Before a time is
+ * repetitions, the modes taking turns in blocks of 8 steps so that load from other processes hits them alike. Before a time is
  * printed, every mode's parameters after the same steps are compared with single-node's.
  * Then one real epoch of the default network, single-node vs threads x 2 (and in-process x 2),
  * same seed, compares test accuracy. Usage: node dist/bench/threads.js [--reps 3] [--kernels auto] [--skip-accuracy | --accuracy-only]
@@ -88,9 +88,18 @@ interface ModeRun {
 }
 
 /**
+ * Steps a mode takes in a row before the next mode's turn. An epoch runs one mode's steps back to
+ * back; turns of single steps would start every step of a mode with the other modes' data in the
+ * caches and its threads just woken from a long sleep (~40 ms at batch 1024 for 784-256-256-10),
+ * which is no epoch anyone runs. Blocks of 8 keep that steady state and still let a burst of load
+ * from another process hit every mode alike.
+ */
+const BLOCK = 8;
+
+/**
  * One repetition: every mode starts from a copy of the initial parameters and takes the same
- * steps; the modes take turns STEP BY STEP, so a burst of load from another process hits all of
- * them alike. Returns each mode's mean ms per timed step and its final parameters.
+ * steps; the modes take turns BLOCK BY BLOCK (BLOCK steps each), so a burst of load from another
+ * process hits all of them alike. Returns each mode's mean ms per timed step and its final parameters.
  */
 async function interleavedRun(groups: WorkerGroup[], network: Network, initial: Float32Array, train: LabelledImages,
   batch: number, burnIn: number, measured: number, eta: number): Promise<{ msPerStep: number[]; cpuPerWall: number[]; params: Float32Array[] }> {
@@ -104,16 +113,21 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
   });
   // the same batches for every mode and repetition: the first steps of an epoch with order seed 1
   const perm = epochPermutation(train.count, new Rng(1), true);
-  for (let s = 0; s < burnIn + measured; s++) {
-    const indices = batchIndices(perm, s, batch);
-    for (const r of runs) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, s, indices);
-      if (s >= burnIn) {
-        r.stepMs.push(performance.now() - t0);
-        const c = process.cpuUsage(c0);
-        r.cpuMs += (c.user + c.system) / 1000;
+  // blocks never straddle the end of the burn-in, so a block is either all timed or all not
+  for (const [from, to] of [[0, burnIn], [burnIn, burnIn + measured]] as const) {
+    for (let b = from; b < to; b += BLOCK) {
+      for (const r of runs) {
+        for (let s = b; s < Math.min(b + BLOCK, to); s++) {
+          const indices = batchIndices(perm, s, batch);
+          const c0 = process.cpuUsage();
+          const t0 = performance.now();
+          await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, s, indices);
+          if (s >= burnIn) {
+            r.stepMs.push(performance.now() - t0);
+            const c = process.cpuUsage(c0);
+            r.cpuMs += (c.user + c.system) / 1000;
+          }
+        }
       }
     }
   }
@@ -122,7 +136,7 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
 }
 
 async function throughput(args: Args, kernels: Kernels, train: LabelledImages, out: (l: string) => void): Promise<void> {
-  out('seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns step by step);');
+  out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns in blocks of ${BLOCK} steps);`);
   out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024);`);
   out('cpu/wall = CPU time of this process (all threads) / wall time over the timed steps: ~2 means two cores were busy, ~1 one');
   out('');

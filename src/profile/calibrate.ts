@@ -39,9 +39,12 @@ export async function usableCores(cores: number, rounds = 5, iterations = 4_000_
   if (cores <= 1) return 1;
   const { Worker } = await import('node:worker_threads');
   const workers = Array.from({ length: cores }, () => new Worker(SPIN_WORKER, { eval: true }));
+  // each listener goes once its round is settled: a run leaves nothing behind on the worker
   const run = (w: InstanceType<typeof Worker>): Promise<number> => new Promise((resolve, reject) => {
-    w.once('message', (m: { ms: number }) => resolve(m.ms));
-    w.once('error', reject);
+    const onError = (e: Error) => { w.off('message', onMessage); reject(e); };
+    const onMessage = (m: { ms: number }) => { w.off('error', onError); resolve(m.ms); };
+    w.once('message', onMessage);
+    w.once('error', onError);
     w.postMessage(iterations);
   });
   try {
