@@ -17,6 +17,7 @@ import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
 import { reportHtml } from '../src/profile/report-html.js';
 import { mergeCell, runCell, type CellResult, type CellRun } from './bench-cell.js';
+import { runSideBySide } from './bench-side-by-side.js';
 import { openSession } from './session.js';
 import type { TransportName } from './worker-group.js';
 
@@ -41,16 +42,21 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   // the baseline first, then the requested grid (inproc x1 is not run twice)
   const grid: [TransportName, number][] = [['inproc', 1]];
   for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
-  // repetitions interleave the cells, so load from another job on the machine hits them alike;
-  // usable cores are measured before every batch group of every repetition
+  // Fixed steps: the configurations of a (net, batch) run side by side, taking turns in blocks of
+  // steps with their groups kept running (bench-side-by-side.ts), so a slow spell of the machine
+  // hits them alike; repetitions start them afresh. Time to accuracy (--epochs) runs one cell
+  // after another. Usable cores are measured before every batch group of every repetition.
   const runs = new Map<string, CellRun[]>();
   const usable: number[] = [];
   for (let rep = 0; rep < repeats; rep++) {
     for (const [n, session] of sessions.entries()) {
       for (const batch of c.batches) {
         usable.push(await usableCores(cores));
-        for (const [transport, workers] of grid) {
-          const r = await runCell(session, initials[n]!, transport, workers, batch, plan);
+        const results = plan.epochs === null
+          ? await runSideBySide(session, initials[n]!, grid, batch, plan)
+          : [];
+        for (const [i, [transport, workers]] of grid.entries()) {
+          const r = results[i] ?? await runCell(session, initials[n]!, transport, workers, batch, plan);
           const key = `${n}|${batch}|${transport}|${workers}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
           progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${c.nets[n]!.join('-')} batch ${batch} ${transport} x${workers}: ` +

@@ -9,6 +9,7 @@
  * it starts them, reports a throw or a dead thread by rejecting that rank's task, and destroys them.
  * Limits: one step at a time (the trainer awaits every step); a hung thread is waited for.
  */
+import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { compiledFile } from '../src/compiled.js';
 import type { KernelChoice } from '../src/config.js';
@@ -18,7 +19,7 @@ import { wasmModule } from '../src/tensor/kernels-wasm.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
-  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
+  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
   REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
 } from './thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
@@ -44,7 +45,18 @@ export interface ThreadGroupOptions {
   maxBatch: number;
   /** fault injection for tests: rank `rank`'s thread exits when it reaches step `step` */
   exitAt?: { rank: number; step: number };
+  /**
+   * How long a thread that has finished its shard polls for the next step before it sleeps
+   * (default SPIN_MS; 0: sleep at once). At most cores - 1 threads poll at once, none when the
+   * group has more threads than cores (a polling thread would take a core from a computing one).
+   */
+  spinMs?: number;
+  /** cores to budget the polling threads against (default availableParallelism()) */
+  cores?: number;
 }
+
+/** The default poll before sleeping: covers the gap between two steps at batch 1024 (docs/threads.md). */
+export const SPIN_MS = 3;
 
 // Atomics.waitAsync is in Node 20 but not in the ES2022 lib this project compiles against.
 const waitAsync = (Atomics as unknown as {
@@ -74,7 +86,11 @@ export class ThreadGroup implements WorkerGroup {
     if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${o.maxBatch}`);
     this.world = o.world;
     const engine = o.coordinatorKernels;
-    this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch, engine ? (n) => engine.alloc(n) : undefined);
+    const cores = o.cores ?? availableParallelism();
+    const spinMs = o.world <= cores ? o.spinMs ?? SPIN_MS : 0;
+    if (!(Number.isFinite(spinMs) && spinMs >= 0)) throw new RangeError(`spinMs must be a non-negative number, got ${spinMs}`);
+    this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch, engine ? (n) => engine.alloc(n) : undefined,
+      { spinMs, maxSpinners: Math.max(0, cores - 1) });
     this.slots = Array.from({ length: o.world }, (_, r) => gradSlot(this.memory, r));
     this.receivedAt = new Float64Array(o.world);
     const setup: ThreadSetup = {
@@ -178,6 +194,11 @@ export class ThreadGroup implements WorkerGroup {
    */
   readsInPlace(params: Float32Array): boolean {
     return paramsIndexIn(this.memory, params) >= 0;
+  }
+
+  /** Threads polling for the next step right now rather than asleep (for tests and reports). */
+  get spinningThreads(): number {
+    return Atomics.load(this.memory.control, CTRL_SPINNERS);
   }
 
   /** Threads alive in the pool (0 after close). */

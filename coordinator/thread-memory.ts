@@ -22,7 +22,9 @@ export const CTRL_BATCH = 4;
  * of the coordinator's own parameter buffer, which the threads then read in place (no publish copy)
  */
 export const CTRL_PARAMS_AT = 5;
-const CTRL_WORDS = 6;
+/** threads spinning for the next step right now (at most ThreadMemory.maxSpinners) */
+export const CTRL_SPINNERS = 6;
+const CTRL_WORDS = 7;
 
 /** The fields of one rank's row of `replies` (float64). R_STEP is written last. */
 export const R_LOSS = 0;
@@ -59,6 +61,12 @@ export interface ThreadMemory {
   paramCount: number;
   world: number;
   maxBatch: number;
+  /**
+   * Waiting for the next step, a thread that finished first spins up to spinMs before it sleeps in
+   * Atomics.wait, and at most maxSpinners threads spin at once (see thread-task.ts); 0: never spin.
+   */
+  spinMs: number;
+  maxSpinners: number;
 }
 
 /**
@@ -68,7 +76,7 @@ export interface ThreadMemory {
  * (the rank-order reduction) read the slots in place instead of staging a copy of each.
  */
 export function allocThreadMemory(paramCount: number, world: number, maxBatch: number,
-  engineAlloc?: (length: number) => Float32Array): ThreadMemory {
+  engineAlloc?: (length: number) => Float32Array, spin: { spinMs: number; maxSpinners: number } = { spinMs: 0, maxSpinners: 0 }): ThreadMemory {
   let params: Float32Array | null = null;
   let grads: Float32Array | null = null;
   if (engineAlloc) {
@@ -87,7 +95,7 @@ export function allocThreadMemory(paramCount: number, world: number, maxBatch: n
     // the typed array covers the buffer as it is now: a later growth of the engine's memory is
     // not visible through it, and the coordinator copies parameters allocated beyond it instead
     engineMemory: grads ? new Float32Array(grads.buffer as SharedArrayBuffer) : null,
-    paramCount, world, maxBatch,
+    paramCount, world, maxBatch, ...spin,
   };
 }
 

@@ -172,7 +172,7 @@ function checkExactlyOnce(step: number, counted: number, batch: number): void {
 }
 
 /** trainStep with the coordinator's timestamps around each part, recorded into the profiler. */
-async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'group' | 'params'>, prof: Profiler, gradSum: Float32Array,
+export async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'group' | 'params'>, prof: Profiler, gradSum: Float32Array,
   step: number, perm: Uint32Array, s: number, batch: number): Promise<{ loss: number; count: number }> {
   const t0 = performance.now();
   const indices = batchIndices(perm, s, batch);

@@ -9,7 +9,7 @@
  */
 import { workerData } from 'piscina';
 import {
-  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
   R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
 } from '../coordinator/thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
@@ -73,7 +73,7 @@ async function setUp(): Promise<(task: ServeTask) => number> {
     Atomics.notify(c, CTRL_DONE);
     let steps = 0;
     for (;;) {
-      Atomics.wait(c, CTRL_GEN, gen);
+      awaitNextStep(m, gen);
       gen = Atomics.load(c, CTRL_GEN);
       if (Atomics.load(c, CTRL_STOP) !== 0) return steps;
       const startedAt = performance.timeOrigin + performance.now();
@@ -107,6 +107,27 @@ async function setUp(): Promise<(task: ServeTask) => number> {
       Atomics.notify(c, CTRL_DONE);
     }
   };
+}
+
+/**
+ * Returns once the coordinator has bumped the step generation past `gen`. On this kind of machine
+ * (a VM's vCPUs) a thread asleep in Atomics.wait costs ~0.1-1 ms to wake, and a vCPU left idle
+ * comes back slower for the next milliseconds of compute too; a thread that keeps polling between
+ * two steps does neither (measured in docs/threads.md). So a thread first spins up to m.spinMs,
+ * then sleeps. At most m.maxSpinners threads spin at once (the cores less one): the coordinator's
+ * own thread needs a core between two steps to add the gradients, step the optimizer and publish
+ * the next step, and a spinner on every core would have it wait for the scheduler to preempt one.
+ */
+function awaitNextStep(m: ThreadMemory, gen: number): void {
+  const c = m.control;
+  if (m.spinMs > 0 && Atomics.load(c, CTRL_GEN) === gen) {
+    if (Atomics.add(c, CTRL_SPINNERS, 1) < m.maxSpinners) {
+      const until = performance.now() + m.spinMs;
+      while (Atomics.load(c, CTRL_GEN) === gen && performance.now() < until) { /* spin */ }
+    }
+    Atomics.sub(c, CTRL_SPINNERS, 1);
+  }
+  Atomics.wait(c, CTRL_GEN, gen);
 }
 
 // piscina awaits a promised default export once, when the thread starts, so the engine is ready
