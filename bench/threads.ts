@@ -128,6 +128,8 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
             r.cpuMs += (c.user + c.system) / 1000;
           }
         }
+        // its turn is over: its threads sleep instead of polling through the next mode's steps
+        r.group.idle?.();
       }
     }
   }

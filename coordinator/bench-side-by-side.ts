@@ -82,6 +82,8 @@ export async function runSideBySide(session: Session, initial: Float32Array, gri
           lane.loss += r.loss;
           lane.examples += r.count;
         }
+        // its turn is over: threads that poll for the next step sleep through the others' turns
+        lane.group.idle?.();
       }
     }
     const evalSet = slice(session.evalSet, 0, Math.min(plan.evalLimit, session.evalSet.count));

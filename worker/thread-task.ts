@@ -9,7 +9,7 @@
  */
 import { workerData } from 'piscina';
 import {
-  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_PARK, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
   R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
 } from '../coordinator/thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
@@ -19,6 +19,7 @@ import type { NetworkSpec } from '../src/model/spec.js';
 import { createKernels } from '../src/tensor/engines.js';
 import { adoptWasmModule } from '../src/tensor/kernels-wasm.js';
 import { ShardComputer } from './compute.js';
+import { SpinBudget } from './spin-budget.js';
 
 /** What every thread receives once (piscina workerData); the typed arrays share memory. */
 export interface ThreadSetup {
@@ -72,8 +73,11 @@ async function setUp(): Promise<(task: ServeTask) => number> {
     Atomics.add(c, CTRL_DONE, 1);
     Atomics.notify(c, CTRL_DONE);
     let steps = 0;
+    const budget = new SpinBudget(m.spinMs);
     for (;;) {
-      awaitNextStep(m, gen);
+      const finishedAt = performance.now();
+      awaitNextStep(m, gen, budget.ms);
+      if (steps > 0) budget.record(performance.now() - finishedAt);
       gen = Atomics.load(c, CTRL_GEN);
       if (Atomics.load(c, CTRL_STOP) !== 0) return steps;
       const startedAt = performance.timeOrigin + performance.now();
@@ -113,17 +117,18 @@ async function setUp(): Promise<(task: ServeTask) => number> {
  * Returns once the coordinator has bumped the step generation past `gen`. On this kind of machine
  * (a VM's vCPUs) a thread asleep in Atomics.wait costs ~0.1-1 ms to wake, and a vCPU left idle
  * comes back slower for the next milliseconds of compute too; a thread that keeps polling between
- * two steps does neither (measured in docs/threads.md). So a thread first spins up to m.spinMs,
- * then sleeps. At most m.maxSpinners threads spin at once (the cores less one): the coordinator's
- * own thread needs a core between two steps to add the gradients, step the optimizer and publish
- * the next step, and a spinner on every core would have it wait for the scheduler to preempt one.
+ * two steps does neither (measured in docs/threads.md). So a thread first spins for spinMs (a
+ * few times the usual gap between steps, at most m.spinMs: spin-budget.ts), then sleeps. At most
+ * m.maxSpinners threads spin at once (the cores less one): the coordinator's own thread needs a
+ * core between two steps to add the gradients, step the optimizer and publish the next step, and
+ * a spinner on every core would have it wait for the scheduler to preempt one.
  */
-function awaitNextStep(m: ThreadMemory, gen: number): void {
+function awaitNextStep(m: ThreadMemory, gen: number, spinMs: number): void {
   const c = m.control;
-  if (m.spinMs > 0 && Atomics.load(c, CTRL_GEN) === gen) {
+  if (spinMs > 0 && Atomics.load(c, CTRL_GEN) === gen) {
     if (Atomics.add(c, CTRL_SPINNERS, 1) < m.maxSpinners) {
-      const until = performance.now() + m.spinMs;
-      while (Atomics.load(c, CTRL_GEN) === gen && performance.now() < until) { /* spin */ }
+      const until = performance.now() + spinMs;
+      while (Atomics.load(c, CTRL_GEN) === gen && Atomics.load(c, CTRL_PARK) === 0 && performance.now() < until) { /* spin */ }
     }
     Atomics.sub(c, CTRL_SPINNERS, 1);
   }
