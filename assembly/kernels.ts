@@ -564,6 +564,32 @@ export function sgdUpdate(w: usize, grad: usize, velocity: usize, n: i32,
   }
 }
 
+/**
+ * w −= (η·invCount)·(a + b): the rank-order sum of the last two gradient sums of a step and plain
+ * SGD in one pass over memory (the coordinator's update with two or more workers) — the same f32
+ * operations in the same order as addInto(a, b) then sgdUpdate's plain path, so the same bits,
+ * with one read of a whole gradient and one write of it less.
+ */
+export function sgdPlainSum2(w: usize, a: usize, b: usize, n: i32, eta: f32, invCount: f32): void {
+  const step = eta * invCount;
+  const vStep = f32x4.splat(step);
+  const n8 = n & ~7;
+  const n4 = n & ~3;
+  for (let i = 0; i < n8; i += 8) {
+    const off = <usize>i << 2;
+    v128.store(w + off, f32x4.sub(v128.load(w + off), f32x4.mul(f32x4.add(v128.load(a + off), v128.load(b + off)), vStep)));
+    v128.store(w + off, f32x4.sub(v128.load(w + off, 16), f32x4.mul(f32x4.add(v128.load(a + off, 16), v128.load(b + off, 16)), vStep)), 16);
+  }
+  for (let i = n8; i < n4; i += 4) {
+    const off = <usize>i << 2;
+    v128.store(w + off, f32x4.sub(v128.load(w + off), f32x4.mul(f32x4.add(v128.load(a + off), v128.load(b + off)), vStep)));
+  }
+  for (let i = n4; i < n; i++) {
+    const off = <usize>i << 2;
+    store<f32>(w + off, load<f32>(w + off) - step * (load<f32>(a + off) + load<f32>(b + off)));
+  }
+}
+
 /** y[i] += x[i] */
 export function addInto(y: usize, x: usize, n: i32): void {
   const n4 = n & ~3;

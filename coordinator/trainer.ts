@@ -160,9 +160,9 @@ function finish(reports: EpochReport[], steps: number, interrupted: TrainingPosi
 export async function trainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'group' | 'params'>, gradSum: Float32Array,
   step: number, indices: Uint32Array): Promise<{ loss: number; count: number }> {
   const results = await run.group.computeStep({ step, params: run.params, indices });
-  const reduced = reduceInRankOrder(run.network, results, gradSum);
+  const reduced = reduceInRankOrder(run.network, results, gradSum, run.sgd.plain);
   checkExactlyOnce(step, reduced.count, indices.length);
-  run.sgd.step(run.params, reduced.grads, reduced.count);
+  run.sgd.step(run.params, reduced.grads, reduced.count, reduced.last);
   return reduced;
 }
 
@@ -179,10 +179,10 @@ export async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd'
   const t1 = performance.now();
   const results = await run.group.computeStep({ step, params: run.params, indices });
   const t2 = performance.now();
-  const reduced = reduceInRankOrder(run.network, results, gradSum);
+  const reduced = reduceInRankOrder(run.network, results, gradSum, run.sgd.plain);
   checkExactlyOnce(step, reduced.count, indices.length);
   const t3 = performance.now();
-  run.sgd.step(run.params, reduced.grads, reduced.count);
+  run.sgd.step(run.params, reduced.grads, reduced.count, reduced.last);
   const t4 = performance.now();
   prof.recordStep(step, t0, t1, results, t2, t3, t4, reduced.loss, reduced.count);
   return reduced;
@@ -190,9 +190,12 @@ export async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd'
 
 /**
  * Σ over ranks of the shard sums, added in rank order (never arrival order) so the result is
- * the same whichever worker was fastest. One rank needs no copy: its buffer is the sum.
+ * the same whichever worker was fastest. One rank needs no copy: its buffer is the sum. With
+ * `fuseLast` (plain SGD) the last rank's sum is left out as `last`, for the optimizer to add on
+ * its way through memory (Sgd.step's `plus`): the same additions in the same order, one pass less.
  */
-export function reduceInRankOrder(network: Network, results: ShardResult[], gradSum: Float32Array): { grads: Float32Array; loss: number; count: number } {
+export function reduceInRankOrder(network: Network, results: ShardResult[], gradSum: Float32Array, fuseLast = false):
+  { grads: Float32Array; last: Float32Array | null; loss: number; count: number } {
   let loss = 0;
   let count = 0;
   for (let r = 0; r < results.length; r++) {
@@ -200,9 +203,11 @@ export function reduceInRankOrder(network: Network, results: ShardResult[], grad
     loss += results[r]!.loss;
     count += results[r]!.count;
   }
-  if (results.length === 1) return { grads: results[0]!.grads, loss, count };
+  if (results.length === 1) return { grads: results[0]!.grads, last: null, loss, count };
+  const last = fuseLast ? results.at(-1)!.grads : null;
+  if (fuseLast && results.length === 2) return { grads: results[0]!.grads, last, loss, count };
   const k = network.kernels;
   k.zero(gradSum, gradSum.length);
-  for (const r of results) k.addInto(gradSum, r.grads, gradSum.length);
-  return { grads: gradSum, loss, count };
+  for (let r = 0; r < results.length - (fuseLast ? 1 : 0); r++) k.addInto(gradSum, results[r]!.grads, gradSum.length);
+  return { grads: gradSum, last, loss, count };
 }

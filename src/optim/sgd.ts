@@ -27,9 +27,28 @@ export class Sgd {
     this.velocity = options.momentum !== 0 ? kernels.alloc(layout.size) : null;
   }
 
-  /** Applies one step to params from the gradient SUM over `count` examples. */
-  step(params: Float32Array, gradSum: Float32Array, count: number): void {
+  /**
+   * True for plain SGD (no momentum, no weight decay): then step() can take the gradient sum as
+   * two parts and add them on the way (one pass over memory for the coordinator's reduction and
+   * update instead of two).
+   */
+  get plain(): boolean {
+    return this.options.momentum === 0 && this.options.weightDecay === 0;
+  }
+
+  /**
+   * Applies one step to params from the gradient SUM over `count` examples. With `plus` (plain
+   * SGD only), the sum is gradSum + plus, added in that order inside the update: the same bits as
+   * adding plus into gradSum first, and gradSum is left as it was.
+   */
+  step(params: Float32Array, gradSum: Float32Array, count: number, plus: Float32Array | null = null): void {
     if (!(count > 0)) throw new RangeError(`an SGD step needs at least one example, got ${count}`);
+    if (plus !== null) {
+      if (!this.plain) throw new Error('a step on a gradient sum in two parts needs plain SGD (no momentum, no weight decay)');
+      const n = this.layout.size;
+      this.kernels.sgdPlainSum2(params, gradSum, plus, n, this.options.eta, 1 / count);
+      return;
+    }
     const runs = this.runsFor(params, gradSum);
     for (const r of runs) {
       r.p.invCount = 1 / count;

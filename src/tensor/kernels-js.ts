@@ -80,6 +80,11 @@ export function createJsKernels(): Kernels {
       for (let i = 0; i < n; i++) y[i] = y[i]! + x[i]!;
     },
 
+    sgdPlainSum2(w, a, b, n, eta, invCount) {
+      // the sum rounded to f32 as addInto stores it, then sgdReference's plain update
+      for (let i = 0; i < n; i++) w[i] = w[i]! - eta * (Math.fround(a[i]! + b[i]!) * invCount + 0 * w[i]!);
+    },
+
     zero(x, n) {
       x.fill(0, 0, n);
     },

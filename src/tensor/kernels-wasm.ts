@@ -17,6 +17,7 @@ export interface WasmExports {
   outputDelta(delta: number, out: number, labels: number, B: number, K: number, cost: number): number;
   sgdUpdate(w: number, grad: number, velocity: number, n: number, eta: number, invCount: number, decay: number, momentum: number): void;
   addInto(y: number, x: number, n: number): void;
+  sgdPlainSum2(w: number, a: number, b: number, n: number, eta: number, invCount: number): void;
   scaleBytes(dst: number, src: number, n: number, scale: number): void;
   gatherRows(dst: number, images: number, indices: number, B: number, D: number, scale: number): number;
   zero(x: number, n: number): void;
@@ -195,6 +196,15 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
       if (useV && velocity === null) throw new Error('sgdUpdate with momentum needs a velocity buffer');
       const pV = useV ? stage.output(velocity!, n, 'velocity', true) : 0;
       k.sgdUpdate(pW, pG, pV, n, p.eta, p.invCount, p.decay, p.momentum);
+      stage.end();
+    },
+
+    sgdPlainSum2(w, a, b, n, eta, invCount) {
+      stage.begin();
+      const pA = stage.input(a, n, 'a');
+      const pB = stage.input(b, n, 'b');
+      const pW = stage.output(w, n, 'w', true);
+      k.sgdPlainSum2(pW, pA, pB, n, eta, invCount);
       stage.end();
     },
 

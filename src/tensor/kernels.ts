@@ -61,6 +61,13 @@ export interface Kernels {
   /** y[i] += x[i] for the first n entries: the gradient reduction. */
   addInto(y: Float32Array, x: Float32Array, n: number): void;
 
+  /**
+   * Plain SGD (no momentum, no decay) on the sum of two gradient sums, in one pass: bit for bit
+   * what addInto(a, b, n) followed by sgdUpdate(w, a, null, n, {eta, invCount, decay 0, momentum 0})
+   * computes, without writing a. The coordinator's update with two or more workers.
+   */
+  sgdPlainSum2(w: Float32Array, a: Float32Array, b: Float32Array, n: number, eta: number, invCount: number): void;
+
   /** Sets the first n entries to zero. */
   zero(x: Float32Array, n: number): void;
 

@@ -18,6 +18,22 @@ describe('SGD, Nielsen update rule', () => {
     expect(Array.from(w)).toEqual([1 - 3, -2 - 6, 0.5 + 1.5]);
   });
 
+  it('plain, on a gradient sum in two parts: the same bits as adding them first; refused with momentum or decay', () => {
+    const sgd = new Sgd(layout, k, { eta: 3, momentum: 0, weightDecay: 0, trainSize: 100 });
+    expect(sgd.plain).toBe(true);
+    const a = Float32Array.from([0.1, 8.25, -2]); const b = Float32Array.from([3.7, -0.5, 1e-3]);
+    const w1 = Float32Array.from([1, -2, 0.5]); const w2 = w1.slice();
+    sgd.step(w1, Float32Array.from(a.map((x, i) => Math.fround(x + b[i]!))), 7);
+    sgd.step(w2, a, 7, b);
+    expect(Array.from(w2)).toEqual(Array.from(w1));
+    expect(Array.from(a)).toEqual([0.1, 8.25, -2].map(Math.fround)); // the first part is not written
+    for (const o of [{ momentum: 0.9, weightDecay: 0 }, { momentum: 0, weightDecay: 5 }]) {
+      const other = new Sgd(layout, k, { eta: 3, trainSize: 100, ...o });
+      expect(other.plain).toBe(false);
+      expect(() => other.step(w1, a, 7, b)).toThrow(/needs plain SGD/);
+    }
+  });
+
   it('L2 weight decay: w <- (1 - eta*lambda/n) w - (eta/m) sum, biases not decayed', () => {
     const sgd = new Sgd(layout, k, { eta: 0.5, momentum: 0, weightDecay: 10, trainSize: 50 });
     const w = Float32Array.from([1, -2, 4]);

@@ -178,6 +178,23 @@ for (const k of engines) {
       }
     });
 
+    it('sgdPlainSum2 gives the same bits as its own addInto then plain sgdUpdate, and leaves both sums as they were', () => {
+      const rng = new Rng(12);
+      for (const n of [1, 5, 13, 23860]) {
+        const w = copyTo(k, random(ref, n, rng)); const a = copyTo(k, random(ref, n, rng)); const b = copyTo(k, random(ref, n, rng));
+        const aBefore = a.slice(); const bBefore = b.slice();
+        const expected = w.slice();
+        const sum = k.alloc(n);
+        sum.set(a);
+        k.addInto(sum, b, n);
+        k.sgdUpdate(expected, sum, null, n, { eta: 0.1, invCount: 1 / 1024, decay: 0, momentum: 0 });
+        k.sgdPlainSum2(w, a, b, n, 0.1, 1 / 1024);
+        for (let i = 0; i < n; i++) if (!Object.is(w[i], expected[i])) throw new Error(`n ${n}: entry ${i} is ${w[i]}, the two-pass update gives ${expected[i]}`);
+        expect(Array.from(a)).toEqual(Array.from(aBefore));
+        expect(Array.from(b)).toEqual(Array.from(bBefore));
+      }
+    });
+
     it('gathers and scales byte rows like the reference', () => {
       const rng = new Rng(17);
       const D = 784 + 5; // not a multiple of 16: exercises the scalar tail
