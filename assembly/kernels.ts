@@ -590,6 +590,26 @@ export function sgdPlainSum2(w: usize, a: usize, b: usize, n: i32, eta: f32, inv
   }
 }
 
+/**
+ * 1 when every one of the n floats at x is finite, else 0: v·0 is 0 for a finite v and NaN for
+ * NaN and ±Infinity, so a sum of them tells (no branch per element; the wire check of every
+ * received parameter and gradient, ~0.2 ms per 269,322 floats in JS).
+ */
+export function allFinite(x: usize, n: i32): i32 {
+  const zero = f32x4.splat(0);
+  let acc0 = zero, acc1 = zero;
+  const n8 = n & ~7;
+  for (let i = 0; i < n8; i += 8) {
+    const off = <usize>i << 2;
+    acc0 = f32x4.add(acc0, f32x4.mul(v128.load(x + off), zero));
+    acc1 = f32x4.add(acc1, f32x4.mul(v128.load(x + off, 16), zero));
+  }
+  const acc = f32x4.add(acc0, acc1);
+  let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+  for (let i = n8; i < n; i++) s += load<f32>(x + (<usize>i << 2)) * 0;
+  return s == 0 ? 1 : 0;
+}
+
 /** y[i] += x[i] */
 export function addInto(y: usize, x: usize, n: i32): void {
   const n4 = n & ~3;

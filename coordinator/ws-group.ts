@@ -293,7 +293,7 @@ export class WsGroup implements WorkerGroup {
     const p = conn.pending;
     const msg = parseGrads(frame, p);
     const grads = readInto(frame, 'grads', this.shardGrads[p!.shard]!, this.layoutSize);
-    checkFinite(`grads from ${conn.label}`, grads);
+    checkFinite(`grads from ${conn.label}`, grads, this.o.coordinatorKernels);
     conn.pending = null;
     const receivedAt = performance.now();
     p!.resolve({

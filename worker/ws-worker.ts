@@ -218,7 +218,7 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
   // the same step id twice is a re-assigned shard (another worker of this step was lost)
   if (msg.step < p.lastStep) throw new ProtocolError('DPT_ERR_STALE_STEP', `step ${msg.step} arrived after step ${p.lastStep}`);
   const params = readInto(frame, 'params', p.params, p.setup.layoutSize);
-  checkFinite('params', params);
+  checkFinite('params', params, p.computer.kernels);
   let sums;
   if (p.setup.data === 'local') {
     const idx = readInto(frame, 'indices', p.indices, msg.count);

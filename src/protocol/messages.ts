@@ -11,6 +11,8 @@ import { DATA_MODES, KERNEL_CHOICES, type DataMode, type KernelChoice } from '..
 import type { NetworkSpec } from '../model/spec.js';
 import { COSTS, HIDDEN_ACTIVATIONS } from '../model/spec.js';
 import type { DecodedFrame } from './codec.js';
+import type { Kernels } from '../tensor/kernels.js';
+import { allFiniteReference } from '../tensor/kernels-js.js';
 import { ProtocolError, isErrorCode, type ErrorCode } from './errors.js';
 
 export const PROTOCOL_VERSION = 2;
@@ -174,18 +176,13 @@ export function parseError(frame: DecodedFrame): ErrorMsg {
   return { type: 'error', code, message, step };
 }
 
-/** Throws DPT_ERR_NOT_FINITE naming the first NaN/±Infinity in a received tensor. */
-export function checkFinite(what: string, x: Float32Array): void {
-  // v·0 is 0 for every finite v and NaN for NaN and ±Infinity, so one sum tells; four running
-  // sums without a branch check 23,860 floats in ~17 µs against ~39 µs for a test per element
-  let a = 0, b = 0, c = 0, d = 0;
-  const n4 = x.length & ~3;
-  let i = 0;
-  for (; i < n4; i += 4) {
-    a += x[i]! * 0; b += x[i + 1]! * 0; c += x[i + 2]! * 0; d += x[i + 3]! * 0;
-  }
-  for (; i < x.length; i++) a += x[i]! * 0;
-  if (a + b + c + d === 0) return;
+/**
+ * Throws DPT_ERR_NOT_FINITE naming the first NaN/±Infinity in a received tensor. With the
+ * receiver's engine, a tensor copied into that engine's memory is checked there (wasm: SIMD,
+ * ~0.03 ms for 269,322 floats against ~0.2 ms in JS); the element is looked for only on failure.
+ */
+export function checkFinite(what: string, x: Float32Array, kernels?: Pick<Kernels, 'allFinite'>): void {
+  if (kernels ? kernels.allFinite(x, x.length) : allFiniteReference(x, x.length)) return;
   for (let j = 0; j < x.length; j++) {
     const v = x[j]!;
     if (v - v !== 0) fail('DPT_ERR_NOT_FINITE', `${what}[${j}] is ${v}`);

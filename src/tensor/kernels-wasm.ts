@@ -5,6 +5,7 @@
  * another thread, a plain array) is still computed correctly, staged through a scratch area.
  */
 import type { Activation, Cost, Kernels, SgdParams } from './kernels.js';
+import { allFiniteReference } from './kernels-js.js';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm-binary.js';
 import { Staging, WasmArena } from './wasm-arena.js';
 
@@ -18,6 +19,7 @@ export interface WasmExports {
   sgdUpdate(w: number, grad: number, velocity: number, n: number, eta: number, invCount: number, decay: number, momentum: number): void;
   addInto(y: number, x: number, n: number): void;
   sgdPlainSum2(w: number, a: number, b: number, n: number, eta: number, invCount: number): void;
+  allFinite(x: number, n: number): number;
   scaleBytes(dst: number, src: number, n: number, scale: number): void;
   gatherRows(dst: number, images: number, indices: number, B: number, D: number, scale: number): number;
   zero(x: number, n: number): void;
@@ -197,6 +199,13 @@ export function createWasmKernels(core: WasmCore = new WasmCore()): Kernels & { 
       const pV = useV ? stage.output(velocity!, n, 'velocity', true) : 0;
       k.sgdUpdate(pW, pG, pV, n, p.eta, p.invCount, p.decay, p.momentum);
       stage.end();
+    },
+
+    allFinite(x, n) {
+      if (x.length < n) throw new RangeError(`allFinite: buffer has ${x.length} floats but the call needs ${n}`);
+      // in place when the floats live in this engine's memory (received tensors are copied there)
+      if (arena.owns(x)) return k.allFinite(x.byteOffset, n) === 1;
+      return allFiniteReference(x, n);
     },
 
     sgdPlainSum2(w, a, b, n, eta, invCount) {

@@ -68,6 +68,9 @@ export interface Kernels {
    */
   sgdPlainSum2(w: Float32Array, a: Float32Array, b: Float32Array, n: number, eta: number, invCount: number): void;
 
+  /** True when none of the first n entries is NaN or ±Infinity (received tensors are checked with it). */
+  allFinite(x: Float32Array, n: number): boolean;
+
   /** Sets the first n entries to zero. */
   zero(x: Float32Array, n: number): void;
 

@@ -178,6 +178,27 @@ for (const k of engines) {
       }
     });
 
+    it('allFinite finds a NaN or an infinity anywhere, in its own memory or not', () => {
+      for (const n of [1, 7, 8, 13, 23860]) {
+        const own = k.alloc(n);
+        const foreign = new Float32Array(n);
+        for (let i = 0; i < n; i++) own[i] = foreign[i] = Math.sin(i) * 1e30;
+        expect(k.allFinite(own, n)).toBe(true);
+        expect(k.allFinite(foreign, n)).toBe(true);
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          for (const at of new Set([0, n >> 1, n - 1])) {
+            own[at] = bad; foreign[at] = bad;
+            expect(k.allFinite(own, n)).toBe(false);
+            expect(k.allFinite(foreign, n)).toBe(false);
+            own[at] = 1; foreign[at] = 1;
+          }
+        }
+        // only the first n count
+        own[n - 1] = NaN;
+        expect(k.allFinite(own, n - 1)).toBe(true);
+      }
+    });
+
     it('sgdPlainSum2 gives the same bits as its own addInto then plain sgdUpdate, and leaves both sums as they were', () => {
       const rng = new Rng(12);
       for (const n of [1, 5, 13, 23860]) {
