@@ -58,20 +58,6 @@ export class WorkerConnection {
     return wireBytes(frame.length, false);
   }
 
-  /**
-   * Sends the parts of one frame (FrameWriter.encodeParts) as the fragments of one message;
-   * returns the bytes it put on the wire (0 if the socket is gone).
-   */
-  sendParts(parts: Uint8Array[]): number {
-    if (!this.open) return 0;
-    let bytes = 0;
-    for (let i = 0; i < parts.length; i++) {
-      this.socket.send(parts[i]!, { binary: true, fin: i === parts.length - 1 });
-      bytes += wireBytes(parts[i]!.length, false);
-    }
-    return bytes;
-  }
-
   sendMessage(envelope: Record<string, unknown>): number {
     return this.send(encodeFrame(envelope));
   }

@@ -57,9 +57,6 @@ export interface WsGroupOptions {
   coordinatorKernels?: Kernels;
 }
 
-/** Sections of a step request sent without a copy (FrameWriter.encodeParts). */
-const PARAMS_VIEW: ReadonlySet<string> = new Set(['params']);
-
 export class WsGroup implements WorkerGroup {
   readonly transport = 'ws' as const;
   readonly world: number;
@@ -275,9 +272,7 @@ export class WsGroup implements WorkerGroup {
         gatherPixels(this.pixels, this.labels, this.o.train, shard, this.D);
         sections.push(['pixels', this.pixels.subarray(0, count * this.D)], ['labels', this.labels.subarray(0, count)]);
       }
-      // the parameters go out as a view of the coordinator's own buffer: they change only after
-      // every shard of the step has been answered
-      const parts = conn.writer.encodeParts(sections, PARAMS_VIEW, () => ({ type: 'step', step: req.step, count }));
+      const frame = conn.writer.encode(sections, () => ({ type: 'step', step: req.step, count }));
       // the coordinator's share of this request: gathering pixels (ship) and building the frame
       const encodeMs = performance.now() - sentAt;
       const ms = this.o.stepTimeoutMs ?? null;
@@ -289,7 +284,7 @@ export class WsGroup implements WorkerGroup {
         resolve: (r) => { if (deadline) clearTimeout(deadline); resolve(r); },
         reject: (e) => { if (deadline) clearTimeout(deadline); reject(e); },
       };
-      conn.pending.bytesSent = conn.sendParts(parts);
+      conn.pending.bytesSent = conn.send(frame);
     });
   }
 

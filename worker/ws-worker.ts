@@ -211,9 +211,6 @@ async function prepare(setup: SetupMsg, o: WorkerOptions): Promise<Prepared> {
 
 const zeroMask = (mask: Buffer): void => { mask.fill(0); };
 
-/** Sections of a reply sent without a copy (FrameWriter.encodeParts). */
-const GRADS_VIEW: ReadonlySet<string> = new Set(['grads']);
-
 /** One step: decode and check, compute, reply. */
 function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSocket): void {
   const t0 = performance.now();
@@ -241,13 +238,11 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
     sums = { ...p.computer.computeShipped(params, px, lb, msg.count), decodeMs };
   }
   p.lastStep = msg.step;
-  // the gradient sums go out as a view of the engine's buffer, which the next step's request
-  // (sent only once the coordinator has this whole reply) is the first thing to overwrite
-  const parts = p.writer.encodeParts([['grads', sums.grads]], GRADS_VIEW, (encodeMs) => ({
+  const reply = p.writer.encode([['grads', sums.grads]], (encodeMs) => ({
     type: 'grads', step: msg.step, count: sums.count, loss: sums.loss,
     timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: sums.decodeMs, encodeMs },
   }));
-  for (let i = 0; i < parts.length; i++) socket.send(parts[i]!, { binary: true, fin: i === parts.length - 1 });
+  socket.send(reply, { binary: true });
 }
 
 // No top-level await here: src/cli.ts imports this module, and a cycle through a module that is

@@ -96,52 +96,6 @@ export class FrameWriter {
     return this.buf.subarray(0, off + env.length);
   }
 
-  /**
-   * The same frame as encode(), as consecutive parts to send as the fragments of one WebSocket
-   * message: the sections named in `views` travel as views of the tensors themselves (no copy;
-   * the socket copies them once, into the kernel), everything else is built in this writer's
-   * buffer. The receiver gets the concatenation, byte for byte the frame encode() would build.
-   * A viewed tensor must not change until the peer has answered (the parameters, which change
-   * only after every shard's reply, and a worker's gradient sums, until the next step's request).
-   */
-  encodeParts(sections: [string, Tensor][], views: ReadonlySet<string>, envelope: (copyMs: number) => Record<string, unknown>): Uint8Array[] {
-    const t0 = performance.now();
-    let copied = HEADER;
-    for (const [name, t] of sections) copied += views.has(name) ? pad8(t.byteLength) - t.byteLength : pad8(t.byteLength);
-    this.reserve(copied);
-    // the parts as [start, end) of this buffer, or a tensor view: materialised at the end, since
-    // the envelope's reserve() may move the buffer
-    const plan: ([number, number] | Uint8Array)[] = [];
-    let off = HEADER;
-    let chunk = 0;
-    const list: [string, Dtype, number][] = [];
-    for (const [name, t] of sections) {
-      const pad = pad8(t.byteLength) - t.byteLength;
-      if (views.has(name)) {
-        plan.push([chunk, off], new Uint8Array(t.buffer, t.byteOffset, t.byteLength));
-        chunk = off;
-      } else {
-        copyTensor(t, this.buf, off);
-        off += t.byteLength;
-      }
-      this.buf.fill(0, off, off + pad);
-      off += pad;
-      list.push([name, dtypeOf(t), t.length]);
-    }
-    const env = packr.pack({ ...envelope(performance.now() - t0), sections: list });
-    this.reserve(off + env.length);
-    this.buf.set(env, off);
-    this.buf.writeUInt32LE(env.length, 0);
-    this.buf.writeUInt32LE(0, 4);
-    plan.push([chunk, off + env.length]);
-    const parts: Uint8Array[] = [];
-    for (const p of plan) {
-      const part = p instanceof Uint8Array ? p : this.buf.subarray(p[0], p[1]);
-      if (part.length > 0) parts.push(part);
-    }
-    return parts;
-  }
-
   private reserve(bytes: number): void {
     if (bytes <= this.buf.length) return;
     const next = Buffer.alloc(pad8(Math.max(bytes, this.buf.length * 2)));
