@@ -46,8 +46,8 @@ const NETS: NetCase[] = [
 const BATCHES = [10, 128, 1024];
 /** timed steps per mode and repetition, whatever the batch (49 steps make a whole epoch at 1024) */
 const MIN_TIMED_STEPS = 24;
-/** untimed steps first: the threads' engines copy the training images into their memory on the second step */
-const MIN_BURN_IN = 4;
+/** untimed steps first: the threads' engines copy the training images on start, and V8 optimises the per-step code over the first tens of steps */
+const MIN_BURN_IN = 24;
 const MODES = [
   { label: 'single', transport: 'inproc', world: 1 },
   { label: 'threads x1', transport: 'threads', world: 1 },

@@ -3,7 +3,8 @@
  * single-node (in-process, world 1) and ws with 1 and 2 worker processes in both data modes, at
  * batch 10, 128 and 1024, for both reference nets; bytes on the wire per step; speedups.
  *
- * Partial epochs: each configuration runs `burn-in` steps untimed, then `steps` timed steps in
+ * Partial epochs: each configuration runs `burn-in` steps untimed (at least MIN_BURN_IN: the
+ * warm-up of a new session), then `steps` timed steps in
  * `reps` chunks; seconds/epoch = median chunk's seconds per step × steps per epoch (50,000
  * images). Evaluation is left out. Before a time is printed, the ws run's parameters are compared
  * with single-node's after the same steps (they must agree to float rounding).
@@ -50,9 +51,17 @@ const onlyBatch = args.includes('--batch') ? Number(args[args.indexOf('--batch')
 const REPS = 3;
 
 /** Timed steps: about 2,000 examples and at least 30 steps (10 per chunk; 3 with --quick), fewer examples with --quick. */
+/**
+ * Untimed steps first, at least this many: a new WebSocket session takes ~100-200 steps to reach
+ * its steady speed (784-256-256-10, batch 128, one worker: median step 10-11 ms over steps 1-25,
+ * 6.5-7 ms over 26-50, ~5 ms from ~200 on; V8 optimising the per-message code of both processes).
+ * An epoch of many runs is nearly all steady state; DDP gets the same burn-in.
+ */
+const MIN_BURN_IN = 200;
+
 function plan(batch: number): { burnIn: number; steps: number } {
   const steps = Math.max(quick ? REPS : 10 * REPS, Math.round((quick ? 500 : 2000) / batch / REPS) * REPS);
-  return { burnIn: Math.max(1, Math.round(steps / 10)), steps };
+  return { burnIn: Math.max(quick ? 1 : MIN_BURN_IN, Math.round(steps / 10)), steps };
 }
 
 const mnist = loadMnist();
@@ -205,7 +214,7 @@ async function main(): Promise<void> {
   console.log(`# bench/ws: single-node vs WebSocket workers vs PyTorch DDP (gloo), ${new Date().toISOString()}`);
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; kernels --kernels ${kernelChoice} -> ${kernels.name}${notes.length ? ` (${notes.join('; ')})` : ''}`);
   console.log(`workers are processes on 127.0.0.1; ${cpus().length} cores, so 2 workers + coordinator share them`);
-  console.log(`partial epochs: per config ${quick ? '~500' : '~2,000 (at least 30 steps)'} examples timed after a 10% burn-in, median of ${REPS} chunks, scaled to ${EPOCH.toLocaleString('en-US')} images/epoch; evaluation excluded`);
+  console.log(`partial epochs: per config ${quick ? '~500' : '~2,000 (at least 30 steps)'} examples timed after a burn-in of ${quick ? '10%' : `${MIN_BURN_IN} steps (the session's warm-up)`}, median of ${REPS} chunks, scaled to ${EPOCH.toLocaleString('en-US')} images/epoch; evaluation excluded`);
   console.log(py ? `DDP peer: ${py} bench/peers/ddp.py, 2 processes, gloo, torch.set_num_threads(1)` : withDdp ? 'DDP peer skipped: no python3 with torch + gloo (Debian: apt-get install -y python3-torch)' : 'DDP peer skipped (--no-ddp)');
   console.log('');
   console.log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (other processes share these cores; figures swing with it)`);

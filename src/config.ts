@@ -209,7 +209,7 @@ export interface BenchConfig {
   json: boolean;
 }
 
-export const BENCH_DEFAULTS = { transports: ['inproc'] as TransportName[], workers: [1, 2], batches: [10], steps: 100, burnIn: 10, repeats: 3, evalLimit: 1000 };
+export const BENCH_DEFAULTS = { transports: ['inproc'] as TransportName[], workers: [1, 2], batches: [10], steps: 100, burnIn: 50, repeats: 3, evalLimit: 1000 };
 
 /** A comma-separated list, each item checked by parseItem ("--workers 1,2,4"). */
 export function parseList<T>(flag: string, value: string, parseItem: (v: string) => T): T[] {
