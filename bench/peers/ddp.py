@@ -54,7 +54,16 @@ def worker(rank, a, port, out):
         from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
         ds = TensorDataset(x, y)
         sampler = DistributedSampler(ds, num_replicas=a.world, rank=rank, shuffle=True, seed=1, drop_last=True)
-        batches = iter(DataLoader(ds, batch_size=shard, sampler=sampler, drop_last=True))
+        loader = DataLoader(ds, batch_size=shard, sampler=sampler, drop_last=True)
+
+        def epochs_of_batches():
+            # the epoch loop a DDP user writes: a new shuffle per epoch, for as many as the steps need
+            epoch = 0
+            while True:
+                sampler.set_epoch(epoch)
+                yield from loader
+                epoch += 1
+        batches = epochs_of_batches()
     times = []
     total = a.burn_in + a.steps
     for s in range(total):
