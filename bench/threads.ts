@@ -113,16 +113,22 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
   });
   // the same batches for every mode and repetition: the first steps of an epoch with order seed 1
   const perm = epochPermutation(train.count, new Rng(1), true);
-  // blocks never straddle the end of the burn-in, so a block is either all timed or all not
-  for (const [from, to] of [[0, burnIn], [burnIn, burnIn + measured]] as const) {
-    for (let b = from; b < to; b += BLOCK) {
+  const perEpoch = stepsPerEpoch(train.count, batch);
+  // Blocks never straddle the end of the burn-in, so a turn is either all timed or all not. A
+  // timed turn starts with one untimed step: the mode's threads slept through the other modes'
+  // turns, and the first step back pays a wake-up on a cold vCPU that an epoch, one mode's steps
+  // back to back, never pays.
+  let s = 0;
+  for (const [count, timed] of [[burnIn, false], [measured, true]] as const) {
+    for (let done = 0; done < count; done += BLOCK) {
+      const n = Math.min(BLOCK, count - done);
       for (const r of runs) {
-        for (let s = b; s < Math.min(b + BLOCK, to); s++) {
-          const indices = batchIndices(perm, s, batch);
+        for (let i = timed ? -1 : 0; i < n; i++) {
+          const step = s + (timed ? 1 : 0) + i;
           const c0 = process.cpuUsage();
           const t0 = performance.now();
-          await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, s, indices);
-          if (s >= burnIn) {
+          await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, step, batchIndices(perm, step % perEpoch, batch));
+          if (timed && i >= 0) {
             r.stepMs.push(performance.now() - t0);
             const c = process.cpuUsage(c0);
             r.cpuMs += (c.user + c.system) / 1000;
@@ -131,6 +137,7 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
         // its turn is over: its threads sleep instead of polling through the next mode's steps
         r.group.idle?.();
       }
+      s += n + (timed ? 1 : 0);
     }
   }
   const wallMs = runs.map((r) => r.stepMs.reduce((a, b) => a + b, 0));
@@ -138,7 +145,7 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
 }
 
 async function throughput(args: Args, kernels: Kernels, train: LabelledImages, out: (l: string) => void): Promise<void> {
-  out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns in blocks of ${BLOCK} steps);`);
+  out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns in blocks of ${BLOCK} steps, each timed turn after one untimed step back);`);
   out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024);`);
   out('cpu/wall = CPU time of this process (all threads) / wall time over the timed steps: ~2 means two cores were busy, ~1 one');
   out('');
