@@ -18,6 +18,7 @@ import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profi
 import { reportHtml } from '../src/profile/report-html.js';
 import { mergeCell, runCell, type CellResult, type CellRun } from './bench-cell.js';
 import { runSideBySide } from './bench-side-by-side.js';
+import { computeCurve } from './compute-curve.js';
 import { openSession } from './session.js';
 import type { TransportName } from './worker-group.js';
 
@@ -38,6 +39,15 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
     const key = c.nets[n]!.join('-');
     contention[key] = await computeContention({ spec: session.config.spec, kernels: c.base.kernels, train: data.train, cores, shard: CONTENTION_SHARD });
     progress(`  contention probe, ${key}: ${cores} ranks at once compute ${contention[key]!.toFixed(2)}x slower than one alone`);
+  }
+  // the compute curve per net, at every shard size a cell or a what-if asks about
+  const computeCurves: Record<string, Record<number, number>> = {};
+  const counts = [...new Set([1, ...c.workers, ...(c.whatIf?.workers ?? [])])];
+  for (const [n, session] of sessions.entries()) {
+    const key = c.nets[n]!.join('-');
+    const shards = [...c.batches, ...(c.whatIf?.batch ?? [])].flatMap((b) => counts.map((w) => Math.ceil(b / w)));
+    computeCurves[key] = computeCurve({ spec: session.config.spec, kernels: session.kernels, train: data.train, shards });
+    progress(`  compute curve, ${key}: ${Object.entries(computeCurves[key]!).map(([s, ms]) => `${s}: ${fmtMs(ms)}`).join(', ')}`);
   }
   // the baseline first, then the requested grid (inproc x1 is not run twice)
   const grid: [TransportName, number][] = [['inproc', 1]];
@@ -76,7 +86,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   }
   const outcome = buildOutcome(measured, {
     cores, node: process.versions.node, kernels: sessions[0]!.kernels.name, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
-    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!], contention,
+    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!], contention, computeCurve: computeCurves,
   }, {
     ...plan, steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, median(reduceTimings));

@@ -68,7 +68,19 @@ function modelTable(o: BenchOutcome): string[] {
     `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), usable parallelism capped at ${m.cores} cores ` +
     `(${m.usableCores.toFixed(2)} measured usable while the bench ran)`,
     contentionLine(m),
+    ...curveLines(m),
     ...textTable([['transport', 'compute/MAC/example', 'per shard', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
+  ];
+}
+
+/** The probed compute curve, and each transport's factor on it (the compute columns below are the fallback line). */
+function curveLines(m: BenchOutcome['model']): string[] {
+  const nets = Object.entries(m.computeCurve ?? {});
+  if (nets.length === 0) return [];
+  const scales = Object.values(m.transports).filter((t) => t.computeCurveScale !== null).map((t) => `${t.transport} ${t.computeCurveScale!.toFixed(2)}x`);
+  return [
+    ...nets.map(([net, c]) => `Compute curve, ${net} (one shard's step on the coordinator's engine): ${Object.entries(c).map(([s, ms]) => `${s} ex ${fmtMs(ms)}`).join(', ')}`),
+    `Workers' compute = factor × the curve at their shard size: ${scales.length ? scales.join(', ') : 'none (a net without a curve: the fitted line below)'}`,
   ];
 }
 

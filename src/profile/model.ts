@@ -28,6 +28,11 @@ export interface TransportModel {
   concurrent: boolean | null;
   computePerShardMs: number;
   computePerParamMs: number;
+  /**
+   * With a compute curve for every net this transport was measured on: its workers' compute of a
+   * shard = this × the curve at that shard size (null: the line k₀ + k_P·P + c·M·shard instead)
+   */
+  computeCurveScale: number | null;
   /** ms per example per multiply-add of the forward pass (forward + backward together) */
   computePerMacMs: number;
   coordPerMessageMs: number;
@@ -56,6 +61,8 @@ export interface CostModel {
   reduceSource: 'measured' | 'calibrated' | 'none';
   /** κ by net (sizes joined with '-'): compute of ranks busy on every core at once ÷ compute alone (1 = no probe) */
   contention: Record<string, number>;
+  /** by net key: ms of one shard's step on the coordinator's engine, by shard size (coordinator/compute-curve.ts) */
+  computeCurve: Record<string, Record<number, number>>;
   transports: Record<string, TransportModel>;
 }
 
@@ -103,6 +110,8 @@ export interface FitOptions {
   concurrencyEvidence?: CellObservation[];
   /** κ by net key, from the contention probe (calibrate.ts computeContention) */
   contention?: Record<string, number>;
+  /** by net key, the compute curve (coordinator/compute-curve.ts) */
+  computeCurve?: Record<string, Record<number, number>>;
 }
 
 /** A cell counts as concurrent when its ranks were busy at the same time for at least this many rank-equivalents. */
@@ -120,6 +129,7 @@ export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel
     reducePerFloatMs: multi.length > 0 ? reduceFit.coef[0]! : o.reducePerFloatMs ?? 0,
     reduceSource: multi.length > 0 ? 'measured' : o.reducePerFloatMs !== undefined ? 'calibrated' : 'none',
     contention: { ...o.contention },
+    computeCurve: { ...o.computeCurve },
     transports: {},
   };
   const evidence = [...cells, ...(o.concurrencyEvidence ?? [])];
@@ -141,13 +151,17 @@ function fitTransport(transport: string, own: CellObservation[], all: CellObserv
     ? sharingOf(model, c.net, c.workers) * contentionOf(model, c.net, c.workers) : 1);
   const cr = rows(computeCells);
   const compute = nnls(cr.map(({ c, r }) => [1, c.net.params, c.net.macs * r.shard]), cr.map(({ c, r }) => r.computeMs / stretch(c)), true);
+  // with a curve for every row's net: one factor, the shape from the probe
+  const curved = cr.length > 0 && cr.every(({ c, r }) => curveAt(model, c.net, r.shard) !== null)
+    ? nnls(cr.map(({ c, r }) => [curveAt(model, c.net, r.shard)!]), cr.map(({ c, r }) => r.computeMs / stretch(c)), true).coef[0]!
+    : null;
   const mr = rows(own);
   const coord = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.coordMs));
   const wire = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.wireMs));
   const bytes = nnls(mr.map(({ c, r }) => [1, c.net.params, r.shard]), mr.map(({ r }) => r.bytes));
   const tm: TransportModel = {
     transport, concurrent,
-    computePerShardMs: compute.coef[0]!, computePerParamMs: compute.coef[1]!, computePerMacMs: compute.coef[2]!,
+    computePerShardMs: compute.coef[0]!, computePerParamMs: compute.coef[1]!, computePerMacMs: compute.coef[2]!, computeCurveScale: curved,
     coordPerMessageMs: coord.coef[0]!, coordPerByteMs: coord.coef[1]!,
     wirePerMessageMs: wire.coef[0]!, wirePerByteMs: wire.coef[1]!,
     bytesFixed: bytes.coef[0]!, bytesPerParam: bytes.coef[1]!, bytesPerExample: bytes.coef[2]!,
@@ -188,12 +202,16 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   let computeMs: number;
   let cpuSharing = 1;
   let contention = 1;
+  const curve = tm.computeCurveScale === null ? null : curveAt(model, s.net, shard);
   if (parallel) {
     cpuSharing = sharingOf(model, s.net, W, s.cores);
     contention = contentionOf(model, s.net, W);
-    computeMs = (tm.computePerShardMs + tm.computePerParamMs * P + tm.computePerMacMs * s.net.macs * shard) * cpuSharing * contention;
+    const one = curve !== null ? tm.computeCurveScale! * curve : tm.computePerShardMs + tm.computePerParamMs * P + tm.computePerMacMs * s.net.macs * shard;
+    computeMs = one * cpuSharing * contention;
   } else {
-    computeMs = W * (tm.computePerShardMs + tm.computePerParamMs * P) + tm.computePerMacMs * s.net.macs * s.batch;
+    computeMs = curve !== null
+      ? W * tm.computeCurveScale! * curve
+      : W * (tm.computePerShardMs + tm.computePerParamMs * P) + tm.computePerMacMs * s.net.macs * s.batch;
   }
   // each byte is handled once by the coordinator (one thread: serial over the ranks) and once by
   // its worker (in parallel): the per-byte cost grows as (W + 1) / 2, the per-message latency not
@@ -227,6 +245,23 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
     stepMs: tm.overheadMs + computeMs + communicationMs + updateMs + waitMs,
     computeMs, communicationMs, updateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes, cpuSharing, contention, waitMs, assumptions,
   };
+}
+
+/**
+ * The compute curve of `net` at `shard` examples: measured, or linear between the two nearest
+ * measured sizes; null outside the measured range or without a curve (the fitted line is used).
+ */
+export function curveAt(model: Pick<CostModel, 'computeCurve'>, net: NetShape, shard: number): number | null {
+  const c = model.computeCurve?.[net.sizes.join('-')];
+  if (c === undefined) return null;
+  const sizes = Object.keys(c).map(Number).sort((a, b) => a - b);
+  if (sizes.length === 0 || shard < sizes[0]! || shard > sizes.at(-1)!) return null;
+  let i = 0;
+  while (i < sizes.length - 1 && sizes[i + 1]! < shard) i++;
+  const a = sizes[i]!;
+  if (a === shard || i === sizes.length - 1) return c[a]!;
+  const b = sizes[i + 1]!;
+  return c[a]! + (c[b]! - c[a]!) * (shard - a) / (b - a);
 }
 
 /** Key of a (net, global batch) pair in TransportModel.spreads. */

@@ -59,6 +59,8 @@ export interface Machine {
   load: [number, number];
   /** κ by net key from the contention probe: ranks on every core at once ÷ one alone (absent: not probed) */
   contention?: Record<string, number>;
+  /** by net key, ms of one shard's step on the coordinator's engine by shard size (absent: not probed) */
+  computeCurve?: Record<string, Record<number, number>>;
 }
 
 export interface BenchOutcome {
@@ -81,8 +83,8 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
     samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
-  const model = fitCostModel(obs, { cores: machine.cores, usableCores: machine.usableCores, reducePerFloatMs, contention: machine.contention });
-  const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs, machine.usableCores, machine.contention)?.rows ?? null;
+  const model = fitCostModel(obs, { cores: machine.cores, usableCores: machine.usableCores, reducePerFloatMs, contention: machine.contention, computeCurve: machine.computeCurve });
+  const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs, machine.usableCores, machine.contention, machine.computeCurve)?.rows ?? null;
   const breakEvens: BreakEven[] = [];
   const parallelWorkers = plan.requestedWorkers.filter((n) => n > 1);
   for (const c of cells) {

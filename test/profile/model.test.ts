@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { shardRange } from '../../src/data/batches.js';
 import { nnls } from '../../src/profile/least-squares.js';
-import { fitCostModel, predictStep, type CostModel, type TransportModel } from '../../src/profile/model.js';
+import { curveAt, fitCostModel, predictStep, type CostModel, type TransportModel } from '../../src/profile/model.js';
 import { netShape, type CellObservation } from '../../src/profile/observe.js';
 import { breakEven, validateOnOneWorker } from '../../src/profile/analysis.js';
 import { parseWhatIf } from '../../src/profile/what-if.js';
@@ -18,7 +18,7 @@ function transportTruth(transport: string, concurrent: boolean, o: Partial<Trans
   return {
     transport, concurrent, computePerShardMs: 0.02, computePerParamMs: 2e-6, computePerMacMs: 1.4e-6,
     coordPerMessageMs: 0, coordPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
-    bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0, overheadMs: 0.03, spreads: { 'any@1': SPREAD }, cells: 0, rmsMs: 0, ...o,
+    bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0, overheadMs: 0.03, spreads: { 'any@1': SPREAD }, cells: 0, rmsMs: 0, computeCurveScale: null, ...o,
   };
 }
 
@@ -26,6 +26,7 @@ function transportTruth(transport: string, concurrent: boolean, o: Partial<Trans
 const TRUTH: CostModel = {
   cores: CORES, usableCores: CORES, optimizerFixedMs: 0.01, optimizerPerParamMs: 4e-6, reducePerFloatMs: 3e-6, reduceSource: 'measured',
   contention: CONTENTION,
+  computeCurve: {},
   transports: {
     inproc: transportTruth('inproc', false, {}),
     threads: transportTruth('threads', true, { computePerMacMs: 1.6e-6, wirePerMessageMs: 0.4, overheadMs: 0.08 }),
@@ -102,6 +103,31 @@ describe('cost model', () => {
     // 8 workers at batch 512 of a net never measured
     const s = { transport: 'ws', workers: 8, batch: 512, net: netShape([784, 100, 10]) };
     expectClose(predictStep(model, s).stepMs, predictStep(TRUTH, s).stepMs, 0.05, 'unmeasured ws cell');
+  });
+
+  it('with a compute curve, takes the shape from it and fits one factor per transport', () => {
+    // per example, 64-example shards cost more than 512-example ones: no line through 128 and 1024 says so
+    const net = NETS[0]!;
+    const curve = { 64: 0.3, 128: 0.53, 512: 1.7, 1024: 3.3 }; // as probed for 784-30-10 on this machine
+    const factor = 1.25;
+    const cell = (W: number, B: number): CellObservation => ({
+      transport: 'threads', workers: W, batch: B, net, concurrency: W > 1 ? 1.8 : 1, stepMs: 0, fixedMs: 0.01, reduceMs: 0, optimizerMs: 0.01,
+      ranks: Array.from({ length: W }, () => ({ shard: B / W, bytes: 0, computeMs: factor * curve[(B / W) as keyof typeof curve], coordMs: 0, wireMs: 0.1 })),
+      spread: [1],
+    });
+    const cells = [cell(1, 128), cell(1, 1024)];
+    for (const c of cells) c.stepMs = c.ranks[0]!.computeMs + 0.1 + 0.01;
+    const model = fitCostModel(cells, { cores: CORES, computeCurve: { [net.sizes.join('-')]: curve } });
+    expectClose(model.transports['threads']!.computeCurveScale!, factor, 1e-9, 'factor on the curve');
+    expectClose(predictStep(model, { transport: 'threads', workers: 2, batch: 128, net }).computeMs, factor * 0.3, 1e-9, 'two 64-example shards at once');
+    // between measured sizes: linear; outside them or for a net without a curve: the fitted line
+    expect(curveAt(model, net, 320)).toBeCloseTo(0.53 + (1.7 - 0.53) * (320 - 128) / (512 - 128), 12);
+    expect(curveAt(model, net, 2048)).toBeNull();
+    expect(curveAt(model, NETS[1]!, 128)).toBeNull();
+    const line = fitCostModel(cells, { cores: CORES });
+    expect(line.transports['threads']!.computeCurveScale).toBeNull();
+    // the line through 128 and 1024 calls the 64-example shard ~10% dearer than it is
+    expect(predictStep(line, { transport: 'threads', workers: 2, batch: 128, net }).computeMs).toBeGreaterThan(factor * 0.3 * 1.05);
   });
 
   it('caps parallelism at the core count: beyond 2 cores more workers only share them', () => {
