@@ -1,9 +1,10 @@
 /**
  * One cell of `dpt bench`: a configuration (transport, workers, batch) trained from the session's
- * initial parameters with the same seeded data order as every other cell, profiled. A cell may
- * run as several repetitions interleaved with the other cells (so a neighbour's load burst hits
- * every configuration alike); mergeCell pools their measured steps. The group is created through
- * startGroup, like `dpt train` does, and always closed.
+ * initial parameters with the same seeded data order as every other cell, profiled. runCell
+ * trains one cell on its own, through runTraining (time to accuracy, `--epochs`); fixed-steps
+ * cells run side by side instead (bench-side-by-side.ts). A cell may run as several repetitions;
+ * mergeCell pools their measured steps. The group is created through startGroup, like
+ * `dpt train` does, and always closed.
  */
 import { stepsPerEpoch } from '../src/data/batches.js';
 import { slice } from '../src/data/mnist.js';

@@ -11,8 +11,9 @@
  *
  * Every turn after the first starts with one step that is not profiled: the group sat idle
  * through the others' turns, and its first step back pays a wake-up that real training, one
- * configuration's steps back to back, never pays (a thread or process woken from sleep on a vCPU
- * the host had descheduled: ~1-5 ms, against steps of 0.5 ms at 784-30-10 / batch 128).
+ * configuration's steps back to back, never pays (threads or processes woken from sleep on vCPUs
+ * the host had descheduled). Counted, it showed as a slow step in every turn: threads x1 at
+ * 784-30-10 / batch 128 had a mean step of 1.76 ms against a median of 0.88 ms.
  *
  * Each configuration trains its own copy of the initial parameters on the same seeded batches
  * (the order `dpt train` would use), with its own optimizer and profiler; the trainer's own
