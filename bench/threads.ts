@@ -14,6 +14,7 @@ import { cpus } from 'node:os';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
 import { InProcessGroup } from '../coordinator/inproc-group.js';
 import { openSession, startGroup, trainingRun } from '../coordinator/session.js';
+import { BLOCK, takeTurns } from '../coordinator/bench-side-by-side.js';
 import { ThreadGroup } from '../coordinator/thread-group.js';
 import { shareImages } from '../coordinator/thread-memory.js';
 import { runTraining, trainStep } from '../coordinator/trainer.js';
@@ -87,14 +88,6 @@ interface ModeRun {
   cpuMs: number;
 }
 
-/**
- * Steps a mode takes in a row before the next mode's turn. An epoch runs one mode's steps back to
- * back; turns of single steps would start every step of a mode with the other modes' data in the
- * caches and its threads just woken from a long sleep (~40 ms at batch 1024 for 784-256-256-10),
- * which is no epoch anyone runs. Blocks of 8 keep that steady state and still let a burst of load
- * from another process hit every mode alike.
- */
-const BLOCK = 8;
 
 /**
  * One repetition: every mode starts from a copy of the initial parameters and takes the same
@@ -114,38 +107,25 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
   // the same batches for every mode and repetition: the first steps of an epoch with order seed 1
   const perm = epochPermutation(train.count, new Rng(1), true);
   const perEpoch = stepsPerEpoch(train.count, batch);
-  // Blocks never straddle the end of the burn-in, so a turn is either all timed or all not. A
-  // timed turn starts with one untimed step: the mode's threads slept through the other modes'
-  // turns, and the first step back pays a wake-up on a cold vCPU that an epoch, one mode's steps
-  // back to back, never pays.
-  let s = 0;
-  for (const [count, timed] of [[burnIn, false], [measured, true]] as const) {
-    for (let done = 0; done < count; done += BLOCK) {
-      const n = Math.min(BLOCK, count - done);
-      for (const r of runs) {
-        for (let i = timed ? -1 : 0; i < n; i++) {
-          const step = s + (timed ? 1 : 0) + i;
-          const c0 = process.cpuUsage();
-          const t0 = performance.now();
-          await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, step, batchIndices(perm, step % perEpoch, batch));
-          if (timed && i >= 0) {
-            r.stepMs.push(performance.now() - t0);
-            const c = process.cpuUsage(c0);
-            r.cpuMs += (c.user + c.system) / 1000;
-          }
-        }
-        // its turn is over: its threads sleep instead of polling through the next mode's steps
-        r.group.idle?.();
-      }
-      s += n + (timed ? 1 : 0);
+  // dpt bench's turns: each turn after the first starts with one untimed step (the mode's threads
+  // slept through the other modes' turns: a wake-up on a cold vCPU no epoch pays), and steps
+  // numbered below burnIn are not timed either
+  await takeTurns(runs, burnIn + measured, BLOCK, async (r, step, index) => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await trainStep({ network, sgd: r.sgd, group: r.group, params: r.params }, r.gradSum, step, batchIndices(perm, step % perEpoch, batch));
+    if (index >= burnIn) {
+      r.stepMs.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      r.cpuMs += (c.user + c.system) / 1000;
     }
-  }
+  });
   const wallMs = runs.map((r) => r.stepMs.reduce((a, b) => a + b, 0));
   return { msPerStep: wallMs.map((w) => w / measured), cpuPerWall: runs.map((r, i) => r.cpuMs / wallMs[i]!), params: runs.map((r) => r.params) };
 }
 
 async function throughput(args: Args, kernels: Kernels, train: LabelledImages, out: (l: string) => void): Promise<void> {
-  out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns in blocks of ${BLOCK} steps, each timed turn after one untimed step back);`);
+  out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns in blocks of ${BLOCK} steps, each turn after the first after one untimed step back);`);
   out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024);`);
   out('cpu/wall = CPU time of this process (all threads) / wall time over the timed steps: ~2 means two cores were busy, ~1 one');
   out('');

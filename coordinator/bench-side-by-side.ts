@@ -30,7 +30,11 @@ import { startGroup, type Session } from './session.js';
 import { profiledTrainStep, trainStep } from './trainer.js';
 import type { TransportName, WorkerGroup } from './worker-group.js';
 
-/** Steps a configuration takes in a row before the next one's turn. */
+/**
+ * Steps a configuration takes in a row before the next one's turn: enough that a turn is mostly
+ * steady state (an epoch runs one configuration's steps back to back), few enough that a burst of
+ * load from another process still hits every configuration alike.
+ */
 export const BLOCK = 8;
 
 export interface SideBySidePlan {
@@ -53,13 +57,37 @@ interface Lane {
   trainMs: number;
 }
 
+/**
+ * Steps every lane through `counted` steps, lane after lane in turns of `block`; every turn after
+ * the first starts with one step that does not count (index -1: the step back after sleeping
+ * through the others' turns), and when its turn ends a lane's group is told it is idle.
+ * `step(lane, s, index)` trains training step s (the same s for every lane) and index is the
+ * counted step's number from 0. Returns the steps each lane trained.
+ */
+export async function takeTurns<L extends { group: WorkerGroup }>(lanes: L[], counted: number, block: number,
+  step: (lane: L, s: number, index: number) => Promise<void>): Promise<number> {
+  if (!(Number.isInteger(block) && block >= 1)) throw new RangeError(`block must be a positive integer, got ${block}`);
+  let g = 0;
+  for (let done = 0, turn = 0; done < counted; turn++) {
+    const n = Math.min(block, counted - done);
+    const back = turn > 0 ? 1 : 0;
+    for (const lane of lanes) {
+      for (let i = -back; i < n; i++) await step(lane, g + back + i, i < 0 ? -1 : done + i);
+      // its turn is over: threads that poll for the next step sleep through the others' turns
+      lane.group.idle?.();
+    }
+    g += back + n;
+    done += n;
+  }
+  return g;
+}
+
 /** Runs every configuration of `grid` at `batch`, taking turns; one CellRun per configuration, in grid order. */
 export async function runSideBySide(session: Session, initial: Float32Array, grid: [TransportName, number][], batch: number, plan: SideBySidePlan): Promise<CellRun[]> {
   const { network, train, config } = session;
   const total = plan.burnIn + plan.steps;
   const perEpoch = stepsPerEpoch(train.count, batch);
   const block = plan.block ?? BLOCK;
-  if (!(Number.isInteger(block) && block >= 1)) throw new RangeError(`block must be a positive integer, got ${block}`);
   const lanes: Lane[] = [];
   try {
     for (const [transport, workers] of grid) {
@@ -78,31 +106,17 @@ export async function runSideBySide(session: Session, initial: Float32Array, gri
       while (perms.length <= epoch) perms.push(epochPermutation(train.count, orderRng, config.shuffle));
       return perms[epoch]!;
     };
-    // g: the training step (the same for every lane at the start of a turn); profiled: steps in
-    // the profiles so far. Every turn after the first starts with one step left out of the
-    // profile: the group sat idle through the other configurations' turns, and the first step
-    // back pays a wake-up (threads, processes, a cold vCPU) that no epoch of real training pays.
-    let g = 0;
-    for (let profiled = 0, turn = 0; profiled < total; turn++) {
-      const n = Math.min(block, total - profiled);
-      for (const lane of lanes) {
-        const run = { network, sgd: lane.sgd, group: lane.group, params: lane.params };
-        for (let i = turn > 0 ? -1 : 0; i < n; i++) {
-          const step = g + (turn > 0 ? 1 : 0) + i;
-          const t0 = performance.now();
-          const r = i < 0
-            ? await trainStep(run, lane.gradSum, step, batchIndices(permFor(Math.floor(step / perEpoch)), step % perEpoch, batch))
-            : await profiledTrainStep(run, lane.profiler, lane.gradSum, step, permFor(Math.floor(step / perEpoch)), step % perEpoch, batch);
-          lane.trainMs += performance.now() - t0;
-          lane.loss += r.loss;
-          lane.examples += r.count;
-        }
-        // its turn is over: threads that poll for the next step sleep through the others' turns
-        lane.group.idle?.();
-      }
-      g += n + (turn > 0 ? 1 : 0);
-      profiled += n;
-    }
+    const g = await takeTurns(lanes, total, block, async (lane, step, index) => {
+      const run = { network, sgd: lane.sgd, group: lane.group, params: lane.params };
+      const perm = permFor(Math.floor(step / perEpoch));
+      const t0 = performance.now();
+      const r = index < 0
+        ? await trainStep(run, lane.gradSum, step, batchIndices(perm, step % perEpoch, batch))
+        : await profiledTrainStep(run, lane.profiler, lane.gradSum, step, perm, step % perEpoch, batch);
+      lane.trainMs += performance.now() - t0;
+      lane.loss += r.loss;
+      lane.examples += r.count;
+    });
     const evalSet = slice(session.evalSet, 0, Math.min(plan.evalLimit, session.evalSet.count));
     const evalWorkspace = network.createWorkspace(1000);
     return lanes.map((lane) => {
