@@ -8,6 +8,11 @@
 
 export type TransportName = 'inproc' | 'threads' | 'ws';
 export const TRANSPORTS: readonly TransportName[] = ['inproc', 'threads', 'ws'];
+/**
+ * Transports whose workers are other processes: there the coordinator process's CPU time during
+ * an exchange is its own work on that exchange (in-process and thread workers add theirs to it).
+ */
+export const OUT_OF_PROCESS: ReadonlySet<string> = new Set<TransportName>(['ws']);
 
 export interface StepRequest {
   /** global step number since the start of training, carried on every message */

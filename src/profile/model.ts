@@ -2,7 +2,14 @@
  * The cost model: a step of W workers on a global batch B of a net with P parameters and M
  * multiply-adds per example takes
  *   T = F + W·(e₀ + e_b·bytes) + wire + compute + u₀ + u·P + [W > 1]·ρ·W·P
- *   wire    = l₀ + l_b·bytes·(W+1)/2 (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
+ *   wire    = (l₀ + l_b·bytes − σ) + W·σ (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
+ *   σ       = s₀ + s_b·bytes: the coordinator's own CPU time in one rank's round trip beyond its
+ *             timed encode/decode (ws parsing frames, socket reads and writes), measured as the
+ *             process's CPU time during the exchange of a one-worker cell. The coordinator is one
+ *             thread: that part of the round trip adds up over the ranks while the rest (the
+ *             worker's side, the wire, the wake-ups) overlaps. Without a measurement of it (a
+ *             shared-memory transport, an old bench file) half of each byte's cost is taken as
+ *             the coordinator's: wire = l₀ + l_b·bytes·(W+1)/2.
  *   compute = (k₀ + k_P·P + c·M·⌈B/W⌉) · max(1, W/usable)       ranks that run at the same time
  *           = W·(k₀ + k_P·P) + c·M·B                            ranks run one after another
  * with bytes = b₀ + b_P·P + b_n·⌈B/W⌉ per rank. Ranks that run at the same time add two terms
@@ -37,6 +44,12 @@ export interface TransportModel {
   computePerMacMs: number;
   coordPerMessageMs: number;
   coordPerByteMs: number;
+  /**
+   * σ = serialPerMessageMs + serialPerByteMs·bytes: the coordinator's CPU time per rank and step
+   * beyond its timed encode/decode, which adds up over the ranks (null: not measured)
+   */
+  serialPerMessageMs: number | null;
+  serialPerByteMs: number;
   wirePerMessageMs: number;
   wirePerByteMs: number;
   bytesFixed: number;
@@ -159,10 +172,15 @@ function fitTransport(transport: string, own: CellObservation[], all: CellObserv
   const coord = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.coordMs));
   const wire = nnls(mr.map(({ r }) => [1, r.bytes]), mr.map(({ r }) => r.wireMs));
   const bytes = nnls(mr.map(({ c, r }) => [1, c.net.params, r.shard]), mr.map(({ r }) => r.bytes));
+  // σ per rank: the coordinator's CPU in the exchange, less the encode/decode counted above
+  const sc = own.filter((c) => Number.isFinite(c.coordCpuMs) && c.ranks.length > 0);
+  const serialOf = (c: CellObservation) => Math.max(0, c.coordCpuMs / c.workers - c.ranks.reduce((a, r) => a + r.coordMs, 0) / c.ranks.length);
+  const serial = sc.length > 0 ? nnls(sc.map((c) => [1, c.ranks.reduce((a, r) => a + r.bytes, 0) / c.ranks.length]), sc.map(serialOf)) : null;
   const tm: TransportModel = {
     transport, concurrent,
     computePerShardMs: compute.coef[0]!, computePerParamMs: compute.coef[1]!, computePerMacMs: compute.coef[2]!, computeCurveScale: curved,
     coordPerMessageMs: coord.coef[0]!, coordPerByteMs: coord.coef[1]!,
+    serialPerMessageMs: serial === null ? null : serial.coef[0]!, serialPerByteMs: serial === null ? 0 : serial.coef[1]!,
     wirePerMessageMs: wire.coef[0]!, wirePerByteMs: wire.coef[1]!,
     bytesFixed: bytes.coef[0]!, bytesPerParam: bytes.coef[1]!, bytesPerExample: bytes.coef[2]!,
     overheadMs: 0, spreads: spreadsOf(own), cells: own.length, rmsMs: NaN,
@@ -213,9 +231,18 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
       ? W * tm.computeCurveScale! * curve
       : W * (tm.computePerShardMs + tm.computePerParamMs * P) + tm.computePerMacMs * s.net.macs * s.batch;
   }
-  // each byte is handled once by the coordinator (one thread: serial over the ranks) and once by
-  // its worker (in parallel): the per-byte cost grows as (W + 1) / 2, the per-message latency not
-  let wireMs = parallel ? tm.wirePerMessageMs + tm.wirePerByteMs * bytes * (W + 1) / 2 : W * (tm.wirePerMessageMs + tm.wirePerByteMs * bytes);
+  let wireMs: number;
+  const roundTrip = tm.wirePerMessageMs + tm.wirePerByteMs * bytes;
+  if (!parallel) wireMs = W * roundTrip;
+  else if (tm.serialPerMessageMs !== null) {
+    // the coordinator's share (σ, measured) adds up over the ranks; the rest overlaps
+    const serial = Math.min(roundTrip, Math.max(0, tm.serialPerMessageMs + tm.serialPerByteMs * bytes));
+    wireMs = roundTrip - serial + W * serial;
+  } else {
+    // not measured: each byte is handled once by the coordinator (serial over the ranks) and once
+    // by its worker (in parallel): the per-byte cost grows as (W + 1) / 2, the per-message latency not
+    wireMs = tm.wirePerMessageMs + tm.wirePerByteMs * bytes * (W + 1) / 2;
+  }
   if (s.network) {
     if (bytes === 0) {
       // a shared-memory transport moved nothing; over a network it would move parameters out,

@@ -4,6 +4,7 @@
  * its bytes — medians over the measured (post burn-in) steps, because the machine is shared and
  * a neighbour's burst should not move the fit (bytes and concurrency: means).
  */
+import { OUT_OF_PROCESS } from '../../coordinator/worker-group.js';
 import type { StepRecord } from './profiler.js';
 import { mean, median } from './stats.js';
 import { stepConcurrency, stepWallMs } from './step-phases.js';
@@ -51,6 +52,12 @@ export interface CellObservation {
   fixedMs: number;
   reduceMs: number;
   optimizerMs: number;
+  /**
+   * The coordinator's CPU time (ms, user + system) per step while the ranks' exchange ran, where
+   * the workers are other processes (NaN elsewhere, or not measured): its own share of the
+   * round trips — one thread, so it adds up over the ranks instead of overlapping.
+   */
+  coordCpuMs: number;
   ranks: RankObservation[];
   /**
    * Step-to-step spread of the slowest rank's round trip: each measured step's value divided by
@@ -81,6 +88,7 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
     fixedMs: median(steps.map((s) => s.t1 - s.t0 + Math.max(0, Math.min(...s.ranks.map((k) => k.sentAt)) - s.t1))),
     reduceMs: median(steps.map((s) => s.t3 - s.t2)),
     optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
+    coordCpuMs: OUT_OF_PROCESS.has(transport) ? median(steps.map((s) => s.coordCpuMs ?? NaN)) : NaN,
     ranks,
     spread: relativeSpread(steps.map((s) => Math.max(...s.ranks.map((k) => k.receivedAt - k.sentAt)))),
   };

@@ -7,7 +7,7 @@
 import type { ShardResult } from '../../coordinator/worker-group.js';
 
 /** Fields stored per step before the per-rank blocks. */
-const STEP_FIELDS = 8; // step, t0, t1, t2, t3, t4, loss, count
+const STEP_FIELDS = 9; // step, t0, t1, t2, t3, t4, loss, count, coordCpuMs
 /** Fields stored per rank. */
 const RANK_FIELDS = 12; // sentAt, receivedAt, cEnc, cDec, queueWait, load, compute, wDec, wEnc, bytesSent, bytesReceived, count
 
@@ -43,6 +43,13 @@ export interface StepRecord {
   t4: number;
   loss: number;
   count: number;
+  /**
+   * CPU time (user + system, ms) of the coordinator's process while computeStep ran (t1..t2);
+   * NaN when not measured. Where the workers are other processes (ws) this is the coordinator's
+   * own work on the exchange — one thread, so serial over the ranks — which the cost model needs
+   * and no clock shows (ws parses frames before any phase of ours starts).
+   */
+  coordCpuMs?: number;
   ranks: RankRecord[];
 }
 
@@ -79,7 +86,8 @@ export class Profiler {
   }
 
   /** Records one step; `results` are the group's per-rank results in rank order. */
-  recordStep(step: number, t0: number, t1: number, results: ShardResult[], t2: number, t3: number, t4: number, loss: number, count: number): void {
+  recordStep(step: number, t0: number, t1: number, results: ShardResult[], t2: number, t3: number, t4: number, loss: number, count: number,
+    coordCpuMs = NaN): void {
     if (results.length !== this.world) throw new RangeError(`profiler expected ${this.world} ranks, got ${results.length}`);
     if ((this.n + 1) * this.width > this.data.length) {
       const grown = new Float64Array(this.data.length * 2);
@@ -88,7 +96,7 @@ export class Profiler {
     }
     const d = this.data;
     let o = this.n * this.width;
-    d[o++] = step; d[o++] = t0; d[o++] = t1; d[o++] = t2; d[o++] = t3; d[o++] = t4; d[o++] = loss; d[o++] = count;
+    d[o++] = step; d[o++] = t0; d[o++] = t1; d[o++] = t2; d[o++] = t3; d[o++] = t4; d[o++] = loss; d[o++] = count; d[o++] = coordCpuMs;
     for (let r = 0; r < results.length; r++) {
       const s = results[r]!;
       const w = s.timing;
@@ -109,7 +117,7 @@ export class Profiler {
     const d = this.data;
     for (let i = 0; i < this.n; i++) {
       let o = i * this.width;
-      const rec: StepRecord = { step: d[o]!, t0: d[o + 1]!, t1: d[o + 2]!, t2: d[o + 3]!, t3: d[o + 4]!, t4: d[o + 5]!, loss: d[o + 6]!, count: d[o + 7]!, ranks: [] };
+      const rec: StepRecord = { step: d[o]!, t0: d[o + 1]!, t1: d[o + 2]!, t2: d[o + 3]!, t3: d[o + 4]!, t4: d[o + 5]!, loss: d[o + 6]!, count: d[o + 7]!, coordCpuMs: d[o + 8]!, ranks: [] };
       o += STEP_FIELDS;
       for (let r = 0; r < this.world; r++, o += RANK_FIELDS) {
         rec.ranks.push({
