@@ -17,7 +17,7 @@ const CONTENTION = { '784-30-10': 1.05, '784-256-256-10': 1.15 };
 function transportTruth(transport: string, concurrent: boolean, o: Partial<TransportModel>): TransportModel {
   return {
     transport, concurrent, computePerShardMs: 0.02, computePerParamMs: 2e-6, computePerMacMs: 1.4e-6,
-    coordPerMessageMs: 0, coordPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
+    coordPerMessageMs: 0, coordPerByteMs: 0, serialPerMessageMs: null, serialPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
     bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0, overheadMs: 0.03, spreads: { 'any@1': SPREAD }, cells: 0, rmsMs: 0, computeCurveScale: null, ...o,
   };
 }
@@ -59,7 +59,7 @@ function synthCell(transport: string, W: number, B: number, netIdx: number, nois
     stepMs: predictStep(TRUTH, { transport, workers: W, batch: B, net }).stepMs * noise(),
     fixedMs: 0.01, reduceMs: W > 1 ? TRUTH.reducePerFloatMs * W * net.params * noise() : 0,
     optimizerMs: (TRUTH.optimizerFixedMs + TRUTH.optimizerPerParamMs * net.params) * noise(),
-    ranks, spread: SPREAD,
+    coordCpuMs: NaN, ranks, spread: SPREAD,
   };
 }
 
@@ -111,7 +111,7 @@ describe('cost model', () => {
     const curve = { 64: 0.3, 128: 0.53, 512: 1.7, 1024: 3.3 }; // as probed for 784-30-10 on this machine
     const factor = 1.25;
     const cell = (W: number, B: number): CellObservation => ({
-      transport: 'threads', workers: W, batch: B, net, concurrency: W > 1 ? 1.8 : 1, stepMs: 0, fixedMs: 0.01, reduceMs: 0, optimizerMs: 0.01,
+      transport: 'threads', workers: W, batch: B, net, concurrency: W > 1 ? 1.8 : 1, stepMs: 0, fixedMs: 0.01, reduceMs: 0, optimizerMs: 0.01, coordCpuMs: NaN,
       ranks: Array.from({ length: W }, () => ({ shard: B / W, bytes: 0, computeMs: factor * curve[(B / W) as keyof typeof curve], coordMs: 0, wireMs: 0.1 })),
       spread: [1],
     });
@@ -128,6 +128,33 @@ describe('cost model', () => {
     expect(line.transports['threads']!.computeCurveScale).toBeNull();
     // the line through 128 and 1024 calls the 64-example shard ~10% dearer than it is
     expect(predictStep(line, { transport: 'threads', workers: 2, batch: 128, net }).computeMs).toBeGreaterThan(factor * 0.3 * 1.05);
+  });
+
+  it('adds up the coordinator\'s measured share of each round trip over the ranks', () => {
+    // as measured for ws at 784-256-256-10: a 2.5 ms round trip beyond the worker's compute, of
+    // which 1.3 ms is the coordinator's own CPU on top of the 0.35 ms of encode/decode it times
+    const net = NETS[1]!;
+    const sigma = 1.3;
+    const roundTrip = 2.5;
+    const coord = 0.35;
+    const cell = (B: number): CellObservation => {
+      const computeMs = 0.019 * B;
+      return {
+        transport: 'ws', workers: 1, batch: B, net, concurrency: 1, stepMs: computeMs + coord + roundTrip + 0.12, fixedMs: 0, reduceMs: 0, optimizerMs: 0.12,
+        coordCpuMs: coord + sigma, ranks: [{ shard: B, bytes: 2_154_832 + 4 * B, computeMs, coordMs: coord, wireMs: roundTrip }], spread: [1],
+      };
+    };
+    const cells = [cell(128), cell(1024)];
+    const model = fitCostModel(cells, { cores: CORES });
+    const ws = model.transports['ws']!;
+    expect(ws.serialPerMessageMs).not.toBeNull();
+    const at = (W: number) => predictStep(model, { transport: 'ws', workers: W, batch: 1024, net });
+    expectClose(at(1).communicationMs, coord + roundTrip, 1e-3, 'one rank: the round trip as measured');
+    // two ranks: the coordinator's parts twice, the rest of the round trip once (it overlaps)
+    expectClose(at(2).communicationMs, 2 * coord + roundTrip + sigma, 1e-3, 'two ranks');
+    // not measured (a shared-memory transport, an old bench file): half of each byte's cost is the coordinator's
+    const blind = fitCostModel(cells.map((c) => ({ ...c, coordCpuMs: NaN })), { cores: CORES });
+    expect(blind.transports['ws']!.serialPerMessageMs).toBeNull();
   });
 
   it('caps parallelism at the core count: beyond 2 cores more workers only share them', () => {

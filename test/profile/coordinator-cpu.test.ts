@@ -1,0 +1,48 @@
+/**
+ * The coordinator's CPU time during the exchange: recorded every profiled step, kept by the cell
+ * observation only where the workers are other processes (real ws worker processes on 127.0.0.1
+ * here), because in-process and thread workers add their own compute to the process's CPU.
+ */
+import { describe, expect, it } from 'vitest';
+import { openSession, trainingRun } from '../../coordinator/session.js';
+import { runTraining } from '../../coordinator/trainer.js';
+import { DEFAULTS, type TrainConfig } from '../../src/config.js';
+import { slice } from '../../src/data/mnist.js';
+import { netShape, observeCell } from '../../src/profile/observe.js';
+import { Profiler } from '../../src/profile/profiler.js';
+import { realMnist } from '../helpers/fixtures.js';
+import { wsGroupWithWorkers } from '../coordinator/ws-workers.js';
+import { profiledRun } from './helpers.js';
+
+describe('coordinator CPU per step', () => {
+  it('is measured for ws workers (other processes) and left out for in-process ones', async () => {
+    const config: TrainConfig = { ...DEFAULTS, kernels: 'js', trainLimit: 2000, epochs: 1, batch: 20, maxSteps: 30, transport: 'ws', workers: 1 };
+    const session = await openSession(config, realMnist());
+    const group = await wsGroupWithWorkers({ spec: config.spec, train: session.train, world: 1, maxBatch: 20, data: 'local' });
+    let profiler: Profiler;
+    try {
+      const run = trainingRun(session, group);
+      run.evalSet = slice(session.evalSet, 0, 100);
+      profiler = new Profiler(1, 5, 30);
+      run.profiler = profiler;
+      await runTraining(run);
+    } finally {
+      await group.close();
+    }
+    const steps = profiler.measuredSteps();
+    expect(steps).toHaveLength(25);
+    for (const s of steps) {
+      expect(s.coordCpuMs).toBeGreaterThanOrEqual(0);
+      // CPU time of one process's exchange cannot exceed the cores × the time it took
+      expect(s.coordCpuMs!).toBeLessThanOrEqual((s.t2 - s.t1) * 2 + 1);
+    }
+    const ws = observeCell('ws', 20, netShape(config.spec.sizes), steps);
+    // at least the encode and decode it timed itself ran on its CPU (the clock ticks coarser than a step, hence the median)
+    expect(ws.coordCpuMs).toBeGreaterThan(0);
+
+    const inproc = await profiledRun({ world: 2, batch: 20, steps: 12, burnIn: 2 });
+    const recorded = inproc.profiler!.measuredSteps();
+    expect(recorded.every((s) => Number.isFinite(s.coordCpuMs))).toBe(true);
+    expect(observeCell('inproc', 20, netShape(config.spec.sizes), recorded).coordCpuMs).toBeNaN();
+  });
+});
