@@ -70,7 +70,19 @@ function modelTable(o: BenchOutcome): string[] {
     contentionLine(m),
     ...curveLines(m),
     ...textTable([['transport', 'compute/MAC/example', 'per shard', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
+    ...serialLines(o),
   ];
+}
+
+/** σ, the coordinator's own CPU in one rank's exchange, where it was measured (workers in other processes). */
+function serialLines(o: BenchOutcome): string[] {
+  const parts = Object.values(o.model.transports).filter((t) => t.serialPerMessageMs !== null).map((t) => {
+    const sizes = o.cells.filter((c) => c.transport === t.transport && c.workers === 1).map((c) => c.observation.ranks[0]?.bytes ?? 0);
+    const at = [...new Set(sizes.sort((a, b) => a - b).map((b) => `${fmtMs(t.serialPerMessageMs! + t.serialPerByteMs * b)} at ${fmtBytes(b)}`))];
+    return `${t.transport} ${at.join(', ')}`;
+  });
+  if (parts.length === 0) return [];
+  return [`The coordinator's own CPU per rank in the exchange beyond its timed encode/decode (one thread: adds up over the ranks; the rest of a round trip overlaps): ${parts.join('; ')}`];
 }
 
 /** The probed compute curve, and each transport's factor on it (the compute columns below are the fallback line). */
