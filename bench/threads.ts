@@ -27,6 +27,7 @@ import { initParams, type InitScheme } from '../src/model/init.js';
 import { Network } from '../src/model/network.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
+import { CeilingProbe } from '../src/profile/ceiling.js';
 import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -128,8 +129,12 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
   out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns in blocks of ${BLOCK} steps, each turn after the first after one untimed step back);`);
   out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024);`);
   out('cpu/wall = CPU time of this process (all threads) / wall time over the timed steps: ~2 means two cores were busy, ~1 one');
+  out('ceiling x2 = what 2 ranks could reach on this machine with a free exchange: one thread computing training steps of the whole batch ÷ two');
+  out('threads computing half each in lockstep (each waits for the other after every step), nothing exchanged, no update (src/profile/ceiling.ts);');
+  out('measured after every repetition (it moves with the host\'s load from minute to minute), median; of ceiling = speedup x2 ÷ that repetition\'s ceiling, median');
   out('');
-  const head = ['network', 'batch', 'burn+timed steps', 'single s/ep', 'thr x1 s/ep', 'thr x2 s/ep', 'speedup x1', 'speedup x2', 'max|Δ| x1', 'max|Δ| x2', 'cpu/wall 1/x1/x2'];
+  const head = ['network', 'batch', 'burn+timed steps', 'single s/ep', 'thr x1 s/ep', 'thr x2 s/ep', 'speedup x1', 'speedup x2', 'ceiling x2', 'of ceiling',
+    'max|Δ| x1', 'max|Δ| x2', 'cpu/wall 1/x1/x2'];
   const rows: string[][] = [];
   for (const net of args.nets) {
     const network = new Network(net.spec, kernels);
@@ -140,20 +145,27 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
       const measured = Math.max(MIN_TIMED_STEPS, Math.round(net.examples / batch));
       const burnIn = Math.max(MIN_BURN_IN, Math.ceil(measured / 4));
       const groups: WorkerGroup[] = [];
+      let probe: CeilingProbe | null = null;
       try {
         for (const m of MODES) {
           groups.push(m.transport === 'inproc'
             ? new InProcessGroup(net.spec, kernels, train, m.world, batch)
             : await ThreadGroup.start({ spec: net.spec, kernels: kernels.name, coordinatorKernels: kernels, train, world: m.world, maxBatch: batch }));
         }
+        probe = await CeilingProbe.start({ spec: net.spec, kernels: kernels.name, train, batch, world: 2 });
         const times: number[][] = MODES.map(() => []);
         const cpu: number[][] = MODES.map(() => []);
+        const ceilings: number[] = [];
+        const ofCeiling: number[] = [];
         let finals: Float32Array[] = [];
         for (let rep = 0; rep < args.reps; rep++) {
           const r = await interleavedRun(groups, network, initial, train, batch, burnIn, measured, net.eta);
           r.msPerStep.forEach((ms, i) => times[i]!.push(ms));
           r.cpuPerWall.forEach((x, i) => cpu[i]!.push(x));
           finals = r.params;
+          const ceiling = (await probe.measure(3)).speedup;
+          ceilings.push(ceiling);
+          ofCeiling.push(r.msPerStep[0]! / r.msPerStep[2]! / ceiling);
         }
         const diffs = finals.map((p) => maxAbsDiff(finals[0]!, p));
         const moved = maxAbsDiff(finals[0]!, initial);
@@ -164,11 +176,13 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
         const epochSteps = stepsPerEpoch(50_000, batch);
         const sec = times.map((t) => (median(t) * epochSteps) / 1000);
         rows.push([net.label, String(batch), `${burnIn}+${measured}`, sec[0]!.toFixed(2), sec[1]!.toFixed(2), sec[2]!.toFixed(2),
-          `${(sec[0]! / sec[1]!).toFixed(2)}x`, `${(sec[0]! / sec[2]!).toFixed(2)}x`, diffs[1]!.toExponential(1), diffs[2]!.toExponential(1),
+          `${(sec[0]! / sec[1]!).toFixed(2)}x`, `${(sec[0]! / sec[2]!).toFixed(2)}x`, `${median(ceilings).toFixed(2)}x`, `${(100 * median(ofCeiling)).toFixed(0)}%`,
+          diffs[1]!.toExponential(1), diffs[2]!.toExponential(1),
           cpu.map((c) => median(c).toFixed(2)).join('/')]);
-        out(`  done: ${net.label} batch ${batch} (per-step ms by mode and rep: ${times.map((t) => t.map((x) => x.toFixed(2)).join('/')).join(' | ')})`);
+        out(`  done: ${net.label} batch ${batch} (per-step ms by mode and rep: ${times.map((t) => t.map((x) => x.toFixed(2)).join('/')).join(' | ')}; ceiling x2 by rep: ${ceilings.map((c) => c.toFixed(2)).join('/')})`);
       } finally {
         await Promise.all(groups.map((g) => g.close()));
+        await probe?.close();
       }
     }
   }

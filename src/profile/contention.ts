@@ -25,6 +25,9 @@ export interface ProbeSetup {
   shard: number;
 }
 
+/** A burst for a probe thread: free-running steps, or steps in lockstep with `parties` threads counting into `barrier[0]`. */
+export type ProbeRequest = number | { steps: number; barrier: Int32Array; parties: number };
+
 export interface ContentionOptions {
   spec: NetworkSpec;
   kernels: KernelChoice;
