@@ -1,5 +1,9 @@
 /**
- * N workers on a piscina thread pool, one worker per thread. Threads share memory rather than
+ * N workers on threads: rank 0 on the coordinator's own thread, ranks 1..N-1 on a piscina thread
+ * pool, one worker per thread (one worker alone gets a pool thread: `threads x1` measures the
+ * exchange). Rank 0 computes on the coordinator's parameters and into its own engine's buffer, in
+ * place, as rank 0 of DDP or Horovod does; the coordinator's thread would otherwise sleep through
+ * the step, and waking it, and the threads, cost more than their copies (docs/threads.md). Threads share memory rather than
  * copying: the training images, the published parameters, the batch indices, the per-rank
  * gradient slots and reply rows are SharedArrayBuffers posted once at start-up. Each thread runs
  * one resident piscina task for the life of the group; a step is signalled with Atomics (bump a
@@ -11,6 +15,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { shardRange } from '../src/data/batches.js';
+import { createKernels } from '../src/tensor/engines.js';
+import { ShardComputer } from '../worker/compute.js';
+import { SpinBudget } from '../worker/spin-budget.js';
 import { compiledFile } from '../src/compiled.js';
 import type { KernelChoice } from '../src/config.js';
 import type { LabelledImages } from '../src/data/idx.js';
@@ -53,6 +61,11 @@ export interface ThreadGroupOptions {
   spinMs?: number;
   /** cores to budget the polling threads against (default availableParallelism()) */
   cores?: number;
+  /**
+   * Rank 0 on the coordinator's thread (default: with 2 or more workers). False: every rank on a
+   * pool thread, the coordinator's thread only publishes, waits and reduces.
+   */
+  coordinatorRank?: boolean;
 }
 
 /** The default poll before sleeping: covers the gap between two steps at batch 1024 (docs/threads.md). */
@@ -76,39 +89,53 @@ export class ThreadGroup implements WorkerGroup {
   private readonly slots: Float32Array[];
   private readonly receivedAt: Float64Array;
   private readonly residents: Promise<number>[];
+  /** rank 0's computer when it runs on this thread, on the coordinator's engine; null: all ranks on the pool */
+  private readonly local: ShardComputer | null;
+  private readonly train: LabelledImages;
+  /** ranks on pool threads: world, or world - 1 with a local rank 0 */
+  private readonly poolRanks: number;
+  /** how long this thread polls for the pool's replies before it sleeps; null: never polls */
+  private readonly waitBudget: SpinBudget | null;
   /** the first rank whose task ended, and why; set from the task promises, read by the step loop */
   private failure: { rank: number; reason: Error } | null = null;
   private stopping = false;
   private closed: Promise<void> | null = null;
 
-  private constructor(o: ThreadGroupOptions) {
-    if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
-    if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${o.maxBatch}`);
+  private constructor(o: ThreadGroupOptions, localEngine: Kernels | null) {
     this.world = o.world;
     const engine = o.coordinatorKernels;
     const cores = o.cores ?? availableParallelism();
     const spinMs = o.world <= cores ? o.spinMs ?? SPIN_MS : 0;
     if (!(Number.isFinite(spinMs) && spinMs >= 0)) throw new RangeError(`spinMs must be a non-negative number, got ${spinMs}`);
+    this.train = shareImages(o.train);
+    this.local = localEngine === null ? null : new ShardComputer(o.spec, localEngine, Math.ceil(o.maxBatch / o.world));
+    // setup, so the wasm engines' copy of the data set is not timed as the first steps' work
+    if (localEngine !== null) localEngine.holdImages(this.train.images);
+    this.poolRanks = o.world - (this.local ? 1 : 0);
+    // This thread polls for the replies instead of sleeping when a core is left for it: a sleeping
+    // coordinator is woken ~0.1-0.2 ms after the last reply (the same budget as the threads' polling)
+    this.waitBudget = spinMs > 0 && this.poolRanks <= cores - 1 ? new SpinBudget(spinMs) : null;
     this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch, engine ? (n) => engine.alloc(n) : undefined,
       { spinMs, maxSpinners: Math.max(0, cores - 1) });
     this.slots = Array.from({ length: o.world }, (_, r) => gradSlot(this.memory, r));
     this.receivedAt = new Float64Array(o.world);
     const setup: ThreadSetup = {
-      spec: o.spec, kernels: o.kernels, train: shareImages(o.train), memory: this.memory, wasmModule: compiledKernels(o.kernels),
+      spec: o.spec, kernels: o.kernels, train: this.train, memory: this.memory, wasmModule: compiledKernels(o.kernels),
     };
     this.pool = new Piscina<ServeTask, number>({
       filename: threadTaskFile(),
-      // A fixed pool of exactly N threads, never torn down while idle (piscina's defaults would
-      // respawn them); each runs exactly one resident task.
-      minThreads: o.world,
-      maxThreads: o.world,
+      // A fixed pool of exactly one thread per pool rank, never torn down while idle (piscina's
+      // defaults would respawn them); each runs exactly one resident task.
+      minThreads: this.poolRanks,
+      maxThreads: this.poolRanks,
       idleTimeout: 2 ** 31 - 1,
       concurrentTasksPerWorker: 1,
       workerData: setup,
     });
     // Failures surface through the task promises below; the pool-level event only repeats them.
     this.pool.on('error', () => {});
-    this.residents = Array.from({ length: o.world }, (_, rank) => {
+    this.residents = Array.from({ length: this.poolRanks }, (_, i) => {
+      const rank = o.world - this.poolRanks + i;
       const task: ServeTask = { rank, exitAtStep: o.exitAt?.rank === rank ? o.exitAt.step : null };
       const p = this.pool.run(task);
       p.then(
@@ -121,7 +148,14 @@ export class ThreadGroup implements WorkerGroup {
 
   /** Starts the pool and waits until every thread has loaded its engine and is waiting for work. */
   static async start(o: ThreadGroupOptions): Promise<ThreadGroup> {
-    const group = new ThreadGroup(o);
+    if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
+    if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${o.maxBatch}`);
+    if (o.exitAt && o.exitAt.rank === 0 && (o.coordinatorRank ?? o.world >= 2)) {
+      throw new RangeError('exitAt: rank 0 runs on the coordinator\'s thread; choose a rank from 1, or coordinatorRank: false');
+    }
+    // rank 0 computes with the coordinator's engine (the same engine the threads load)
+    const local = (o.coordinatorRank ?? o.world >= 2) && o.world >= 2 ? o.coordinatorKernels ?? (await createKernels(o.kernels)).kernels : null;
+    const group = new ThreadGroup(o, local);
     try {
       await group.awaitDone(-1);
     } catch (e) {
@@ -156,10 +190,11 @@ export class ThreadGroup implements WorkerGroup {
     this.receivedAt.fill(0);
     Atomics.add(c, CTRL_GEN, 1);
     Atomics.notify(c, CTRL_GEN);
+    const results: ShardResult[] = [];
+    if (this.local) results.push(await this.computeLocal(req));
     await this.awaitDone(req.step);
 
-    const results: ShardResult[] = [];
-    for (let rank = 0; rank < this.world; rank++) {
+    for (let rank = results.length; rank < this.world; rank++) {
       const d0 = performance.now();
       const reply = m.replies.subarray(rank * REPLY_FIELDS, (rank + 1) * REPLY_FIELDS);
       results.push({
@@ -172,6 +207,27 @@ export class ThreadGroup implements WorkerGroup {
       });
     }
     return results;
+  }
+
+  /**
+   * Rank 0's shard, computed here on the coordinator's parameters as they are (no copy) while the
+   * pool computes the others. A throw fails the step like a thread's: the pool is shut down first.
+   */
+  private async computeLocal(req: StepRequest): Promise<ShardResult> {
+    const [start, end] = shardRange(req.indices.length, 0, this.world);
+    const sentAt = performance.now();
+    try {
+      const s = this.local!.computeIndexed(req.params, this.train, req.indices.subarray(start, end));
+      return {
+        rank: 0, grads: s.grads, loss: s.loss, count: s.count,
+        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0, queueWaitMs: 0,
+      };
+    } catch (e) {
+      // the pool's ranks finish this step, see the stop and end
+      await this.close();
+      throw toWorkerError(e instanceof Error ? e : new Error(String(e)), 0, req.step);
+    }
   }
 
   /** Stops the resident tasks and destroys the pool (every thread ends); safe to call twice. */
@@ -220,6 +276,17 @@ export class ThreadGroup implements WorkerGroup {
   private async awaitDone(step: number): Promise<void> {
     const c = this.memory.control;
     const replies = this.memory.replies;
+    const first = this.world - this.poolRanks;
+    const waitStart = performance.now();
+    if (step >= 0 && this.waitBudget !== null) {
+      // poll first (a thread's failure is only seen below, once the poll has given up)
+      const until = waitStart + this.waitBudget.ms;
+      while (Atomics.load(c, CTRL_DONE) < this.poolRanks && performance.now() < until) {
+        for (let r = first; r < this.world; r++) {
+          if (this.receivedAt[r] === 0 && replies[r * REPLY_FIELDS + R_STEP] === step) this.receivedAt[r] = performance.now();
+        }
+      }
+    }
     for (;;) {
       if (this.failure) {
         const { rank, reason } = this.failure;
@@ -229,11 +296,14 @@ export class ThreadGroup implements WorkerGroup {
       const done = Atomics.load(c, CTRL_DONE);
       if (step >= 0) {
         const now = performance.now();
-        for (let r = 0; r < this.world; r++) {
+        for (let r = first; r < this.world; r++) {
           if (this.receivedAt[r] === 0 && replies[r * REPLY_FIELDS + R_STEP] === step) this.receivedAt[r] = now;
         }
       }
-      if (done >= this.world) return;
+      if (done >= this.poolRanks) {
+        if (step >= 0) this.waitBudget?.record(performance.now() - waitStart);
+        return;
+      }
       await waitAsync(c, CTRL_DONE, done).value;
     }
   }

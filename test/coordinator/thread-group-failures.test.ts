@@ -35,6 +35,18 @@ describe('threads: failures and shutdown', () => {
     await group.close(); // a second close is harmless
   });
 
+  it('rank 0, on the coordinator\'s thread, failing fails the step the same way, and the pool shuts down', async () => {
+    const group = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 2, maxBatch: 10 });
+    await group.computeStep(stepRequest(0, [1, 2, 3, 4]));
+    // rank 0's shard (the first half) holds the bad index this time
+    const failure = await group.computeStep(stepRequest(1, [5000, 2, 3, 4])).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(WorkerError);
+    expect(failure).toMatchObject({ code: 'DPT_ERR_WORKER_FAILED', rank: 0, step: 1 });
+    expect((failure as Error).message).toMatch(/worker 0 failed at step 1: RangeError: .*5000/);
+    expect(group.liveThreads).toBe(0);
+    await expect(group.computeStep(stepRequest(2, [1]))).rejects.toMatchObject({ code: 'DPT_ERR_GROUP_CLOSED' });
+  });
+
   it('a thread that dies fails the step with DPT_ERR_WORKER_EXITED naming the worker and the step', async () => {
     const group = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 3, maxBatch: 10, exitAt: { rank: 2, step: 4 } });
     for (let step = 0; step < 4; step++) await group.computeStep(stepRequest(step, [5, 6, 7, 8, 9, 10]));
@@ -53,8 +65,8 @@ describe('threads: failures and shutdown', () => {
     }
   });
 
-  // A separate Node process counts its own OS threads (/proc/self/task, Linux): two more while
-  // the pool runs, and back to the count before the pool once it has closed (also when a failed
+  // A separate Node process counts its own OS threads (/proc/self/task, Linux): one more while
+  // the pool of a 2-worker group runs (rank 0 runs on the coordinator's thread), and back to the count before the pool once it has closed (also when a failed
   // step closed it). piscina unrefs its threads, so "the process exits" alone would prove nothing.
   for (const scenario of ['after training steps', 'after a failed step'] as const) {
     it(`close leaves no worker thread running (${scenario})`, async () => {
@@ -88,7 +100,7 @@ describe('threads: failures and shutdown', () => {
         child.on('exit', (c) => { clearTimeout(timer); resolve(c ?? -1); });
       });
       expect({ code, err }).toEqual({ code: 0, err: '' });
-      expect(out).toBe(`${scenario === 'after a failed step' ? 'DPT_ERR_WORKER_FAILED' : 'closed'}\nextra threads while running 2 after close 0 in pool 0\n`);
+      expect(out).toBe(`${scenario === 'after a failed step' ? 'DPT_ERR_WORKER_FAILED' : 'closed'}\nextra threads while running 1 after close 0 in pool 0\n`);
     });
   }
 });
