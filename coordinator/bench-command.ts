@@ -11,7 +11,7 @@ import type { BenchConfig } from '../src/config.js';
 import { maxAbsDiff } from './equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
 import { reducePerFloatMs, usableCores } from '../src/profile/calibrate.js';
-import { computeContention, CONTENTION_SHARD } from '../src/profile/contention.js';
+import { contentionRatios, CONTENTION_SHARD } from '../src/profile/contention.js';
 import { fmtMs } from '../src/profile/format.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
@@ -19,7 +19,7 @@ import { reportHtml } from '../src/profile/report-html.js';
 import { mergeCell, runCell, type CellResult, type CellRun } from './bench-cell.js';
 import { runSideBySide } from './bench-side-by-side.js';
 import { computeCurve } from './compute-curve.js';
-import { openSession } from './session.js';
+import { openSession, type Session } from './session.js';
 import type { TransportName } from './worker-group.js';
 
 export async function benchCommand(c: BenchConfig, out: (line: string) => void = (l) => console.log(l),
@@ -30,25 +30,30 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const repeats = c.epochs === null ? c.repeats : 1;
   const stepsPerRepeat = Math.ceil(c.steps / repeats);
   const plan = { steps: stepsPerRepeat, burnIn: c.burnIn, epochs: c.epochs, evalLimit: c.evalLimit };
-  const sessions = [];
+  const sessions: Session[] = [];
   for (const sizes of c.nets) sessions.push(await openSession({ ...c.base, spec: { ...c.base.spec, sizes } }, data));
   const initials = sessions.map((s) => Float32Array.from(s.params));
-  // κ per net: how much ranks on every core at once slow each other (the model's contention term)
-  const contention: Record<string, number> = {};
-  for (const [n, session] of sessions.entries()) {
-    const key = c.nets[n]!.join('-');
-    contention[key] = await computeContention({ spec: session.config.spec, kernels: c.base.kernels, train: data.train, cores, shard: CONTENTION_SHARD });
-    progress(`  contention probe, ${key}: ${cores} ranks at once compute ${contention[key]!.toFixed(2)}x slower than one alone`);
-  }
-  // the compute curve per net, at every shard size a cell or a what-if asks about
-  const computeCurves: Record<string, Record<number, number>> = {};
+  // The model's probes, per net: κ (how much ranks on every core at once slow each other) and the
+  // compute curve at every shard size a cell or a what-if asks about. Each repetition probes
+  // again before its cells and the figures are pooled (κ: the median of every round's ratio; the
+  // curve: the median per size of the repetitions' medians), so one noisy spell of the machine —
+  // a probe of ~1 s against minutes of cells — does not set them: at the start of one run κ came
+  // out 1.52 while that run's own two-rank cells showed none.
+  const kappaRatios: number[][] = sessions.map(() => []);
+  const curveRuns: Record<number, number>[][] = sessions.map(() => []);
   const counts = [...new Set([1, ...c.workers, ...(c.whatIf?.workers ?? [])])];
-  for (const [n, session] of sessions.entries()) {
-    const key = c.nets[n]!.join('-');
-    const shards = [...c.batches, ...(c.whatIf?.batch ?? [])].flatMap((b) => counts.map((w) => Math.ceil(b / w)));
-    computeCurves[key] = computeCurve({ spec: session.config.spec, kernels: session.kernels, train: data.train, shards });
-    progress(`  compute curve, ${key}: ${Object.entries(computeCurves[key]!).map(([s, ms]) => `${s}: ${fmtMs(ms)}`).join(', ')}`);
-  }
+  const probe = async (rep: number) => {
+    for (const [n, session] of sessions.entries()) {
+      const key = c.nets[n]!.join('-');
+      const ratios = await contentionRatios({ spec: session.config.spec, kernels: c.base.kernels, train: data.train, cores, shard: CONTENTION_SHARD, rounds: 3 });
+      kappaRatios[n]!.push(...ratios);
+      const shards = [...c.batches, ...(c.whatIf?.batch ?? [])].flatMap((b) => counts.map((w) => Math.ceil(b / w)));
+      const curve = computeCurve({ spec: session.config.spec, kernels: session.kernels, train: data.train, shards, rounds: 3 });
+      curveRuns[n]!.push(curve);
+      progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}probes, ${key}: ${cores} ranks at once compute ${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')} the time of one alone; ` +
+        `compute curve ${Object.entries(curve).map(([size, ms]) => `${size}: ${fmtMs(ms)}`).join(', ')}`);
+    }
+  };
   // the baseline first, then the requested grid (inproc x1 is not run twice)
   const grid: [TransportName, number][] = [['inproc', 1]];
   for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
@@ -59,6 +64,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const runs = new Map<string, CellRun[]>();
   const usable: number[] = [];
   for (let rep = 0; rep < repeats; rep++) {
+    await probe(rep);
     for (const [n, session] of sessions.entries()) {
       for (const batch of c.batches) {
         usable.push(await usableCores(cores));
@@ -74,6 +80,14 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
         }
       }
     }
+  }
+  const contention: Record<string, number> = {};
+  const computeCurves: Record<string, Record<number, number>> = {};
+  for (const [n, nets] of c.nets.entries()) {
+    const key = nets.join('-');
+    contention[key] = cores <= 1 ? 1 : Math.max(1, median(kappaRatios[n]!));
+    const sizes = Object.keys(curveRuns[n]![0] ?? {}).map(Number);
+    computeCurves[key] = Object.fromEntries(sizes.map((size) => [size, median(curveRuns[n]!.map((cv) => cv[size]!))]));
   }
   const measured: MeasuredCell[] = [];
   const reduceTimings: number[] = [];

@@ -29,8 +29,13 @@ export interface CurveOptions {
 
 /**
  * Median ms of one training step (gather + forward + backward) per shard size, on random rows.
- * The sizes take turns round by round, so a slow spell of the machine lands on all of them.
+ * The sizes take turns round by round, so a slow spell of the machine lands on all of them; in its
+ * turn a size runs one untimed step and then TIMED_IN_TURN timed ones, as training runs one size
+ * step after step: timed right after another size's step, a 64-example step ran with the caches
+ * full of a 1024-example step's data and came out ~25% dearer than in training (784-30-10).
  */
+const TIMED_IN_TURN = 2;
+
 export function computeCurve(o: CurveOptions): Record<number, number> {
   const sizes = [...new Set(o.shards.map((s) => Math.max(1, Math.ceil(s))))].sort((a, b) => a - b);
   if (sizes.length === 0) return {};
@@ -49,7 +54,14 @@ export function computeCurve(o: CurveOptions): Record<number, number> {
   const warmUntil = performance.now() + (o.warmupMs ?? 300);
   do for (const size of sizes) step(size); while (performance.now() < warmUntil);
   const times = sizes.map((): number[] => []);
-  for (let r = 0; r < (o.rounds ?? 9); r++) sizes.forEach((size, i) => times[i]!.push(step(size)));
+  for (let r = 0; r < (o.rounds ?? 9); r++) {
+    sizes.forEach((size, i) => {
+      step(size);
+      let ms = 0;
+      for (let k = 0; k < TIMED_IN_TURN; k++) ms += step(size);
+      times[i]!.push(ms / TIMED_IN_TURN);
+    });
+  }
   const out: Record<number, number> = {};
   sizes.forEach((size, i) => { out[size] = median(times[i]!); });
   return out;

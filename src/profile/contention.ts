@@ -43,7 +43,15 @@ export interface ContentionOptions {
 
 /** κ ≥ 1 for this net on this machine; 1 when there is a single core. */
 export async function computeContention(o: ContentionOptions): Promise<number> {
-  if (o.cores <= 1) return 1;
+  return o.cores <= 1 ? 1 : Math.max(1, median(await contentionRatios(o)));
+}
+
+/**
+ * The probe's raw ratios, one per round (time together ÷ time alone): a caller that probes
+ * several times over a long benchmark pools them, so one noisy spell does not set κ.
+ */
+export async function contentionRatios(o: ContentionOptions): Promise<number[]> {
+  if (o.cores <= 1) return [1];
   const D = o.train.rows * o.train.cols;
   const shard = Math.max(1, Math.min(o.shard, o.train.count));
   const setup: ProbeSetup = {
@@ -74,7 +82,7 @@ export async function computeContention(o: ContentionOptions): Promise<number> {
       const together = await Promise.all(threads.map((w) => time(w, steps)));
       ratios.push(median(together) / alone);
     }
-    return Math.max(1, median(ratios));
+    return ratios;
   } finally {
     await Promise.all(threads.map((w) => w.terminate()));
   }
