@@ -11,7 +11,7 @@ import type { BenchConfig } from '../src/config.js';
 import { maxAbsDiff } from './equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
 import { reducePerFloatMs, usableCores } from '../src/profile/calibrate.js';
-import { contentionRatios, CONTENTION_SHARD } from '../src/profile/contention.js';
+import { contentionRatios, CONTENTION_SHARD, kappaOf } from '../src/profile/contention.js';
 import { fmtMs } from '../src/profile/format.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
@@ -35,7 +35,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const initials = sessions.map((s) => Float32Array.from(s.params));
   // The model's probes, per net: κ (how much ranks on every core at once slow each other) and the
   // compute curve at every shard size a cell or a what-if asks about. Each repetition probes
-  // again before its cells and the figures are pooled (κ: the median of every round's ratio; the
+  // again before its cells and the figures are pooled (κ: the lower quartile of every round's ratio; the
   // curve: the median per size of the repetitions' medians), so one noisy spell of the machine —
   // a probe of ~1 s against minutes of cells — does not set them: at the start of one run κ came
   // out 1.52 while that run's own two-rank cells showed none.
@@ -85,7 +85,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const computeCurves: Record<string, Record<number, number>> = {};
   for (const [n, nets] of c.nets.entries()) {
     const key = nets.join('-');
-    contention[key] = cores <= 1 ? 1 : Math.max(1, median(kappaRatios[n]!));
+    contention[key] = cores <= 1 ? 1 : kappaOf(kappaRatios[n]!);
     const sizes = Object.keys(curveRuns[n]![0] ?? {}).map(Number);
     computeCurves[key] = Object.fromEntries(sizes.map((size) => [size, median(curveRuns[n]!.map((cv) => cv[size]!))]));
   }
