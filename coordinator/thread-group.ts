@@ -3,11 +3,12 @@
  * pool, one worker per thread (one worker alone gets a pool thread: `threads x1` measures the
  * exchange). Rank 0 computes on the coordinator's parameters and into its own engine's buffer, in
  * place, as rank 0 of DDP or Horovod does; the coordinator's thread would otherwise sleep through
- * the step, and waking it, and the threads, cost more than their copies (docs/threads.md). Threads share memory rather than
- * copying: the training images, the published parameters, the batch indices, the per-rank
- * gradient slots and reply rows are SharedArrayBuffers posted once at start-up. Each thread runs
- * one resident piscina task for the life of the group; a step is signalled with Atomics (bump a
- * generation word, wait asynchronously for a done count): with 2 workers and 95 KB of parameters
+ * the step, and waking it and the threads cost more than their copies (docs/threads.md).
+ * Threads share memory rather than copying: the training images, the published parameters, the
+ * batch indices, the per-rank gradient slots and reply rows are SharedArrayBuffers posted once at
+ * start-up. Each thread runs one resident piscina task for the life of the group; a step is
+ * signalled with Atomics (bump a generation word, poll briefly then wait asynchronously for a done
+ * count): with 2 workers and 95 KB of parameters
  * that round trip measured about half the time of one piscina task per rank and step
  * (docs/threads.md). Piscina keeps the threads' lifecycle:
  * it starts them, reports a throw or a dead thread by rejecting that rank's task, and destroys them.
@@ -150,11 +151,12 @@ export class ThreadGroup implements WorkerGroup {
   static async start(o: ThreadGroupOptions): Promise<ThreadGroup> {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
     if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${o.maxBatch}`);
-    if (o.exitAt && o.exitAt.rank === 0 && (o.coordinatorRank ?? o.world >= 2)) {
+    const localRank = o.world >= 2 && (o.coordinatorRank ?? true);
+    if (localRank && o.exitAt?.rank === 0) {
       throw new RangeError('exitAt: rank 0 runs on the coordinator\'s thread; choose a rank from 1, or coordinatorRank: false');
     }
     // rank 0 computes with the coordinator's engine (the same engine the threads load)
-    const local = (o.coordinatorRank ?? o.world >= 2) && o.world >= 2 ? o.coordinatorKernels ?? (await createKernels(o.kernels)).kernels : null;
+    const local = localRank ? o.coordinatorKernels ?? (await createKernels(o.kernels)).kernels : null;
     const group = new ThreadGroup(o, local);
     try {
       await group.awaitDone(-1);
