@@ -4,7 +4,6 @@
  * its bytes — medians over the measured (post burn-in) steps, because the machine is shared and
  * a neighbour's burst should not move the fit (bytes and concurrency: means).
  */
-import { OUT_OF_PROCESS } from '../../coordinator/worker-group.js';
 import type { StepRecord } from './profiler.js';
 import { mean, median } from './stats.js';
 import { stepConcurrency, stepWallMs } from './step-phases.js';
@@ -68,7 +67,11 @@ export interface CellObservation {
   spread: number[];
 }
 
-export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
+/**
+ * `workersOutOfProcess`: the transport's workers are other processes, so the process's CPU time
+ * during an exchange is the coordinator's own (coordCpuMs); otherwise it is left out (NaN).
+ */
+export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[], workersOutOfProcess = false): CellObservation {
   if (steps.length === 0) throw new RangeError('a cell needs at least one measured step (steps > burn-in)');
   const world = steps[0]!.ranks.length;
   const ranks: RankObservation[] = [];
@@ -89,7 +92,7 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
     fixedMs: median(steps.map((s) => s.t1 - s.t0 + Math.max(0, Math.min(...s.ranks.map((k) => k.sentAt)) - s.t1))),
     reduceMs: median(steps.map((s) => s.t3 - s.t2)),
     optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
-    coordCpuMs: OUT_OF_PROCESS.has(transport) ? median(steps.map((s) => s.coordCpuMs ?? NaN)) : NaN,
+    coordCpuMs: workersOutOfProcess ? median(steps.map((s) => s.coordCpuMs ?? NaN)) : NaN,
     ranks,
     spread: jitterSpread(steps.map((s) => Math.max(...s.ranks.map((k) => k.receivedAt - k.sentAt)))),
   };
