@@ -200,7 +200,7 @@ function addBenchCommand(program: Command): void {
     .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
     .option('--steps <n>', 'measured steps per configuration', arg((v) => parsePositiveInt('--steps', v)), b.steps)
     .option('--burn-in <n>', 'steps run before measuring, per configuration and repetition (a new ws session takes ~100-200 steps to reach its steady speed)', arg((v) => parseNonNegativeInt('--burn-in', v)), b.burnIn)
-    .option('--repeats <n>', 'split the steps into N repetitions, each starting every group afresh; within one, the configurations take turns in blocks of 8 steps (noise from other jobs hits all alike)', arg((v) => parsePositiveInt('--repeats', v)), b.repeats)
+    .option('--repeats <n>', 'split the steps into N repetitions, each probing the machine again (the cost model probes) and starting every group afresh; within one, the configurations take turns in blocks of 8 steps (noise from other jobs hits all alike)', arg((v) => parsePositiveInt('--repeats', v)), b.repeats)
     .option('--epochs <n>', 'time to accuracy: whole epochs per configuration instead of --steps, evaluated on the full test set', arg((v) => parsePositiveInt('--epochs', v)))
     .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', arg((v) => parsePositiveInt('--eval-limit', v)), b.evalLimit)
     .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport)', arg(parseWhatIf))
