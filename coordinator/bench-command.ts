@@ -11,14 +11,13 @@ import type { BenchConfig } from '../src/config.js';
 import { maxAbsDiff } from './equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
 import { reducePerFloatMs, usableCores } from '../src/profile/calibrate.js';
-import { contentionRatios, CONTENTION_SHARD, kappaOf } from '../src/profile/contention.js';
 import { fmtMs } from '../src/profile/format.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
 import { reportHtml } from '../src/profile/report-html.js';
 import { mergeCell, runCell, type CellResult, type CellRun } from './bench-cell.js';
 import { runSideBySide } from './bench-side-by-side.js';
-import { computeCurve } from './compute-curve.js';
+import { ModelProbes } from './bench-probes.js';
 import { openSession, type Session } from './session.js';
 import type { TransportName } from './worker-group.js';
 
@@ -33,27 +32,10 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const sessions: Session[] = [];
   for (const sizes of c.nets) sessions.push(await openSession({ ...c.base, spec: { ...c.base.spec, sizes } }, data));
   const initials = sessions.map((s) => Float32Array.from(s.params));
-  // The model's probes, per net: κ (how much ranks on every core at once slow each other) and the
-  // compute curve at every shard size a cell or a what-if asks about. Each repetition probes
-  // again before its cells and the figures are pooled (κ: the lower quartile of every round's ratio; the
-  // curve: the median per size of the repetitions' medians), so one noisy spell of the machine —
-  // a probe of ~1 s against minutes of cells — does not set them: at the start of one run κ came
-  // out 1.52 while that run's own two-rank cells showed none.
-  const kappaRatios: number[][] = sessions.map(() => []);
-  const curveRuns: Record<number, number>[][] = sessions.map(() => []);
+  // the cost model's probes, before every repetition (bench-probes.ts)
   const counts = [...new Set([1, ...c.workers, ...(c.whatIf?.workers ?? [])])];
-  const probe = async (rep: number) => {
-    for (const [n, session] of sessions.entries()) {
-      const key = c.nets[n]!.join('-');
-      const ratios = await contentionRatios({ spec: session.config.spec, kernels: c.base.kernels, train: data.train, cores, shard: CONTENTION_SHARD, rounds: 3 });
-      kappaRatios[n]!.push(...ratios);
-      const shards = [...c.batches, ...(c.whatIf?.batch ?? [])].flatMap((b) => counts.map((w) => Math.ceil(b / w)));
-      const curve = computeCurve({ spec: session.config.spec, kernels: session.kernels, train: data.train, shards, rounds: 3 });
-      curveRuns[n]!.push(curve);
-      progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}probes, ${key}: ${cores} ranks at once compute ${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')} the time of one alone; ` +
-        `compute curve ${Object.entries(curve).map(([size, ms]) => `${size}: ${fmtMs(ms)}`).join(', ')}`);
-    }
-  };
+  const shards = [...c.batches, ...(c.whatIf?.batch ?? [])].flatMap((b) => counts.map((w) => Math.ceil(b / w)));
+  const probes = new ModelProbes(sessions, data.train, cores, shards);
   // the baseline first, then the requested grid (inproc x1 is not run twice)
   const grid: [TransportName, number][] = [['inproc', 1]];
   for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
@@ -64,7 +46,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const runs = new Map<string, CellRun[]>();
   const usable: number[] = [];
   for (let rep = 0; rep < repeats; rep++) {
-    await probe(rep);
+    for (const line of await probes.probe()) progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${line}`);
     for (const [n, session] of sessions.entries()) {
       for (const batch of c.batches) {
         usable.push(await usableCores(cores));
@@ -81,14 +63,8 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
       }
     }
   }
-  const contention: Record<string, number> = {};
-  const computeCurves: Record<string, Record<number, number>> = {};
-  for (const [n, nets] of c.nets.entries()) {
-    const key = nets.join('-');
-    contention[key] = cores <= 1 ? 1 : kappaOf(kappaRatios[n]!);
-    const sizes = Object.keys(curveRuns[n]![0] ?? {}).map(Number);
-    computeCurves[key] = Object.fromEntries(sizes.map((size) => [size, median(curveRuns[n]!.map((cv) => cv[size]!))]));
-  }
+  const contention = probes.contention();
+  const computeCurves = probes.computeCurves();
   const measured: MeasuredCell[] = [];
   const reduceTimings: number[] = [];
   for (const [n, session] of sessions.entries()) {

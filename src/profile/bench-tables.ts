@@ -99,7 +99,7 @@ function curveLines(m: BenchOutcome['model']): string[] {
 function contentionLine(m: BenchOutcome['model']): string {
   const probed = Object.entries(m.contention);
   const kappa = probed.length === 0 ? 'not probed (taken as 1)' : probed.map(([net, k]) => `${net} ${k.toFixed(2)}x`).join(', ');
-  return `Ranks at the same time: contention probe (one rank per core vs one alone) ${kappa}; straggler wait from the one-worker cells' step-to-step spread`;
+  return `Ranks at the same time: contention probe (one rank per core vs one alone, lower quartile of the rounds) ${kappa}; straggler wait from the one-worker cells' step-to-step jitter`;
 }
 
 const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');

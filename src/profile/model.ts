@@ -17,7 +17,7 @@
  *   contention: their compute is stretched by κ, measured by a probe that runs the net's own
  *     training step on one thread alone and on every core at once (shared caches, memory bandwidth);
  *   straggler wait: the step waits for the slowest of W round trips. Its median is the
- *     0.5^(1/W) quantile of one rank's round trip, read from the step-to-step spread of the
+ *     0.5^(1/W) quantile of one rank's round trip, read from the step-to-step jitter of the
  *     one-worker cell (W independent draws), so wait = (q_W − 1)·(compute + wire).
  * Every coefficient is fitted by non-negative
  * least squares from the measured cells, each on the part of the step it explains (worker
@@ -56,7 +56,7 @@ export interface TransportModel {
   bytesPerParam: number;
   bytesPerExample: number;
   overheadMs: number;
-  /** step-to-step spread (sorted ratios to the median) of one rank's round trip, by shapeKey */
+  /** step-to-step jitter (sorted ratios to the neighbouring steps' median, observe.ts jitterSpread) of one rank's round trip, by shapeKey */
   spreads: Record<string, number[]>;
   /** cells the fit used, and the rms error of its step-time predictions on them */
   cells: number;
