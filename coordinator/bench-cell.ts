@@ -11,7 +11,7 @@ import { slice } from '../src/data/mnist.js';
 import { netShape, observeCell, type CellObservation, type NetShape } from '../src/profile/observe.js';
 import { Profiler, type StepRecord } from '../src/profile/profiler.js';
 import { summarizeSteps, type ProfileSummary } from '../src/profile/summary.js';
-import { OUT_OF_PROCESS, type TransportName } from './worker-group.js';
+import type { TransportName } from './worker-group.js';
 import { startGroup, trainingRun, type Session } from './session.js';
 import { runTraining, type EpochReport } from './trainer.js';
 
@@ -80,7 +80,7 @@ export function mergeCell(transport: TransportName, workers: number, batch: numb
   const last = runs.at(-1)!;
   const lastEpoch = last.epochs.at(-1)!;
   return {
-    transport, workers, batch, net, summary, observation: observeCell(transport, batch, net, all, OUT_OF_PROCESS.has(transport)),
+    transport, workers, batch, net, summary, observation: observeCell(transport, batch, net, all),
     epochs: last.epochs, accuracy: lastEpoch.testCorrect / lastEpoch.testTotal, evalImages: lastEpoch.testTotal,
     trainSeconds: last.epochs.reduce((a, e) => a + e.trainSeconds, 0), repeats: runs.length, params: last.params,
   };

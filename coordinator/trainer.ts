@@ -11,7 +11,7 @@ import type { Network, Workspace } from '../src/model/network.js';
 import type { Sgd } from '../src/optim/sgd.js';
 import type { Profiler } from '../src/profile/profiler.js';
 import type { Rng, RngState } from '../src/tensor/rng.js';
-import type { ShardResult, WorkerGroup } from './worker-group.js';
+import { OUT_OF_PROCESS, type ShardResult, type WorkerGroup } from './worker-group.js';
 
 export interface EpochReport {
   epoch: number;
@@ -177,17 +177,18 @@ export async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd'
   const t0 = performance.now();
   const indices = batchIndices(perm, s, batch);
   const t1 = performance.now();
-  // ~1.4 µs: the process's CPU during the exchange (the coordinator's own, when workers are processes)
-  const cpu0 = process.cpuUsage();
+  // the coordinator's CPU during the exchange (~1.4 µs), where the process's CPU is its own alone:
+  // in-process and thread workers add theirs
+  const cpu0 = OUT_OF_PROCESS.has(run.group.transport) ? process.cpuUsage() : null;
   const results = await run.group.computeStep({ step, params: run.params, indices });
-  const cpu = process.cpuUsage(cpu0);
+  const cpu = cpu0 === null ? null : process.cpuUsage(cpu0);
   const t2 = performance.now();
   const reduced = reduceInRankOrder(run.network, results, gradSum, run.sgd.plain);
   checkExactlyOnce(step, reduced.count, indices.length);
   const t3 = performance.now();
   run.sgd.step(run.params, reduced.grads, reduced.count, reduced.last);
   const t4 = performance.now();
-  prof.recordStep(step, t0, t1, results, t2, t3, t4, reduced.loss, reduced.count, (cpu.user + cpu.system) / 1000);
+  prof.recordStep(step, t0, t1, results, t2, t3, t4, reduced.loss, reduced.count, cpu === null ? NaN : (cpu.user + cpu.system) / 1000);
   return reduced;
 }
 

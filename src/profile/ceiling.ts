@@ -9,13 +9,12 @@
  * the machine takes away: ranks computing at once slow each other down (shared caches, memory
  * bandwidth, a VM's host), and each lockstep step waits for the slower of the W shards.
  */
-import { Worker } from 'node:worker_threads';
-import { compiledFile } from '../compiled.js';
+import type { Worker } from 'node:worker_threads';
 import type { KernelChoice } from '../config.js';
 import { shardRange } from '../data/batches.js';
 import type { LabelledImages } from '../data/idx.js';
 import type { NetworkSpec } from '../model/spec.js';
-import type { ProbeRequest, ProbeSetup } from './contention.js';
+import { probeReply, probeRun, probeSetup, probeThread } from './contention.js';
 import { median } from './stats.js';
 
 export interface CeilingOptions {
@@ -52,15 +51,11 @@ export class CeilingProbe {
   private constructor(private readonly o: CeilingOptions) {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`world must be a positive integer, got ${o.world}`);
     if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new RangeError(`batch must be a positive integer, got ${o.batch}`);
-    const D = o.train.rows * o.train.cols;
-    const setupFor = (shard: number): ProbeSetup => ({
-      spec: o.spec, kernels: o.kernels, shard, pixels: o.train.images.slice(0, shard * D), labels: o.train.labels.slice(0, shard),
-    });
-    const file = compiledFile('worker/contention-probe.js', 'the compiled compute probe');
-    this.single = new Worker(file, { workerData: setupFor(o.batch) });
+    const threadFor = (shard: number) => probeThread(probeSetup(o.spec, o.kernels, o.train, shard));
+    this.single = threadFor(o.batch);
     this.ranks = Array.from({ length: o.world }, (_, r) => {
       const [a, b] = shardRange(o.batch, r, o.world);
-      return new Worker(file, { workerData: setupFor(Math.max(1, b - a)) });
+      return threadFor(Math.max(1, b - a));
     });
   }
 
@@ -68,8 +63,8 @@ export class CeilingProbe {
   static async start(o: CeilingOptions): Promise<CeilingProbe> {
     const probe = new CeilingProbe(o);
     try {
-      await Promise.all([probe.single, ...probe.ranks].map(reply)); // 'ready'
-      const once = Math.max(1e-3, (await run(probe.single, 3)) / 3);
+      await Promise.all([probe.single, ...probe.ranks].map(probeReply)); // 'ready'
+      const once = Math.max(1e-3, (await probeRun(probe.single, 3)) / 3);
       await probe.lockstep(3);
       probe.steps = Math.max(3, Math.round((o.burstMs ?? 150) / once));
     } catch (e) {
@@ -85,7 +80,7 @@ export class CeilingProbe {
     const locks: number[] = [];
     const ratios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      const s = (await run(this.single, this.steps)) / this.steps;
+      const s = (await probeRun(this.single, this.steps)) / this.steps;
       const l = await this.lockstep(this.steps);
       singles.push(s);
       locks.push(l);
@@ -101,7 +96,7 @@ export class CeilingProbe {
   private async lockstep(steps: number): Promise<number> {
     Atomics.store(this.barrier, 0, 0);
     const t0 = performance.now();
-    await Promise.all(this.ranks.map((w) => run(w, { steps, barrier: this.barrier, parties: this.o.world })));
+    await Promise.all(this.ranks.map((w) => probeRun(w, { steps, barrier: this.barrier, parties: this.o.world })));
     return (performance.now() - t0) / steps;
   }
 }
@@ -114,19 +109,4 @@ export async function computeCeiling(o: CeilingOptions): Promise<Ceiling> {
   } finally {
     await probe.close();
   }
-}
-
-function reply(w: Worker): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error) => { w.off('message', onMessage); reject(e); };
-    const onMessage = (m: unknown) => { w.off('error', onError); resolve(m); };
-    w.once('message', onMessage);
-    w.once('error', onError);
-  });
-}
-
-function run(w: Worker, req: ProbeRequest): Promise<number> {
-  const p = reply(w) as Promise<number>;
-  w.postMessage(req);
-  return p;
 }

@@ -65,38 +65,50 @@ export function kappaOf(ratios: number[]): number {
  */
 export async function contentionRatios(o: ContentionOptions): Promise<number[]> {
   if (o.cores <= 1) return [1];
-  const D = o.train.rows * o.train.cols;
   const shard = Math.max(1, Math.min(o.shard, o.train.count));
-  const setup: ProbeSetup = {
-    spec: o.spec, kernels: o.kernels, shard,
-    pixels: o.train.images.slice(0, shard * D), labels: o.train.labels.slice(0, shard),
-  };
-  const file = compiledFile('worker/contention-probe.js', 'the compiled contention probe');
-  const threads = Array.from({ length: o.cores }, () => new Worker(file, { workerData: setup }));
-  const reply = (w: Worker): Promise<unknown> => new Promise((resolve, reject) => {
-    const onError = (e: Error) => { w.off('message', onMessage); reject(e); };
-    const onMessage = (m: unknown) => { w.off('error', onError); resolve(m); };
-    w.once('message', onMessage);
-    w.once('error', onError);
-  });
-  const time = (w: Worker, steps: number): Promise<number> => {
-    const p = reply(w) as Promise<number>;
-    w.postMessage(steps);
-    return p;
-  };
+  const setup = probeSetup(o.spec, o.kernels, o.train, shard);
+  const threads = Array.from({ length: o.cores }, () => probeThread(setup));
   try {
-    await Promise.all(threads.map(reply)); // 'ready'
+    await Promise.all(threads.map(probeReply)); // 'ready'
     // size a burst to about burstMs alone (after compiling everything on every thread)
-    const once = Math.max(1e-3, median(await Promise.all(threads.map((w) => time(w, 3)))) / 3);
+    const once = Math.max(1e-3, median(await Promise.all(threads.map((w) => probeRun(w, 3)))) / 3);
     const steps = Math.max(3, Math.round((o.burstMs ?? 60) / once));
     const ratios: number[] = [];
     for (let r = 0; r < (o.rounds ?? 5); r++) {
-      const alone = await time(threads[r % threads.length]!, steps);
-      const together = await Promise.all(threads.map((w) => time(w, steps)));
+      const alone = await probeRun(threads[r % threads.length]!, steps);
+      const together = await Promise.all(threads.map((w) => probeRun(w, steps)));
       ratios.push(median(together) / alone);
     }
     return ratios;
   } finally {
     await Promise.all(threads.map((w) => w.terminate()));
   }
+}
+
+/** What a probe thread (worker/contention-probe.ts) needs: the net, the engine, `shard` real MNIST rows. */
+export function probeSetup(spec: NetworkSpec, kernels: KernelChoice, train: LabelledImages, shard: number): ProbeSetup {
+  const D = train.rows * train.cols;
+  return { spec, kernels, shard, pixels: train.images.slice(0, shard * D), labels: train.labels.slice(0, shard) };
+}
+
+/** A probe thread (the compiled worker/contention-probe.js) on `setup`. */
+export function probeThread(setup: ProbeSetup): Worker {
+  return new Worker(compiledFile('worker/contention-probe.js', 'the compiled compute probe'), { workerData: setup });
+}
+
+/** The probe thread's next message ('ready', or a burst's milliseconds); rejects if the thread fails. */
+export function probeReply(w: Worker): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => { w.off('message', onMessage); reject(e); };
+    const onMessage = (m: unknown) => { w.off('error', onError); resolve(m); };
+    w.once('message', onMessage);
+    w.once('error', onError);
+  });
+}
+
+/** Runs one burst on a probe thread; its milliseconds. */
+export function probeRun(w: Worker, req: ProbeRequest): Promise<number> {
+  const p = probeReply(w) as Promise<number>;
+  w.postMessage(req);
+  return p;
 }

@@ -67,11 +67,7 @@ export interface CellObservation {
   spread: number[];
 }
 
-/**
- * `workersOutOfProcess`: the transport's workers are other processes, so the process's CPU time
- * during an exchange is the coordinator's own (coordCpuMs); otherwise it is left out (NaN).
- */
-export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[], workersOutOfProcess = false): CellObservation {
+export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
   if (steps.length === 0) throw new RangeError('a cell needs at least one measured step (steps > burn-in)');
   const world = steps[0]!.ranks.length;
   const ranks: RankObservation[] = [];
@@ -92,7 +88,8 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
     fixedMs: median(steps.map((s) => s.t1 - s.t0 + Math.max(0, Math.min(...s.ranks.map((k) => k.sentAt)) - s.t1))),
     reduceMs: median(steps.map((s) => s.t3 - s.t2)),
     optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
-    coordCpuMs: workersOutOfProcess ? median(steps.map((s) => s.coordCpuMs ?? NaN)) : NaN,
+    // measured only where the workers are other processes (profiledTrainStep); NaN elsewhere
+    coordCpuMs: median(steps.map((s) => s.coordCpuMs ?? NaN)),
     ranks,
     spread: jitterSpread(steps.map((s) => Math.max(...s.ranks.map((k) => k.receivedAt - k.sentAt)))),
   };

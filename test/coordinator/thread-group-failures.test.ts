@@ -22,30 +22,21 @@ function stepRequest(step: number, indices: number[]) {
 }
 
 describe('threads: failures and shutdown', () => {
-  it('a worker that throws fails the step with an error naming the worker and the step, and the pool shuts down', async () => {
-    const group = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 2, maxBatch: 10 });
-    await group.computeStep(stepRequest(0, [1, 2, 3, 4]));
-    // rank 1's shard holds an index past the end of the training set: its thread throws
-    const failure = await group.computeStep(stepRequest(1, [1, 2, 3, 5000])).catch((e: unknown) => e);
-    expect(failure).toBeInstanceOf(WorkerError);
-    expect(failure).toMatchObject({ code: 'DPT_ERR_WORKER_FAILED', rank: 1, step: 1 });
-    expect((failure as Error).message).toMatch(/worker 1 failed at step 1: RangeError: example index 5000 is outside the 1009 training images/);
-    expect(group.liveThreads).toBe(0);
-    await expect(group.computeStep(stepRequest(2, [1]))).rejects.toMatchObject({ code: 'DPT_ERR_GROUP_CLOSED' });
-    await group.close(); // a second close is harmless
-  });
-
-  it('rank 0, on the coordinator\'s thread, failing fails the step the same way, and the pool shuts down', async () => {
-    const group = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 2, maxBatch: 10 });
-    await group.computeStep(stepRequest(0, [1, 2, 3, 4]));
-    // rank 0's shard (the first half) holds the bad index this time
-    const failure = await group.computeStep(stepRequest(1, [5000, 2, 3, 4])).catch((e: unknown) => e);
-    expect(failure).toBeInstanceOf(WorkerError);
-    expect(failure).toMatchObject({ code: 'DPT_ERR_WORKER_FAILED', rank: 0, step: 1 });
-    expect((failure as Error).message).toMatch(/worker 0 failed at step 1: RangeError: .*5000/);
-    expect(group.liveThreads).toBe(0);
-    await expect(group.computeStep(stepRequest(2, [1]))).rejects.toMatchObject({ code: 'DPT_ERR_GROUP_CLOSED' });
-  });
+  // rank 1 on a pool thread, rank 0 on the coordinator's thread: the same error either way
+  for (const [rank, indices] of [[1, [1, 2, 3, 5000]], [0, [5000, 2, 3, 4]]] as const) {
+    it(`a worker that throws (rank ${rank}) fails the step with an error naming it and the step, and the pool shuts down`, async () => {
+      const group = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 2, maxBatch: 10 });
+      await group.computeStep(stepRequest(0, [1, 2, 3, 4]));
+      // rank's shard holds an index past the end of the training set
+      const failure = await group.computeStep(stepRequest(1, [...indices])).catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(WorkerError);
+      expect(failure).toMatchObject({ code: 'DPT_ERR_WORKER_FAILED', rank, step: 1 });
+      expect((failure as Error).message).toMatch(new RegExp(`worker ${rank} failed at step 1: RangeError: gather: row 5000 is outside the 1009 images`));
+      expect(group.liveThreads).toBe(0);
+      await expect(group.computeStep(stepRequest(2, [1]))).rejects.toMatchObject({ code: 'DPT_ERR_GROUP_CLOSED' });
+      await group.close(); // a second close is harmless
+    });
+  }
 
   it('a thread that dies fails the step with DPT_ERR_WORKER_EXITED naming the worker and the step', async () => {
     const group = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 3, maxBatch: 10, exitAt: { rank: 2, step: 4 } });
