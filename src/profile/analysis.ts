@@ -39,6 +39,8 @@ export interface ValidationRow {
   measuredSpeedup: number;
   /** predicted / measured speedup − 1 */
   error: number;
+  /** what the prediction of this cell assumed that no measurement showed (model.ts Prediction) */
+  assumptions: string[];
 }
 
 /** Fits on the one-worker cells only and predicts every multi-worker cell. Null when there is nothing to hold out. */
@@ -53,12 +55,13 @@ export function validateOnOneWorker(cells: CellObservation[], cores: number, red
     if (!base) return [];
     // the model predicts the ratio: its own single-node prediction is the reference, so an error it
     // makes on the compute of this batch cancels instead of landing on the speedup
-    const modelMs = predictStep(model, { transport: cell.transport, workers: cell.workers, batch: cell.batch, net: cell.net }).stepMs;
+    const prediction = predictStep(model, { transport: cell.transport, workers: cell.workers, batch: cell.batch, net: cell.net });
+    const modelMs = prediction.stepMs;
     const modelBaseMs = predictStep(model, { transport: BASELINE_TRANSPORT, workers: 1, batch: cell.batch, net: cell.net }).stepMs;
     const predictedSpeedup = modelBaseMs / modelMs;
     const predictedMs = base.stepMs / predictedSpeedup;
     const measuredSpeedup = base.stepMs / cell.stepMs;
-    return [{ cell, predictedMs, predictedSpeedup, measuredSpeedup, error: predictedSpeedup / measuredSpeedup - 1 }];
+    return [{ cell, predictedMs, predictedSpeedup, measuredSpeedup, error: predictedSpeedup / measuredSpeedup - 1, assumptions: prediction.assumptions }];
   });
   return { model, rows };
 }

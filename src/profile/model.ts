@@ -264,6 +264,13 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
     if (Number.isNaN(q)) assumptions.push('no straggler wait (no step-to-step spread of one rank was measured)');
     else waitMs = Math.max(0, q - 1) * (computeMs + wireMs);
   }
+  // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
+  // theirs) with the coordinator need W + 1 cores; with fewer, the OS time-slices them and no
+  // one-worker run shows what that costs (on this 2-core VM, ws x2 on 784-256-256-10: +20-38%
+  // slower than predicted, docs/profiling.md)
+  if (W > 1 && tm.serialPerMessageMs !== null && !s.network && W + 1 > cores) {
+    assumptions.push(`${W} worker processes and the coordinator share ${fmtInt(cores)} cores: what the OS scheduling of ${W + 1} processes on ${fmtInt(cores)} cores costs is not in the model (no one-worker run shows it)`);
+  }
   const coordMs = W * (tm.coordPerMessageMs + tm.coordPerByteMs * bytes);
   const updateMs = model.optimizerFixedMs + model.optimizerPerParamMs * P + (W > 1 ? model.reducePerFloatMs * W * P : 0);
   if (W > 1 && model.reduceSource === 'none') assumptions.push('no cost for adding the workers\' gradients (not measured)');

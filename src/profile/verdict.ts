@@ -147,6 +147,8 @@ function modelNote(f: Facts): string[] {
   const lines = [`Model check: fitted on the 1-worker runs only, it predicted the speedups of ${errs.length} multi-worker cells within ` +
     `${fmtPct(Math.max(...errs), 0)} (median ${fmtPct(median(errs), 0)}).`];
   if (bad.length > 0) lines.push(`  Off by more than 15%: ${bad.map((r) => `${cellName(r.cell)} at batch ${r.cell.batch} (${netKey(r.cell.net)}): predicted ${fmtX(r.predictedSpeedup)}, measured ${fmtX(r.measuredSpeedup)}`).join('; ')}.`);
+  // what the off cells' predictions could not see, once each
+  for (const note of new Set(bad.flatMap((r) => r.assumptions))) lines.push(`  Not in the model there: ${note}.`);
   return lines;
 }
 

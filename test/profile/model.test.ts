@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { shardRange } from '../../src/data/batches.js';
 import { nnls } from '../../src/profile/least-squares.js';
-import { curveAt, fitCostModel, predictStep, type CostModel, type TransportModel } from '../../src/profile/model.js';
+import { curveAt, fitCostModel, predictStep, type CostModel, type Scenario, type TransportModel } from '../../src/profile/model.js';
 import { netShape, type CellObservation } from '../../src/profile/observe.js';
 import { breakEven, validateOnOneWorker } from '../../src/profile/analysis.js';
 import { parseWhatIf } from '../../src/profile/what-if.js';
@@ -155,6 +155,24 @@ describe('cost model', () => {
     // not measured (a shared-memory transport, an old bench file): half of each byte's cost is the coordinator's
     const blind = fitCostModel(cells.map((c) => ({ ...c, coordCpuMs: NaN })), { cores: CORES });
     expect(blind.transports['ws']!.serialPerMessageMs).toBeNull();
+  });
+
+  it('says when worker processes and the coordinator outnumber the cores: that cost is not in the model', () => {
+    const net = NETS[1]!;
+    const cell = (B: number): CellObservation => ({
+      transport: 'ws', workers: 1, batch: B, net, concurrency: 1, stepMs: 0.019 * B + 3, fixedMs: 0, reduceMs: 0, optimizerMs: 0.12,
+      coordCpuMs: 1.65, ranks: [{ shard: B, bytes: 2_154_832 + 4 * B, computeMs: 0.019 * B, coordMs: 0.35, wireMs: 2.5 }], spread: [1],
+    });
+    const model = fitCostModel([cell(128), cell(1024)], { cores: CORES });
+    const notes = (W: number, o: Partial<Scenario> = {}) => predictStep(model, { transport: 'ws', workers: W, batch: 1024, net, ...o }).assumptions.join('; ');
+    expect(notes(1)).toBe('');
+    expect(notes(2)).toContain('2 worker processes and the coordinator share 2 cores');
+    // three cores hold them all; over a network every worker has a machine of its own
+    expect(notes(2, { cores: 3 })).not.toContain('share');
+    expect(notes(2, { network: { latencyMs: 0.5, bandwidthBitsPerS: 1e9 } })).not.toContain('share');
+    // threads: the workers are the coordinator's own threads, no coordinator CPU apart from theirs
+    const threads = fitCostModel([cell(128), cell(1024)].map((c) => ({ ...c, transport: 'threads', coordCpuMs: NaN })), { cores: CORES });
+    expect(predictStep(threads, { transport: 'threads', workers: 2, batch: 1024, net }).assumptions.join('; ')).not.toContain('share');
   });
 
   it('caps parallelism at the core count: beyond 2 cores more workers only share them', () => {
