@@ -266,10 +266,12 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   }
   // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
   // theirs) with the coordinator need W + 1 cores; with fewer, the OS time-slices them and no
-  // one-worker run shows what that costs (on this 2-core VM, ws x2 on 784-256-256-10: +20-38%
-  // slower than predicted, docs/profiling.md)
-  if (W > 1 && tm.serialPerMessageMs !== null && !s.network && W + 1 > cores) {
-    assumptions.push(`${W} worker processes and the coordinator share ${fmtInt(cores)} cores: what the OS scheduling of ${W + 1} processes on ${fmtInt(cores)} cores costs is not in the model (no one-worker run shows it)`);
+  // one-worker run shows what that costs (on this 2-core VM, ws x2 at 784-256-256-10: 1.0-1.5 ms
+  // per step, bench/ws-sharing.ts; docs/profiling.md "Limits"). The machine's cores count here,
+  // not the usable ones: another job's share is not what this is about.
+  const machineCores = s.cores ?? model.cores;
+  if (W > 1 && tm.serialPerMessageMs !== null && !s.network && W + 1 > machineCores) {
+    assumptions.push(`${W} worker processes and the coordinator share ${machineCores} cores: what the OS scheduling of ${W + 1} processes on ${machineCores} cores costs is not in the model (no one-worker run shows it)`);
   }
   const coordMs = W * (tm.coordPerMessageMs + tm.coordPerByteMs * bytes);
   const updateMs = model.optimizerFixedMs + model.optimizerPerParamMs * P + (W > 1 ? model.reducePerFloatMs * W * P : 0);
