@@ -3,7 +3,7 @@
  * that no one-worker run shows, which is why the cost model (fitted on one-worker cells) cannot
  * predict it on a machine with fewer cores than worker processes + the coordinator.
  *
- * Three lanes take turns in blocks of 8 steps in one run, after a 200-step warm-up each:
+ * Three lanes take turns in blocks of 8 steps in one run (the first 200 steps of each are warm-up):
  *   ws x1            one worker process, batch = the shard
  *   ws x1 + busy     the same, with every other core kept busy by a spinning thread (the CPU a
  *                    second rank would take, without a second exchange)
@@ -17,11 +17,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { BLOCK, takeTurns } from '../coordinator/bench-side-by-side.js';
 import { startWsGroup } from '../coordinator/launch.js';
 import { openSession } from '../coordinator/session.js';
 import { trainStep } from '../coordinator/trainer.js';
 import type { ShardResult, WorkerGroup } from '../coordinator/worker-group.js';
-import { DEFAULTS, parseChoice, parseKernels, parsePositiveInt, type TrainConfig } from '../src/config.js';
+import { DEFAULTS, parseChoice, parseKernels, parsePositiveInt, type KernelChoice, type TrainConfig } from '../src/config.js';
 import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
 import { loadMnist } from '../src/data/mnist.js';
 import type { Network } from '../src/model/network.js';
@@ -33,7 +34,6 @@ const NETS: Record<string, { spec: NetworkSpec; init: TrainConfig['init']; eta: 
   small: { spec: { sizes: [784, 30, 10], activation: 'sigmoid', cost: 'quadratic' }, init: 'gaussian', eta: 3 },
   large: { spec: { sizes: [784, 256, 256, 10], activation: 'relu', cost: 'cross-entropy' }, init: 'scaled', eta: 0.1 },
 };
-const BLOCK = 8;
 /** a new ws session's steps get faster over its first ~200 (bench/ws.ts MIN_BURN_IN) */
 const WARM_UP = 200;
 
@@ -41,11 +41,23 @@ function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
   return i < 0 ? fallback : process.argv[i + 1] ?? '';
 }
-const netName = parseChoice('--net', flag('--net', 'large'), ['large', 'small'] as const);
-const shard = parsePositiveInt('--shard', flag('--shard', '512'));
-const turns = parsePositiveInt('--turns', flag('--turns', '20'));
-const kernels = parseKernels(flag('--kernels', 'auto'));
-const net = NETS[netName]!;
+/** A bad flag: its message and the usage, no stack trace. */
+function fail(e: unknown): never {
+  console.error(`ws-sharing: ${e instanceof Error ? e.message : String(e)}\nusage: node dist/bench/ws-sharing.js [--net large|small] [--shard 512] [--turns 20] [--kernels auto]`);
+  process.exit(2);
+}
+const { net, shard, turns, kernels } = ((): { net: (typeof NETS)[string]; shard: number; turns: number; kernels: KernelChoice } => {
+  try {
+    return {
+      net: NETS[parseChoice('--net', flag('--net', 'large'), ['large', 'small'] as const)]!,
+      shard: parsePositiveInt('--shard', flag('--shard', '512')),
+      turns: parsePositiveInt('--turns', flag('--turns', '20')),
+      kernels: parseKernels(flag('--kernels', 'auto')),
+    };
+  } catch (e) {
+    return fail(e);
+  }
+})();
 const cores = availableParallelism();
 
 /** Threads that spin while `on[0]` is 1 and sleep otherwise: the other cores kept busy. */
@@ -86,6 +98,9 @@ const ms = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : '
 
 async function main(): Promise<void> {
   const mnist = loadMnist();
+  if (2 * shard > mnist.train.count) {
+    throw new RangeError(`--shard ${shard}: ws x2 would train batches of ${2 * shard} of the ${mnist.train.count} training images; use --shard ${Math.floor(mnist.train.count / 2)} or less`);
+  }
   const spinners = new Spinners(Math.max(1, cores - 1));
   const lanes: Lane[] = [];
   try {
@@ -114,20 +129,13 @@ async function main(): Promise<void> {
       lane.exchange.push(median(replies.map((r, k) => r.receivedAt - r.sentAt - own[k]!)));
       lane.cpu.push((cpu.user + cpu.system) / 1000);
     };
-    process.stderr.write(`warming up ${lanes.length} lanes (${WARM_UP} steps each)...\n`);
-    for (const lane of lanes) for (let s = 0; s < WARM_UP; s++) await run(lane, s, false);
-    let s = WARM_UP;
-    for (let t = 0; t < turns; t++) {
-      process.stderr.write(`\rturn ${t + 1}/${turns}`);
-      for (const lane of lanes) {
-        spinners.set(lane.busy);
-        // the first step back after the others' turns is a wake-up real training never pays
-        for (let i = 0; i <= BLOCK; i++) await run(lane, s + i, i > 0);
-        spinners.set(false);
-      }
-      s += BLOCK + 1;
-    }
-    process.stderr.write('\n');
+    process.stderr.write(`${lanes.length} lanes taking turns of ${BLOCK} steps: ${WARM_UP} warm-up and ${turns * BLOCK} measured steps each...\n`);
+    // takeTurns leaves out the first step back after the others' turns (index -1): a wake-up real
+    // training never pays. The spinners run during the busy lane's steps only.
+    await takeTurns(lanes, WARM_UP + turns * BLOCK, BLOCK, async (lane, s, index) => {
+      spinners.set(lane.busy);
+      await run(lane, s, index >= WARM_UP);
+    });
   } finally {
     spinners.set(false);
     await spinners.close();
@@ -157,5 +165,5 @@ function report(lanes: Lane[]): void {
     `exchange beyond the worker's time: ${ms(median(two.exchange))} against ${ms(median(one.exchange))}.`);
 }
 
-await main();
+await main().catch(fail);
 process.exit(0);

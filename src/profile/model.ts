@@ -266,7 +266,7 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   }
   // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
   // theirs) with the coordinator need W + 1 cores; with fewer, the OS time-slices them and no
-  // one-worker run shows what that costs (on this 2-core VM, ws x2 at 784-256-256-10: 1.0-1.5 ms
+  // one-worker run shows what that costs (on this 2-core VM, ws x2 at 784-256-256-10: ~2 ms
   // per step, bench/ws-sharing.ts; docs/profiling.md "Limits"). The machine's cores count here,
   // not the usable ones: another job's share is not what this is about.
   const machineCores = s.cores ?? model.cores;
