@@ -8,7 +8,7 @@
  */
 import { cpus } from 'node:os';
 import { DEFAULTS, parseKernels, parseNonNegativeInt, parsePositiveInt } from '../src/config.js';
-import { trainCommand } from '../coordinator/train-command.js';
+import { trainCommand } from '../cli/train.js';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);

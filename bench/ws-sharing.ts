@@ -17,7 +17,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { BLOCK, takeTurns } from '../coordinator/bench-side-by-side.js';
+import { BLOCK, takeTurns } from './harness/side-by-side.js';
 import { startWsGroup } from '../coordinator/launch.js';
 import { openSession } from '../coordinator/session.js';
 import { trainStep } from '../coordinator/trainer.js';

@@ -16,7 +16,7 @@ import { WorkerError, type WorkerGroup } from './worker-group.js';
 
 /** The compiled CLI, whichever tree (dist/ or the sources under vitest) this module runs from. */
 export function cliPath(): string {
-  return compiledFile('src/cli.js', 'the dpt CLI');
+  return compiledFile('cli/dpt.js', 'the dpt CLI');
 }
 
 /** Parses --listen HOST:PORT (IPv6 as [::1]:PORT). */

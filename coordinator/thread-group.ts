@@ -30,7 +30,7 @@ import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
   allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_PARK, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
   REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
-} from './thread-memory.js';
+} from '../worker/thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
 export const DPT_ERR_WORKER_FAILED = 'DPT_ERR_WORKER_FAILED';

@@ -6,8 +6,10 @@
  * on which worker answered first.
  */
 
-export type TransportName = 'inproc' | 'threads' | 'ws';
-export const TRANSPORTS: readonly TransportName[] = ['inproc', 'threads', 'ws'];
+import type { TransportName } from '../src/config.js';
+import type { ShardResult } from '../src/shard-result.js';
+
+export type { ShardResult, WorkerTiming } from '../src/shard-result.js';
 /**
  * Transports whose workers are other processes: there the coordinator process's CPU time during
  * an exchange is its own work on that exchange (in-process and thread workers add theirs to it).
@@ -21,39 +23,6 @@ export interface StepRequest {
   params: Float32Array;
   /** the whole global batch, as indices into the training set */
   indices: Uint32Array;
-}
-
-export interface WorkerTiming {
-  /** worker-side milliseconds: gathering examples, forward+backward, and (remote) decode/encode */
-  loadMs: number;
-  computeMs: number;
-  decodeMs: number;
-  encodeMs: number;
-}
-
-export interface ShardResult {
-  rank: number;
-  /** Σ ∇C_x over the shard; valid until the next computeStep call */
-  grads: Float32Array;
-  loss: number;
-  count: number;
-  /** the worker's own timing of its part of the step */
-  timing: WorkerTiming;
-  /** bytes this rank's exchange put on the wire this step (0 for in-process and shared memory) */
-  bytesSent: number;
-  bytesReceived: number;
-  /**
-   * Coordinator clock (performance.now(), ms): when this rank's request was handed to the
-   * transport, and when its reply had been received and decoded. roundTrip = receivedAt − sentAt;
-   * communication = roundTrip − (the worker's own time) − queueWaitMs − coordinator encode/decode.
-   */
-  sentAt: number;
-  receivedAt: number;
-  /** coordinator-side ms spent encoding this rank's request and decoding its reply */
-  encodeMs: number;
-  decodeMs: number;
-  /** ms the request waited for a free worker before running (thread pool queue; 0 where unknown) */
-  queueWaitMs: number;
 }
 
 export interface WorkerGroup {

@@ -7,12 +7,14 @@ import type { InitScheme } from './model/init.js';
 import { INIT_SCHEMES } from './model/init.js';
 import { COSTS, HIDDEN_ACTIVATIONS, type NetworkSpec } from './model/spec.js';
 import type { Cost, HiddenActivation } from './tensor/kernels.js';
-import { TRANSPORTS, type TransportName } from '../coordinator/worker-group.js';
 import type { WhatIf } from './profile/what-if.js';
+import { ConfigError } from './config-error.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+/** How workers run: in this process (the single-node baseline at 1), a thread pool, WebSocket processes. */
+export type TransportName = 'inproc' | 'threads' | 'ws';
+export const TRANSPORTS: readonly TransportName[] = ['inproc', 'threads', 'ws'];
+
+export { ConfigError };
 
 export type KernelChoice = 'auto' | 'js' | 'wasm' | 'blas';
 export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'js', 'wasm', 'blas'];

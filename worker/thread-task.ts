@@ -11,7 +11,7 @@ import { workerData } from 'piscina';
 import {
   CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_PARK, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
   R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
-} from '../coordinator/thread-memory.js';
+} from './thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
 import { shardRange } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';

@@ -4,11 +4,9 @@
  * kernel engine from the setup, and then answers each step with the gradient sums of its shard
  * until told to stop. Every field of every frame is validated before use (src/protocol).
  *
- * Entry points: `dpt worker --connect ws://HOST:PORT`, or `node dist/worker/ws-worker.js ARGS`
- * (the same flags).
+ * Started by `dpt worker --connect ws://HOST:PORT` (cli/dpt.ts).
  */
 import { hostname } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { WebSocket, type RawData } from 'ws';
 import { loadMnist, slice } from '../src/data/mnist.js';
 import type { LabelledImages } from '../src/data/idx.js';
@@ -243,12 +241,4 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
     timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: sums.decodeMs, encodeMs },
   }));
   socket.send(reply, { binary: true });
-}
-
-// No top-level await here: src/cli.ts imports this module, and a cycle through a module that is
-// still awaiting would never finish evaluating.
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  void import('../src/cli.js').then(async ({ main }) => {
-    process.exitCode = await main([process.argv[0]!, 'dpt', 'worker', ...process.argv.slice(2)]);
-  });
 }

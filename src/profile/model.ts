@@ -74,7 +74,7 @@ export interface CostModel {
   reduceSource: 'measured' | 'calibrated' | 'none';
   /** κ by net (sizes joined with '-'): compute of ranks busy on every core at once ÷ compute alone (1 = no probe) */
   contention: Record<string, number>;
-  /** by net key: ms of one shard's step on the coordinator's engine, by shard size (coordinator/compute-curve.ts) */
+  /** by net key: ms of one shard's step on the coordinator's engine, by shard size (bench/harness/compute-curve.ts) */
   computeCurve: Record<string, Record<number, number>>;
   transports: Record<string, TransportModel>;
 }
@@ -123,7 +123,7 @@ export interface FitOptions {
   concurrencyEvidence?: CellObservation[];
   /** κ by net key, from the contention probe (calibrate.ts computeContention) */
   contention?: Record<string, number>;
-  /** by net key, the compute curve (coordinator/compute-curve.ts) */
+  /** by net key, the compute curve (bench/harness/compute-curve.ts) */
   computeCurve?: Record<string, Record<number, number>>;
 }
 

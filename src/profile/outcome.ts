@@ -4,77 +4,13 @@
  * fitted on all cells, its validation when fitted on the one-worker cells only, the break-even
  * points, the what-if predictions and the verdict. Pure: no I/O, no clocks.
  */
-import { breakEven, speedups, validateOnOneWorker, whatIf, type BreakEven, type ValidationRow, type WhatIfRow } from './analysis.js';
-import { fitCostModel, type CostModel } from './model.js';
-import type { CellObservation, NetShape } from './observe.js';
-import type { ProfileSummary } from './summary.js';
+import { breakEven, speedups, validateOnOneWorker, whatIf, type BreakEven } from './analysis.js';
+import type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
+import { fitCostModel } from './model.js';
 import { verdict } from './verdict.js';
 import type { WhatIf } from './what-if.js';
 
-export interface MeasuredCell {
-  transport: string;
-  workers: number;
-  batch: number;
-  net: NetShape;
-  summary: ProfileSummary;
-  observation: CellObservation;
-  /** accuracy after the cell, and on how many images */
-  accuracy: number;
-  evalImages: number;
-  trainSeconds: number;
-  /** per epoch: accuracy and cumulative training seconds (time-to-accuracy curves) */
-  epochs: { epoch: number; accuracy: number; seconds: number }[];
-  losses: number[];
-  /** largest |parameter difference| from the baseline cell at the end (0 for the baseline) */
-  maxParamDiff: number;
-}
-
-export interface BenchCell extends MeasuredCell {
-  speedup: number;
-  efficiency: number;
-  samplesPerSecond: number;
-}
-
-export interface BenchPlan {
-  /** measured steps per cell in all, over `repeats` interleaved repetitions */
-  steps: number;
-  repeats: number;
-  burnIn: number;
-  epochs: number | null;
-  evalLimit: number;
-  eta: number;
-  seed: number;
-  trainCount: number;
-  requestedWorkers: number[];
-}
-
-export interface Machine {
-  cores: number;
-  node: string;
-  kernels: string;
-  cpu: string;
-  /** cores this process could use at once, measured during the bench (median) */
-  usableCores: number;
-  /** 1-minute load average when the bench started and ended: above the core count, another job shared the machine */
-  load: [number, number];
-  /** κ by net key from the contention probe: ranks on every core at once ÷ one alone (absent: not probed) */
-  contention?: Record<string, number>;
-  /** by net key, ms of one shard's step on the coordinator's engine by shard size (absent: not probed) */
-  computeCurve?: Record<string, Record<number, number>>;
-}
-
-export interface BenchOutcome {
-  machine: Machine;
-  plan: BenchPlan;
-  cells: BenchCell[];
-  model: CostModel;
-  /** model fitted on the one-worker cells only, predicting the multi-worker ones (null: nothing to hold out) */
-  validation: ValidationRow[] | null;
-  breakEvens: BreakEven[];
-  whatIf: WhatIfRow[] | null;
-  whatIfSpec: WhatIf | null;
-  verdict: string[];
-}
+export type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
 
 export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: BenchPlan, w: WhatIf | null, reducePerFloatMs: number): BenchOutcome {
   const obs = measured.map((c) => c.observation);

@@ -4,7 +4,7 @@
  * numbers only (no objects per step); phases are derived afterwards (step-phases.ts), so the
  * cost while training is a few stores. The trainer calls it only when profiling is on.
  */
-import type { ShardResult } from '../../coordinator/worker-group.js';
+import type { ShardResult } from '../shard-result.js';
 
 /** Fields stored per step before the per-rank blocks. */
 const STEP_FIELDS = 9; // step, t0, t1, t2, t3, t4, loss, count, coordCpuMs

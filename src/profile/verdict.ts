@@ -7,7 +7,7 @@
 import { isBaseline, netKey } from './analysis.js';
 import { fmtBytes, fmtMs, fmtPct, fmtX } from './format.js';
 import { GROUPS } from './phases.js';
-import type { BenchCell, BenchOutcome } from './outcome.js';
+import type { BenchCell, BenchOutcome } from './bench-facts.js';
 import { median } from './stats.js';
 
 type Facts = Omit<BenchOutcome, 'verdict'>;

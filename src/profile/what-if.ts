@@ -4,7 +4,7 @@
  * workers, batch, cores (cores the workers may use, e.g. one machine each), sizes (784-100-10),
  * transport. Anything left out keeps the measured configurations' values.
  */
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../config-error.js';
 
 export interface WhatIf {
   latencyMs: number | null;

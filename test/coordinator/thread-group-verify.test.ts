@@ -4,7 +4,7 @@
  * and refuses to train when that exceeds the tolerance.
  */
 import { describe, expect, it } from 'vitest';
-import { trainCommand } from '../../coordinator/train-command.js';
+import { trainCommand } from '../../cli/train.js';
 import { DEFAULTS, type TrainConfig } from '../../src/config.js';
 
 const config: TrainConfig = {

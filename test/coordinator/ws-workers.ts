@@ -1,6 +1,6 @@
 /**
  * Test helper: a WsGroup on 127.0.0.1 (ephemeral port) with N real worker processes started from
- * the compiled CLI (dist/src/cli.js worker), stopped when the group closes.
+ * the compiled CLI (dist/cli/dpt.js worker), stopped when the group closes.
  */
 import { LocalWorkers } from '../../coordinator/launch.js';
 import { WsGroup } from '../../coordinator/ws-group.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { trainCommand } from '../../coordinator/train-command.js';
+import { trainCommand } from '../../cli/train.js';
 import { DEFAULTS, type TrainConfig } from '../../src/config.js';
 import { STEP_PHASES } from '../../src/profile/phases.js';
 

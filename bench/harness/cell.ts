@@ -6,14 +6,14 @@
  * mergeCell pools their measured steps. The group is created through startGroup, like
  * `dpt train` does, and always closed.
  */
-import { stepsPerEpoch } from '../src/data/batches.js';
-import { slice } from '../src/data/mnist.js';
-import { netShape, observeCell, type CellObservation, type NetShape } from '../src/profile/observe.js';
-import { Profiler, type StepRecord } from '../src/profile/profiler.js';
-import { summarizeSteps, type ProfileSummary } from '../src/profile/summary.js';
-import type { TransportName } from './worker-group.js';
-import { startGroup, trainingRun, type Session } from './session.js';
-import { runTraining, type EpochReport } from './trainer.js';
+import { stepsPerEpoch } from '../../src/data/batches.js';
+import { slice } from '../../src/data/mnist.js';
+import { netShape, observeCell, type CellObservation, type NetShape } from '../../src/profile/observe.js';
+import { Profiler, type StepRecord } from '../../src/profile/profiler.js';
+import { summarizeSteps, type ProfileSummary } from '../../src/profile/summary.js';
+import type { TransportName } from '../../src/config.js';
+import { startGroup, trainingRun, type Session } from '../../coordinator/session.js';
+import { runTraining, type EpochReport } from '../../coordinator/trainer.js';
 
 export interface CellPlan {
   /** measured steps of this repetition (ignored when epochs is set) */

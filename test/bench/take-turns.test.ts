@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { takeTurns } from '../../coordinator/bench-side-by-side.js';
+import { takeTurns } from '../../bench/harness/side-by-side.js';
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
 
 describe('side-by-side turns', () => {

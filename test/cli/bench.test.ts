@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { benchCommand } from '../../coordinator/bench-command.js';
+import { benchCommand } from '../../cli/bench.js';
 import { DEFAULTS, type BenchConfig } from '../../src/config.js';
 import type { BenchOutcome } from '../../src/profile/outcome.js';
 import { parseWhatIf } from '../../src/profile/what-if.js';

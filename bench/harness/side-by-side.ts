@@ -19,16 +19,17 @@
  * (the order `dpt train` would use), with its own optimizer and profiler; the trainer's own
  * profiled step does the work, so the timing is the one `dpt train --profile` reports.
  */
-import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
-import { slice } from '../src/data/mnist.js';
-import { deriveSeed } from '../src/config.js';
-import { Sgd } from '../src/optim/sgd.js';
-import { Profiler } from '../src/profile/profiler.js';
-import { Rng } from '../src/tensor/rng.js';
-import type { CellRun } from './bench-cell.js';
-import { startGroup, type Session } from './session.js';
-import { profiledTrainStep, trainStep } from './trainer.js';
-import type { TransportName, WorkerGroup } from './worker-group.js';
+import { batchIndices, epochPermutation, stepsPerEpoch } from '../../src/data/batches.js';
+import { slice } from '../../src/data/mnist.js';
+import { deriveSeed } from '../../src/config.js';
+import { Sgd } from '../../src/optim/sgd.js';
+import { Profiler } from '../../src/profile/profiler.js';
+import { Rng } from '../../src/tensor/rng.js';
+import type { CellRun } from './cell.js';
+import { startGroup, type Session } from '../../coordinator/session.js';
+import { profiledTrainStep, trainStep } from '../../coordinator/trainer.js';
+import type { TransportName } from '../../src/config.js';
+import type { WorkerGroup } from '../../coordinator/worker-group.js';
 
 /**
  * Steps a configuration takes in a row before the next one's turn: enough that a turn is mostly

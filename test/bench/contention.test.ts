@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeContention, contentionRatios, kappaOf } from '../../src/profile/contention.js';
+import { computeContention, contentionRatios, kappaOf } from '../../bench/harness/contention.js';
 import { NIELSEN, realMnist } from '../helpers/fixtures.js';
 
 describe('contention probe', () => {

@@ -12,12 +12,12 @@ import { Profiler } from '../src/profile/profiler.js';
 import { summarize } from '../src/profile/summary.js';
 import { profileTables } from '../src/profile/tables.js';
 import { writeTrace } from '../src/profile/trace.js';
-import { ProgressBar } from '../src/progress.js';
-import { jsonReporter, textReporter } from '../src/report.js';
-import { saveCheckpoint, RESUME_FIELDS, type Checkpoint } from './checkpoint.js';
-import { openSession, startGroup, trainingRun, type Session } from './session.js';
-import { runTraining, type TrainingPosition, type TrainingResult } from './trainer.js';
-import { verifyEquivalence } from './verify-equivalence.js';
+import { ProgressBar } from './progress.js';
+import { jsonReporter, textReporter } from './report.js';
+import { saveCheckpoint, RESUME_FIELDS, type Checkpoint } from '../coordinator/checkpoint.js';
+import { openSession, startGroup, trainingRun, type Session } from '../coordinator/session.js';
+import { runTraining, type TrainingPosition, type TrainingResult } from '../coordinator/trainer.js';
+import { verifyEquivalence } from '../coordinator/verify-equivalence.js';
 
 export async function trainCommand(config: TrainConfig, out: (line: string) => void = (l) => console.log(l),
   explicit: ReadonlySet<string> = new Set()): Promise<TrainingResult> {

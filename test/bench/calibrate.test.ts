@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { usableCores } from '../../src/profile/calibrate.js';
+import { usableCores } from '../../bench/harness/calibrate.js';
 
 describe('usable cores', () => {
   it('measures between 1 and the core count on real threads, leaving no listener behind per round', async () => {

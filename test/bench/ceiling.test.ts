@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CeilingProbe, computeCeiling } from '../../src/profile/ceiling.js';
+import { CeilingProbe, computeCeiling } from '../../bench/harness/ceiling.js';
 import { NIELSEN, realMnist } from '../helpers/fixtures.js';
 
 describe('ceiling probe (real threads computing the net\'s training step)', () => {

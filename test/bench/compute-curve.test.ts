@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeCurve } from '../../coordinator/compute-curve.js';
+import { computeCurve } from '../../bench/harness/compute-curve.js';
 import { createWasmKernels } from '../../src/tensor/kernels-wasm.js';
 import { NIELSEN, realMnist } from '../helpers/fixtures.js';
 

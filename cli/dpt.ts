@@ -7,12 +7,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseNonNegativeInt,
   parseNumber, parsePositiveInt, parseSizes, parseTransport, type TrainConfig,
-} from './config.js';
-import { trainCommand } from '../coordinator/train-command.js';
-import { evaluateCommand } from '../coordinator/evaluate-command.js';
-import { benchCommand } from '../coordinator/bench-command.js';
-import { parseWhatIf } from './profile/what-if.js';
-import { tokenFrom } from './protocol/auth.js';
+} from '../src/config.js';
+import { trainCommand } from './train.js';
+import { evaluateCommand } from './evaluate.js';
+import { benchCommand } from './bench.js';
+import { parseWhatIf } from '../src/profile/what-if.js';
+import { tokenFrom } from '../src/protocol/auth.js';
 import { runWorker } from '../worker/ws-worker.js';
 import { parseListen } from '../coordinator/launch.js';
 

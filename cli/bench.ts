@@ -8,18 +8,18 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { loadMnist } from '../src/data/mnist.js';
 import type { BenchConfig } from '../src/config.js';
-import { maxAbsDiff } from './equivalence.js';
+import { maxAbsDiff } from '../coordinator/equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
-import { reducePerFloatMs, usableCores } from '../src/profile/calibrate.js';
+import { reducePerFloatMs, usableCores } from '../bench/harness/calibrate.js';
 import { fmtMs } from '../src/profile/format.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
 import { reportHtml } from '../src/profile/report-html.js';
-import { mergeCell, runCell, type CellResult, type CellRun } from './bench-cell.js';
-import { runSideBySide } from './bench-side-by-side.js';
-import { ModelProbes } from './bench-probes.js';
-import { openSession, type Session } from './session.js';
-import type { TransportName } from './worker-group.js';
+import { mergeCell, runCell, type CellResult, type CellRun } from '../bench/harness/cell.js';
+import { runSideBySide } from '../bench/harness/side-by-side.js';
+import { ModelProbes } from '../bench/harness/probes.js';
+import { openSession, type Session } from '../coordinator/session.js';
+import type { TransportName } from '../src/config.js';
 
 export async function benchCommand(c: BenchConfig, out: (line: string) => void = (l) => console.log(l),
   progress: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<BenchOutcome> {

@@ -1,6 +1,6 @@
 /**
- * One thread of the compute probes (src/profile/contention.ts, src/profile/ceiling.ts), run as
- * compiled JS (dist/worker/contention-probe.js): it builds the engine and a ShardComputer for the
+ * One thread of the compute probes (bench/harness/contention.ts, bench/harness/ceiling.ts), run as
+ * compiled JS (dist/bench/harness/contention-probe.js): it builds the engine and a ShardComputer for the
  * net, and on each request computes the given number of training steps on the shipped MNIST
  * rows, replying with the milliseconds they took. The contention driver runs one such thread
  * alone, then all at once; the ceiling driver runs them in lockstep: after each step a thread
@@ -8,11 +8,11 @@
  * a synchronous data-parallel step do, but with nothing exchanged.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ProbeRequest, ProbeSetup } from '../src/profile/contention.js';
-import { createKernels } from '../src/tensor/engines.js';
-import { Rng } from '../src/tensor/rng.js';
-import { initParams } from '../src/model/init.js';
-import { ShardComputer } from './compute.js';
+import type { ProbeRequest, ProbeSetup } from './contention.js';
+import { createKernels } from '../../src/tensor/engines.js';
+import { Rng } from '../../src/tensor/rng.js';
+import { initParams } from '../../src/model/init.js';
+import { ShardComputer } from '../../worker/compute.js';
 
 const setup = workerData as ProbeSetup;
 const { kernels } = await createKernels(setup.kernels);

@@ -10,12 +10,12 @@
  * bandwidth, a VM's host), and each lockstep step waits for the slower of the W shards.
  */
 import type { Worker } from 'node:worker_threads';
-import type { KernelChoice } from '../config.js';
-import { shardRange } from '../data/batches.js';
-import type { LabelledImages } from '../data/idx.js';
-import type { NetworkSpec } from '../model/spec.js';
+import type { KernelChoice } from '../../src/config.js';
+import { shardRange } from '../../src/data/batches.js';
+import type { LabelledImages } from '../../src/data/idx.js';
+import type { NetworkSpec } from '../../src/model/spec.js';
 import { probeReply, probeRun, probeSetup, probeThread } from './contention.js';
-import { median } from './stats.js';
+import { median } from '../../src/profile/stats.js';
 
 export interface CeilingOptions {
   spec: NetworkSpec;

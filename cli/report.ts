@@ -3,8 +3,8 @@
  * form ("Epoch 3: 9312 / 10000"), and a summary — as text for people or as one JSON object per
  * line for machines.
  */
-import type { TrainConfig } from './config.js';
-import { describeSpec } from './model/spec.js';
+import type { TrainConfig } from '../src/config.js';
+import { describeSpec } from '../src/model/spec.js';
 import type { EpochReport } from '../coordinator/trainer.js';
 import { fmtInt } from './progress.js';
 

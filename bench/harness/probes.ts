@@ -6,12 +6,12 @@
  * one noisy spell of the machine, a probe of ~1 s against minutes of cells, does not set them: at
  * the start of one run κ came out 1.52 while that run's own two-rank cells showed none.
  */
-import type { LabelledImages } from '../src/data/idx.js';
-import { contentionRatios, CONTENTION_SHARD, kappaOf } from '../src/profile/contention.js';
-import { fmtMs } from '../src/profile/format.js';
-import { median } from '../src/profile/stats.js';
+import type { LabelledImages } from '../../src/data/idx.js';
+import { contentionRatios, CONTENTION_SHARD, kappaOf } from './contention.js';
+import { fmtMs } from '../../src/profile/format.js';
+import { median } from '../../src/profile/stats.js';
 import { computeCurve } from './compute-curve.js';
-import type { Session } from './session.js';
+import type { Session } from '../../coordinator/session.js';
 
 export class ModelProbes {
   private readonly ratios: number[][];

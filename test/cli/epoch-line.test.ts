@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonReporter, textReporter } from '../../src/report.js';
+import { jsonReporter, textReporter } from '../../cli/report.js';
 
 const epoch = { epoch: 3, steps: 5000, examples: 50_000, loss: 0.01234, testCorrect: 9401, testTotal: 10_000, trainSeconds: 12.31, evalSeconds: 0.2, samplesPerSecond: 4062 };
 

@@ -7,13 +7,13 @@
  * With the curve, the model keeps one factor per transport (its workers' compute against the
  * coordinator's) and reads the shape from the probe.
  */
-import type { LabelledImages } from '../src/data/idx.js';
-import { initParams } from '../src/model/init.js';
-import type { NetworkSpec } from '../src/model/spec.js';
-import { median } from '../src/profile/stats.js';
-import type { Kernels } from '../src/tensor/kernels.js';
-import { Rng } from '../src/tensor/rng.js';
-import { ShardComputer } from '../worker/compute.js';
+import type { LabelledImages } from '../../src/data/idx.js';
+import { initParams } from '../../src/model/init.js';
+import type { NetworkSpec } from '../../src/model/spec.js';
+import { median } from '../../src/profile/stats.js';
+import type { Kernels } from '../../src/tensor/kernels.js';
+import { Rng } from '../../src/tensor/rng.js';
+import { ShardComputer } from '../../worker/compute.js';
 
 export interface CurveOptions {
   spec: NetworkSpec;

@@ -6,16 +6,16 @@
  * thread per core at once: κ = time together ÷ time alone, the lower quartile of a few rounds, at least 1.
  */
 import { Worker } from 'node:worker_threads';
-import { compiledFile } from '../compiled.js';
-import type { KernelChoice } from '../config.js';
-import type { LabelledImages } from '../data/idx.js';
-import type { NetworkSpec } from '../model/spec.js';
-import { median } from './stats.js';
+import { compiledFile } from '../../src/compiled.js';
+import type { KernelChoice } from '../../src/config.js';
+import type { LabelledImages } from '../../src/data/idx.js';
+import type { NetworkSpec } from '../../src/model/spec.js';
+import { median } from '../../src/profile/stats.js';
 
 /** Examples per probe step: a typical shard (the nets' working sets at this size outgrow the per-core caches). */
 export const CONTENTION_SHARD = 128;
 
-/** What each probe thread receives (worker/contention-probe.ts). */
+/** What each probe thread receives (bench/harness/contention-probe.ts). */
 export interface ProbeSetup {
   spec: NetworkSpec;
   kernels: KernelChoice;
@@ -85,15 +85,15 @@ export async function contentionRatios(o: ContentionOptions): Promise<number[]> 
   }
 }
 
-/** What a probe thread (worker/contention-probe.ts) needs: the net, the engine, `shard` real MNIST rows. */
+/** What a probe thread (bench/harness/contention-probe.ts) needs: the net, the engine, `shard` real MNIST rows. */
 export function probeSetup(spec: NetworkSpec, kernels: KernelChoice, train: LabelledImages, shard: number): ProbeSetup {
   const D = train.rows * train.cols;
   return { spec, kernels, shard, pixels: train.images.slice(0, shard * D), labels: train.labels.slice(0, shard) };
 }
 
-/** A probe thread (the compiled worker/contention-probe.js) on `setup`. */
+/** A probe thread (the compiled bench/harness/contention-probe.js) on `setup`. */
 export function probeThread(setup: ProbeSetup): Worker {
-  return new Worker(compiledFile('worker/contention-probe.js', 'the compiled compute probe'), { workerData: setup });
+  return new Worker(compiledFile('bench/harness/contention-probe.js', 'the compiled compute probe'), { workerData: setup });
 }
 
 /** The probe thread's next message ('ready', or a burst's milliseconds); rejects if the thread fails. */

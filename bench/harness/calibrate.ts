@@ -2,8 +2,8 @@
  * The coordinator's cost of adding one worker's gradient sums into the total, timed on the
  * engine's own addInto kernel: the cost model's reduce term when no multi-worker cell was run.
  */
-import type { Kernels } from '../tensor/kernels.js';
-import { median } from './stats.js';
+import type { Kernels } from '../../src/tensor/kernels.js';
+import { median } from '../../src/profile/stats.js';
 
 /** Median ms per float of kernels.addInto over n floats (a few repetitions after a warm-up). */
 export function reducePerFloatMs(kernels: Kernels, n: number, reps = 9): number {
