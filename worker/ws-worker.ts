@@ -1,8 +1,9 @@
 /**
- * A worker process: connects to a coordinator (retrying with backoff while it is not up yet),
- * proves it knows the token, checks the coordinator does too, builds the network and its own
- * kernel engine from the setup, and then answers each step with the gradient sums of its shard
- * until told to stop. Every field of every frame is validated before use (src/protocol).
+ * A worker process: connects to a coordinator (retrying with backoff while it is not up yet,
+ * and saying so once: connect-wait.ts), proves it knows the token, checks the coordinator does
+ * too, builds the network and its own kernel engine from the setup, and then answers each step
+ * with the gradient sums of its shard until told to stop. Every field of every frame is
+ * validated before use (src/protocol).
  *
  * Started by `dpt worker --connect ws://HOST:PORT` (cli/dpt.ts).
  */
@@ -20,6 +21,7 @@ import {
 } from '../src/protocol/messages.js';
 import { createKernels } from '../src/tensor/engines.js';
 import { ShardComputer } from './compute.js';
+import { ConnectWait, NO_ANSWER, NO_ANSWER_MS, retryReason } from './connect-wait.js';
 
 export interface WorkerOptions {
   url: string;
@@ -54,7 +56,7 @@ interface Prepared {
 
 /** Runs until the coordinator says stop (resolves) or something fails (rejects with WorkerExit). */
 export async function runWorker(o: WorkerOptions): Promise<void> {
-  const deadline = performance.now() + o.connectTimeoutMs;
+  const wait = new ConnectWait(o.url, o.connectTimeoutMs, o.log);
   let delay = 100;
   for (;;) {
     // perMessageDeflate off (the ws client offers it by default); the real frame limit is
@@ -72,14 +74,26 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     });
     const done = session(socket, o);
     done.catch(() => {});
+    // An address that drops packets neither connects nor fails for minutes (the kernel's SYN
+    // retries): say so after a second, and end the attempt at the deadline the worker announced.
+    let silentPastDeadline = false;
+    const noAnswer = setTimeout(() => wait.waiting(NO_ANSWER), NO_ANSWER_MS);
+    const giveUp = setTimeout(() => { silentPastDeadline = true; socket.terminate(); }, Math.max(wait.leftMs(), NO_ANSWER_MS));
     const err = await opened;
-    if (err === null) return done;
-    const retriable = ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EAI_AGAIN'].includes(err.code ?? '');
-    if (!retriable) throw new WorkerExit(`cannot connect to ${o.url}: ${err.message}`, 2);
-    if (performance.now() + delay > deadline) {
-      throw new WorkerExit(`no coordinator at ${o.url} after ${Math.round(o.connectTimeoutMs / 1000)} s (${err.code}): start it with \`dpt coordinator --listen HOST:PORT\`, or check the address`, 2);
+    clearTimeout(noAnswer);
+    clearTimeout(giveUp);
+    if (err === null) {
+      wait.connected();
+      return done;
     }
-    await new Promise((r) => setTimeout(r, delay));
+    const reason = silentPastDeadline ? 'no answer' : retryReason(err.code);
+    if (reason === null) throw new WorkerExit(`cannot connect to ${o.url}: ${err.message}`, 2);
+    wait.waiting(reason);
+    const left = wait.leftMs();
+    if (left <= 0) {
+      throw new WorkerExit(`no coordinator at ${o.url} after ${Math.round(o.connectTimeoutMs / 1000)} s (${reason}): start it with \`dpt coordinator --listen HOST:PORT\`, or check the address`, 2);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(delay, left)));
     delay = Math.min(2000, delay * 2);
   }
 }

@@ -7,7 +7,7 @@ import { ConfigError, type KernelChoice } from '../config.js';
 import type { Kernels } from './kernels.js';
 import { createJsKernels } from './kernels-js.js';
 import { createWasmKernels } from './kernels-wasm.js';
-import { BLAS_INSTALL_HINT, createBlasKernels, loadBlas, type BlasLibrary } from './kernels-blas.js';
+import { BlasUnavailable, createBlasKernels, loadBlas, type BlasLibrary } from './kernels-blas.js';
 
 export interface EngineSelection {
   kernels: Kernels;
@@ -19,8 +19,10 @@ export async function createKernels(choice: KernelChoice): Promise<EngineSelecti
   return selectEngine(choice, choice === 'js' || choice === 'wasm' ? null : loadBlas());
 }
 
+const NOT_LOADED = new BlasUnavailable('OpenBLAS was not loaded', null);
+
 /** The choice given what loading OpenBLAS gave (null: not tried); separate so tests can pass an absent library. */
-export function selectEngine(choice: KernelChoice, lib: BlasLibrary | Error | null): EngineSelection {
+export function selectEngine(choice: KernelChoice, lib: BlasLibrary | BlasUnavailable | null): EngineSelection {
   switch (choice) {
     case 'js':
       return { kernels: createJsKernels(), notes: [] };
@@ -28,13 +30,16 @@ export function selectEngine(choice: KernelChoice, lib: BlasLibrary | Error | nu
       return { kernels: createWasmKernels(), notes: [] };
     case 'blas': {
       if (lib === null || lib instanceof Error) {
-        throw new ConfigError(`--kernels blas: ${lib?.message ?? 'OpenBLAS was not loaded'}; ${BLAS_INSTALL_HINT}, or use --kernels wasm`);
+        const why = lib ?? NOT_LOADED;
+        throw new ConfigError(`--kernels blas: ${why.message}; ${why.fix ? `enable it with ${why.fix}, ` : ''}or use --kernels wasm`);
       }
       return { kernels: createBlasKernels(lib), notes: [lib.description] };
     }
     case 'auto': {
       if (lib !== null && !(lib instanceof Error)) return { kernels: createBlasKernels(lib), notes: [lib.description] };
-      const notes = [`blas unavailable (${lib?.message ?? 'not tried'}); using wasm — to enable it, ${BLAS_INSTALL_HINT}`];
+      // one short line in the run header: why blas is off and the command that turns it on
+      const why = lib ?? NOT_LOADED;
+      const notes = [`blas off: ${why.message}${why.fix ? `; enable it with ${why.fix}` : ''}`];
       try {
         return { kernels: createWasmKernels(), notes };
       } catch (e) {

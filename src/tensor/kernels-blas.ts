@@ -30,31 +30,46 @@ export interface BlasLibrary {
 /** Library names tried in order: Debian's libopenblas0(-pthread|-serial) all provide the first. */
 const CANDIDATES = ['libopenblas.so.0', 'libopenblas.so', 'libopenblas.dylib', 'libopenblas.dll'];
 
-export const BLAS_INSTALL_HINT = 'install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0) and the optional npm dependency koffi (npm install koffi)';
+/** The one command that makes OpenBLAS loadable on Debian/Ubuntu (the package CI installs). */
+export const BLAS_INSTALL_COMMAND = 'apt-get install libopenblas0-pthread';
 
-let cached: BlasLibrary | Error | null = null;
+/**
+ * Why the blas engine cannot run, in a few words fit for one line of the run header, and the
+ * command that fixes it (null when no single command does).
+ */
+export class BlasUnavailable extends Error {
+  override readonly name = 'BlasUnavailable';
+  constructor(reason: string, readonly fix: string | null) {
+    super(reason);
+  }
+}
+
+let cached: BlasLibrary | BlasUnavailable | null = null;
 
 /** Loads OpenBLAS once per thread, or returns why it cannot be loaded. */
-export function loadBlas(): BlasLibrary | Error {
+export function loadBlas(): BlasLibrary | BlasUnavailable {
   if (cached !== null) return cached;
   cached = tryLoad();
   return cached;
 }
 
-function tryLoad(): BlasLibrary | Error {
+function tryLoad(): BlasLibrary | BlasUnavailable {
   let koffi: Koffi;
   try {
     koffi = createRequire(import.meta.url)('koffi') as Koffi;
   } catch (e) {
-    return new Error(`the FFI package koffi is not installed (${firstLine(e)})`);
+    if ((e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') {
+      return new BlasUnavailable('the optional npm package koffi is not installed', 'npm install koffi');
+    }
+    return new BlasUnavailable(`koffi did not load (${firstLine(e)})`, null);
   }
-  const failures: string[] = [];
+  const failures: LoadFailure[] = [];
   for (const path of CANDIDATES) {
     let lib: KoffiLibrary;
     try {
       lib = koffi.load(path);
     } catch (e) {
-      failures.push(`${path}: ${firstLine(e)}`);
+      failures.push({ path, stage: 'open', message: firstLine(e) });
       continue;
     }
     try {
@@ -71,10 +86,29 @@ function tryLoad(): BlasLibrary | Error {
       }
       return { sgemm, description, path };
     } catch (e) {
-      failures.push(`${path}: no OpenBLAS cblas_sgemm (${firstLine(e)})`);
+      failures.push({ path, stage: 'symbols', message: firstLine(e) });
     }
   }
-  return new Error(`no OpenBLAS library found (${failures.join('; ')})`);
+  return whyNoBlas(failures);
+}
+
+/** A candidate library that could not be used: not opened, or opened without the OpenBLAS symbols. */
+export interface LoadFailure { path: string; stage: 'open' | 'symbols'; message: string }
+
+/** What the dynamic loader says when the file is simply absent (glibc, macOS, Windows). */
+const NOT_FOUND = /no such file|not found|could not be found/i;
+
+/**
+ * One short reason from the failures of every candidate. Each candidate missing is the common
+ * case and says only that; otherwise the first library that exists but failed is the one worth
+ * naming (a wrong architecture, a BLAS without cblas_sgemm).
+ */
+export function whyNoBlas(failures: LoadFailure[]): BlasUnavailable {
+  const real = failures.find((f) => f.stage === 'symbols' || !NOT_FOUND.test(f.message));
+  const reason = real === undefined ? 'OpenBLAS is not installed'
+    : real.stage === 'open' ? `${real.path} did not load (${real.message})`
+    : `${real.path} is no OpenBLAS (${real.message})`;
+  return new BlasUnavailable(reason, BLAS_INSTALL_COMMAND);
 }
 
 function firstLine(e: unknown): string {
