@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config.js';
-import { textReporter } from '../../src/report.js';
+import { textReporter } from '../../cli/report.js';
 import { createKernels, selectEngine } from '../../src/tensor/engines.js';
 import { BLAS_INSTALL_COMMAND, loadBlas, whyNoBlas, type LoadFailure } from '../../src/tensor/kernels-blas.js';
 
