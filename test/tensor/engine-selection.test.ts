@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createKernels, selectEngine } from '../../src/tensor/engines.js';
-import { loadBlas } from '../../src/tensor/kernels-blas.js';
+import { blasMissing, skipNote } from '../helpers/environment.js';
 
 const absent = new Error('no OpenBLAS library found (libopenblas.so.0: cannot open shared object file)');
 
@@ -23,8 +23,8 @@ describe('--kernels', () => {
     expect(() => selectEngine('blas', absent)).toThrow(/--kernels blas: no OpenBLAS library found.*apt-get install libopenblas0.*or use --kernels wasm/);
   });
 
-  const lib = loadBlas();
-  it.skipIf(lib instanceof Error)('auto picks blas where OpenBLAS loads, and names the library', async () => {
+  const missing = blasMissing();
+  it.skipIf(missing !== null)(`auto picks blas where OpenBLAS loads, and names the library${skipNote(missing)}`, async () => {
     const { kernels, notes } = await createKernels('auto');
     expect(kernels.name).toBe('blas');
     expect(notes[0]).toMatch(/OpenBLAS .*1 thread/);
