@@ -31,7 +31,9 @@ export function screenshot(html: string, png: string, size = '1280x2400'): numbe
   if (!/^\d+x\d+$/.test(size)) throw new Error(`window size must be WIDTHxHEIGHT, e.g. 1280x2400, got '${size}'`);
   const profile = mkdtempSync(join(tmpdir(), 'dpt-chromium-'));
   try {
-    execFileSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    execFileSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      // Debian's chromium turns on remote extensions (/etc/chromium.d): without this it looks up Google's hosts
+      '--host-resolver-rules=MAP * ~NOTFOUND',
       '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, `--screenshot=${resolve(png)}`,
       `--window-size=${size.replace('x', ',')}`, '--hide-scrollbars', pathToFileURL(resolve(html)).href], { stdio: 'pipe', timeout: 60_000 });
   } finally {

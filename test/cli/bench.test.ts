@@ -6,7 +6,8 @@ import { benchCommand } from '../../cli/bench.js';
 import { DEFAULTS, type BenchConfig } from '../../src/config.js';
 import type { BenchOutcome } from '../../src/profile/outcome.js';
 import { parseWhatIf } from '../../src/profile/what-if.js';
-import { findChromium, screenshot } from '../../bench/report-screenshot.js';
+import { screenshot } from '../../bench/report-screenshot.js';
+import { chromiumMissing, skipNote } from '../helpers/environment.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dpt-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,7 +82,8 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(html.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '')).not.toMatch(/https?:\/\//);
   });
 
-  it.skipIf(findChromium() === null)('renders in headless Chromium (skipped when chromium is not installed)', () => {
+  const chromium = chromiumMissing();
+  it.skipIf(chromium !== null)(`renders in headless Chromium${skipNote(chromium)}`, () => {
     const png = join(dir, 'report.png');
     expect(screenshot(report, png, '1200x1600')).toBeGreaterThan(20_000);
     expect(readFileSync(png).subarray(1, 4).toString()).toBe('PNG');

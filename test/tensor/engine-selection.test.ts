@@ -3,6 +3,7 @@ import { DEFAULTS } from '../../src/config.js';
 import { textReporter } from '../../cli/report.js';
 import { createKernels, selectEngine } from '../../src/tensor/engines.js';
 import { BLAS_INSTALL_COMMAND, loadBlas, whyNoBlas, type LoadFailure } from '../../src/tensor/kernels-blas.js';
+import { blasMissing, skipNote } from '../helpers/environment.js';
 
 /** What koffi says for each candidate on a Linux machine without OpenBLAS. */
 const ABSENT = 'Failed to load shared library: cannot open shared object file: No such file or directory';
@@ -54,14 +55,14 @@ describe('--kernels', () => {
     expect(() => selectEngine('blas', absent)).toThrow(`--kernels blas: OpenBLAS is not installed; enable it with ${BLAS_INSTALL_COMMAND}, or use --kernels wasm`);
   });
 
-  const lib = loadBlas();
-  it.skipIf(lib instanceof Error)('auto picks blas where OpenBLAS loads, and names the library', async () => {
+  const missing = blasMissing();
+  it.skipIf(missing !== null)(`auto picks blas where OpenBLAS loads, and names the library${skipNote(missing)}`, async () => {
     const { kernels, notes } = await createKernels('auto');
     expect(kernels.name).toBe('blas');
     expect(notes[0]).toMatch(/OpenBLAS .*1 thread/);
   });
 
-  it.skipIf(!(lib instanceof Error))('where blas does not load on this machine, the run header still says why in one line', async () => {
+  it.skipIf(missing === null)(`where blas does not load on this machine, the run header still says why in one line${missing === null ? ' (skipped: OpenBLAS loads here)' : ''}`, async () => {
     const { kernels, notes } = await createKernels('auto');
     const lines = kernelsLine(kernels.name, notes);
     expect(lines).toHaveLength(1);
