@@ -1,9 +1,10 @@
 /**
  * `dpt train`: assemble a session from the config, train with progress and per-epoch lines,
  * save the model. Nothing trained is lost: checkpoints every --checkpoint-every steps; SIGINT or
- * SIGTERM finishes the current step, writes a checkpoint and stops the workers; a run that fails
- * part-way writes a rescue checkpoint of its last completed step. The worker group is always
- * closed.
+ * SIGTERM finishes the current step, writes a checkpoint and only then closes the group (which
+ * stops the workers); a run that fails part-way writes a rescue checkpoint of its last completed
+ * step. This command is the one owner of both signals while it trains. The worker group is
+ * always closed.
  */
 import { interruptCheckpointPath, type TrainConfig } from '../src/config.js';
 import { stepsPerEpoch } from '../src/data/batches.js';
@@ -73,6 +74,9 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
       },
     };
     result = await runTraining(run);
+    // before the group is closed: closing stops the workers, and a failure while stopping them
+    // must not cost the steps already trained
+    if (result.interrupted !== null) writeCheckpoint(session, run.sgd.velocity, interruptCheckpointPath(config), result.interrupted);
   } catch (e) {
     progress.clear();
     if (lastPosition !== null) {
@@ -89,7 +93,6 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
   }
   if (result.interrupted !== null) {
     const path = interruptCheckpointPath(config);
-    writeCheckpoint(session, run.sgd.velocity, path, result.interrupted);
     out(config.json
       ? JSON.stringify({ event: 'interrupted', signal, checkpoint: path, globalStep: result.interrupted.globalStep })
       : `Interrupted by ${signal} after ${result.interrupted.globalStep} steps: checkpoint written to ${path}; continue with --resume ${path}`);

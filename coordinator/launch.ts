@@ -1,8 +1,11 @@
 /**
  * Starting the WebSocket group for a command: `dpt coordinator` listens and waits for workers
  * started elsewhere; `dpt launch` (and `dpt train --transport ws`) also starts N local worker
- * processes, streams their output with a [worker i] prefix, and stops them at the end or on
- * Ctrl-C — first by the protocol's stop message, then SIGTERM, then SIGKILL, so none is orphaned.
+ * processes, streams their output with a [worker i] prefix, and stops them when the group is
+ * closed — first by the protocol's stop message, then SIGTERM, then SIGKILL, so none is orphaned.
+ * Once the workers have joined, SIGINT and SIGTERM belong to the command (cli/train.ts finishes
+ * the step and writes a checkpoint before it closes the group); this module answers them only
+ * while waiting for the join, when nothing has been trained.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -30,13 +33,23 @@ export function parseListen(value: string): { host: string; port: number } {
 export class LocalWorkers {
   readonly children: ChildProcess[] = [];
   private stopping = false;
+  /**
+   * A coordinator that exits without closing its group (a second Ctrl-C, a crash) takes its
+   * workers along. SIGKILL: nothing is left to wait for, and it ends a stopped worker too.
+   */
+  private readonly killOnExit = (): void => {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
 
   constructor(n: number, url: string, token: string, o: { dataDir: string | null; log: (line: string) => void; onEarlyExit(e: Error): void }) {
     const cli = cliPath();
     for (let i = 0; i < n; i++) {
       const args = [cli, 'worker', '--connect', url, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
       // The token goes through the environment, not argv, where any user could read it with ps.
-      const child = spawn(process.execPath, args, { env: { ...process.env, DPT_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Detached, in a process group of its own: a Ctrl-C in the terminal goes to the whole
+      // foreground group, and a worker killed by it would fail the very step the coordinator is
+      // finishing before it writes its checkpoint. The coordinator stops its workers itself.
+      const child = spawn(process.execPath, args, { env: { ...process.env, DPT_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       const tail: string[] = [];
       for (const stream of [child.stdout!, child.stderr!]) {
         createInterface({ input: stream }).on('line', (line) => {
@@ -52,6 +65,7 @@ export class LocalWorkers {
       });
       this.children.push(child);
     }
+    process.on('exit', this.killOnExit);
   }
 
   /** Waits for every child to exit: they stop on their own after the stop message; then signals. */
@@ -67,6 +81,7 @@ export class LocalWorkers {
       c.kill('SIGKILL');
       await exited;
     }));
+    process.off('exit', this.killOnExit);
   }
 }
 
@@ -99,11 +114,13 @@ export async function startWsGroup(config: TrainConfig, train: LabelledImages, l
     minWorkers: config.minWorkers, stepTimeoutMs: config.stepTimeout === null ? null : config.stepTimeout * 1000, coordinatorKernels,
   });
   let workers: LocalWorkers | null = null;
-  const onSigint = (): void => {
-    log('interrupted: stopping the workers');
+  // Only until the workers have joined: from then on the command owns the signals.
+  const onSignal = (s: NodeJS.Signals): void => {
+    log(`${s} received while waiting for workers: stopping them`);
     void Promise.all([group.close(), workers?.stop(500)]).finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSigint);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     if (config.spawnWorkers) {
       workers = new LocalWorkers(config.workers, group.url, token, { dataDir: config.dataDir, log, onEarlyExit: (e) => group.abortWait(e) });
@@ -113,16 +130,12 @@ export async function startWsGroup(config: TrainConfig, train: LabelledImages, l
     }
     await group.waitForWorkers(config.joinTimeout * 1000);
   } catch (e) {
-    process.off('SIGINT', onSigint);
     await group.close();
     await workers?.stop(500);
     throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
-  const launched = new LaunchedGroup(group, workers);
-  const close = launched.close.bind(launched);
-  launched.close = async () => {
-    process.off('SIGINT', onSigint);
-    await close();
-  };
-  return launched;
+  return new LaunchedGroup(group, workers);
 }

@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLI, dpt } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
+import { checkpointPosition, expectResumedFrom } from '../helpers/resume.js';
 
-const RUN = ['train', '--json', '--epochs', '20', '--train-limit', '3000', '--batch', '10', '--momentum', '0.5', '--weight-decay', '1'];
+const EPOCHS = 20;
+const STEPS_PER_EPOCH = 300;
+const RUN = ['train', '--json', '--epochs', String(EPOCHS), '--train-limit', String(STEPS_PER_EPOCH * 10), '--batch', '10', '--momentum', '0.5', '--weight-decay', '1'];
+// past epoch 1, so that a resume that started over would print epoch 1 again (helpers/resume.ts)
+const EVERY = String(STEPS_PER_EPOCH + 100);
 
 async function startUntilCheckpoint(args: string[], checkpoint: string) {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -23,13 +28,14 @@ describe('checkpoints', () => {
     expect(dpt([...RUN, '--save', reference]).code).toBe(0);
 
     const ck = join(dir, 'run.ckpt');
-    const { child, exited } = await startUntilCheckpoint([...RUN, '--checkpoint', ck, '--checkpoint-every', '50'], ck);
+    const { child, exited } = await startUntilCheckpoint([...RUN, '--checkpoint', ck, '--checkpoint-every', EVERY], ck);
     child.kill('SIGKILL');
     expect(await exited).toBeNull(); // killed, not finished
+    const position = checkpointPosition(ck);
     const resumedModel = join(dir, 'resumed.safetensors');
     const r = dpt([...RUN, '--resume', ck, '--save', resumedModel]);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout.split('\n')[0]!).paramsSource).toMatch(/^resumed from .* at epoch \d+, step \d+/);
+    expect(r.code, r.stderr).toBe(0);
+    expectResumedFrom(r.stdout.trim().split('\n'), ck, position, EPOCHS);
     expect(Buffer.compare(readFileSync(reference), readFileSync(resumedModel))).toBe(0);
   });
 
@@ -38,13 +44,17 @@ describe('checkpoints', () => {
     const reference = join(dir, 'reference.safetensors');
     expect(dpt([...RUN, '--save', reference]).code).toBe(0);
     const ck = join(dir, 'run.ckpt');
-    const { child, exited, stdout } = await startUntilCheckpoint([...RUN, '--checkpoint', ck, '--checkpoint-every', '100'], ck);
+    const { child, exited, stdout } = await startUntilCheckpoint([...RUN, '--checkpoint', ck, '--checkpoint-every', EVERY], ck);
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     const last = JSON.parse(stdout().trim().split('\n').at(-1)!);
     expect(last).toMatchObject({ event: 'interrupted', signal: 'SIGINT', checkpoint: ck });
+    const position = checkpointPosition(ck);
+    expect(position.globalStep).toBe(last.globalStep);
     const resumedModel = join(dir, 'resumed.safetensors');
-    expect(dpt([...RUN, '--resume', ck, '--save', resumedModel]).code).toBe(0);
+    const r = dpt([...RUN, '--resume', ck, '--save', resumedModel]);
+    expect(r.code, r.stderr).toBe(0);
+    expectResumedFrom(r.stdout.trim().split('\n'), ck, position, EPOCHS);
     expect(Buffer.compare(readFileSync(reference), readFileSync(resumedModel))).toBe(0);
   });
 

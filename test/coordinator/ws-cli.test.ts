@@ -1,14 +1,12 @@
 /**
  * The ws commands as users run them: real `dpt launch`, `dpt coordinator` and `dpt worker`
  * processes on 127.0.0.1. Checks results against single-node and that no worker outlives its
- * coordinator.
+ * coordinator (Ctrl-C is tested in ws-interrupt.test.ts).
  */
 import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
-import { tempDir } from '../helpers/idx-fixtures.js';
 
 const started: ChildProcess[] = [];
 afterAll(() => {
@@ -50,20 +48,6 @@ describe('dpt launch / coordinator / worker', () => {
     expect(pids).toHaveLength(4);
     expect(launched.err.some((l) => l.startsWith('[worker 0] '))).toBe(true);
     for (const pid of pids) expect(alive(pid)).toBe(false);
-  });
-
-  it('Ctrl-C on launch stops every worker process', async () => {
-    // Ctrl-C writes a checkpoint: into a temporary folder, not the working directory
-    const ck = join(tempDir(), 'ctrlc.ckpt');
-    const run = dpt(['launch', '--workers', '2', '--epochs', '30', '--checkpoint', ck]);
-    while (workerPids(run.err).length < 2) await new Promise((r) => setTimeout(r, 50));
-    const pids = workerPids(run.err);
-    run.child.kill('SIGINT');
-    expect(await run.exit).toBe(130);
-    for (const pid of pids) {
-      for (let i = 0; i < 40 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-      expect(alive(pid), `worker pid ${pid}`).toBe(false);
-    }
   });
 
   it('a worker started before its coordinator retries until it is up; a worker with a wrong token is refused with DPT_ERR_AUTH', async () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, CLI, dpt as dptSync, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
+import { checkpointPosition, expectResumedFrom } from '../helpers/resume.js';
 
 const started: ChildProcess[] = [];
 afterAll(() => {
@@ -120,8 +121,9 @@ describe('ws worker loss with real processes', () => {
   it('a coordinator killed with SIGKILL and resumed from its checkpoint ends bit-identical; its workers do not outlive it', async () => {
     const ref = reference();
     const ck = join(dir, 'coord.ckpt');
-    const run = dpt(['launch', ...RUN, '--checkpoint', ck, '--checkpoint-every', '25']);
-    await until('the first checkpoint', () => existsSync(ck), run);
+    // one checkpoint, at step 10 of epoch 2: a resume that started over would print epoch 1 again
+    const run = dpt(['launch', ...RUN, '--checkpoint', ck, '--checkpoint-every', '160']);
+    await until('the checkpoint', () => existsSync(ck), run);
     const pids = workerPids(run.err);
     run.child.kill('SIGKILL');
     expect(await run.exit).toBeNull();
@@ -129,10 +131,12 @@ describe('ws worker loss with real processes', () => {
       for (let i = 0; i < 100 && alive(pid); i++) await sleep(50);
       expect(alive(pid), `worker pid ${pid}`).toBe(false);
     }
+    const position = checkpointPosition(ck);
+    expect(position).toMatchObject({ epoch: 2, stepInEpoch: 10, globalStep: 160 });
     const model = join(dir, 'coord.safetensors');
     const resumed = dpt(['launch', ...RUN, '--resume', ck, '--save', model]);
     expect(await resumed.exit, resumed.err.join('\n')).toBe(0);
-    expect(JSON.parse(resumed.out[0]!).paramsSource).toMatch(/^resumed from .* at epoch \d+, step \d+/);
+    expectResumedFrom(resumed.out, ck, position, 2);
     // the resumed epoch counts the examples before the kill (from the checkpoint) and after
     expect(epochs(resumed.out).map((e) => e.examples).at(-1)).toBe(TRAIN_LIMIT);
     expectSameModel(model, await ref);
