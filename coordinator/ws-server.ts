@@ -41,6 +41,12 @@ const MISSED_PONGS = 3;
  * of memory and never touches the workers that hold ranks.
  */
 export const MAX_PENDING_HANDSHAKES = 16;
+/**
+ * How long a connection may take from its challenge to its ready (default of handshakeTimeoutMs):
+ * long enough for a worker that loads MNIST and builds its engine on a slow machine, short enough
+ * that a connection which stalls in the handshake frees its slot.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 export interface ServerOptions {
   host: string;
