@@ -149,7 +149,9 @@ export class WsServer {
       this.events.onClosed(conn);
     });
     conn.handshakeTimer = setTimeout(() => {
-      conn.fail(new ProtocolError('DPT_ERR_WORKER_TIMEOUT', `no complete handshake within ${this.opts.handshakeTimeoutMs} ms`));
+      const e = new ProtocolError('DPT_ERR_WORKER_TIMEOUT', `no complete handshake within ${this.opts.handshakeTimeoutMs} ms`);
+      this.events.log(`refused ${conn.label}: ${e.message}`);
+      conn.fail(e);
     }, this.opts.handshakeTimeoutMs);
     conn.sendMessage({ type: 'challenge', version: PROTOCOL_VERSION, nonce: conn.nonce });
   }
