@@ -163,6 +163,8 @@ export class WsServer {
       const frame = decodeFrame(data);
       if (frame.envelope.type === 'error') {
         const m = parseError(frame);
+        // a rank holder's leaving is logged by the group; one still in the handshake only here
+        if (conn.state !== 'ready') this.events.log(`${conn.label} refused the handshake: ${m.code}: ${m.message}`);
         conn.markClosed(new ProtocolError(m.code, `${conn.label} reported: ${m.message}`));
         conn.socket.close(1000);
         return;
