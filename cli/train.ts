@@ -50,6 +50,7 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
   process.on('SIGTERM', onSignal);
   const checkpointEvery = config.checkpoint !== null ? config.checkpointEvery : null;
   let result: TrainingResult;
+  let stopReason = 'training finished';
   try {
     if (config.verifyEquivalence !== null) {
       const v = await verifyEquivalence(session, group, config.verifyEquivalence, config.equivalenceTolerance);
@@ -76,9 +77,13 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
     result = await runTraining(run);
     // before the group is closed: closing stops the workers, and a failure while stopping them
     // must not cost the steps already trained
-    if (result.interrupted !== null) writeCheckpoint(session, run.sgd.velocity, interruptCheckpointPath(config), result.interrupted);
+    if (result.interrupted !== null) {
+      writeCheckpoint(session, run.sgd.velocity, interruptCheckpointPath(config), result.interrupted);
+      stopReason = `interrupted by ${signal}`;
+    }
   } catch (e) {
     progress.clear();
+    stopReason = 'training failed on the coordinator';
     if (lastPosition !== null) {
       const rescue = interruptCheckpointPath(config);
       writeCheckpoint(session, run.sgd.velocity, rescue, lastPosition);
@@ -89,7 +94,7 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
     progress.clear();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await group.close();
+    await group.close(stopReason);
   }
   if (result.interrupted !== null) {
     const path = interruptCheckpointPath(config);

@@ -95,8 +95,8 @@ class LaunchedGroup implements WorkerGroup {
   computeStep(req: Parameters<WorkerGroup['computeStep']>[0]) {
     return this.inner.computeStep(req);
   }
-  async close(): Promise<void> {
-    await this.inner.close();
+  async close(reason?: string): Promise<void> {
+    await this.inner.close(reason);
     await this.workers?.stop();
   }
 }

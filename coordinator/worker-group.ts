@@ -30,8 +30,11 @@ export interface WorkerGroup {
   readonly world: number;
   /** Computes the shards of one global batch; results[r] belongs to rank r. */
   computeStep(req: StepRequest): Promise<ShardResult[]>;
-  /** Stops every worker; safe to call twice. */
-  close(): Promise<void>;
+  /**
+   * Stops every worker; safe to call twice. `reason` is what remote workers log as they stop
+   * (default: training finished), so a failed or interrupted run does not read as a success there.
+   */
+  close(reason?: string): Promise<void>;
   /**
    * No step will come for a while (another configuration's turn in a benchmark): workers that
    * poll for the next step stop polling and sleep until it comes. Optional; a hint only.

@@ -304,11 +304,11 @@ export class WsGroup implements WorkerGroup {
     });
   }
 
-  async close(): Promise<void> {
+  async close(reason = 'training finished'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.joinWaiter?.reject(new WorkerError('DPT_ERR_WORKER_LOST', 0, -1, 'the group was closed while waiting for workers'));
-    await this.server?.close('training finished', this.lastStep);
+    await this.server?.close(reason, this.lastStep);
   }
 }
 

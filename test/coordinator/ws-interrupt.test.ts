@@ -83,7 +83,8 @@ describe('interrupting a run on WebSocket workers', () => {
     expect(position.globalStep).toBeGreaterThan(STEPS_PER_EPOCH);
     expect(position.globalStep).toBeLessThan(EPOCHS * STEPS_PER_EPOCH);
     // the workers finished the step and were stopped by the coordinator, not killed by the signal
-    expect(run.err.filter((l) => /\[worker \d\] stopping: /.test(l))).toHaveLength(2);
+    // and told why, so their logs do not read as a finished run
+    expect(run.err.filter((l) => new RegExp(`\\[worker \\d\\] stopping: interrupted by ${signal} `).test(l))).toHaveLength(2);
     for (const pid of pids) {
       for (let i = 0; i < 40 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
       expect(alive(pid), `worker pid ${pid}`).toBe(false);

@@ -57,6 +57,8 @@ describe('ws: fewer workers than --min-workers', () => {
     const log = run.err.join('\n');
     const failed = new RegExp(`dpt: error: DPT_ERR_WORKER_LOST: worker 1 failed at step (\\d+): worker 1 \\(127\\.0\\.0\\.1:\\d+, \\S+ pid ${victim}\\) closed the connection \\(close code 1006\\); 1 of 2 workers remain and --min-workers is 2`).exec(log);
     expect(failed, log).not.toBeNull();
+    // the surviving worker is told the run failed, not that it finished
+    expect(log).toMatch(/\[worker \d\] stopping: training failed on the coordinator/);
     // step ids count from 0: the failed step's id is the number of steps completed before it
     const done = Number(failed![1]);
     expect(done).toBeGreaterThanOrEqual(KILL_AFTER);
