@@ -102,7 +102,7 @@ async function measure(group: WorkerGroup, net: Network, initial: Float32Array, 
         const own = s.timing.loadMs + s.timing.computeMs;
         slowest = Math.max(slowest, own);
         // the profiler's definition: round trip minus the worker's own time and our encode/decode
-        commMs += (s.receivedAt - s.sentAt - own - s.timing.decodeMs - s.timing.encodeMs - s.encodeMs - s.decodeMs - s.queueWaitMs) / r.length;
+        commMs += (s.receivedAt - s.sentAt - own - s.timing.decodeMs - s.timing.encodeMs - s.encodeMs - s.decodeMs) / r.length;
       }
       workerMs += slowest;
       return r;

@@ -204,8 +204,6 @@ export class ThreadGroup implements WorkerGroup {
         timing: { loadMs: reply[R_LOAD_MS]!, computeMs: reply[R_COMPUTE_MS]!, decodeMs: reply[R_DECODE_MS]!, encodeMs: reply[R_ENCODE_MS]! },
         bytesSent: 0, bytesReceived: 0,
         sentAt, receivedAt: this.receivedAt[rank]!, encodeMs, decodeMs: performance.now() - d0,
-        // every rank owns its thread for the life of the group: nothing ever queues for one
-        queueWaitMs: 0,
       });
     }
     return results;
@@ -223,7 +221,7 @@ export class ThreadGroup implements WorkerGroup {
       return {
         rank: 0, grads: s.grads, loss: s.loss, count: s.count,
         timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0, queueWaitMs: 0,
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
       };
     } catch (e) {
       // the pool's ranks finish this step, see the stop and end

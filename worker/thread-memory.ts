@@ -35,11 +35,8 @@ export const R_LOAD_MS = 2;
 export const R_COMPUTE_MS = 3;
 export const R_DECODE_MS = 4;
 export const R_ENCODE_MS = 5;
-/** performance.timeOrigin + performance.now(): comparable across threads */
-export const R_STARTED_AT = 6;
-export const R_FINISHED_AT = 7;
-export const R_STEP = 8;
-export const REPLY_FIELDS = 9;
+export const R_STEP = 6;
+export const REPLY_FIELDS = 7;
 import type { LabelledImages } from '../src/data/idx.js';
 
 /** The buffers every thread receives once, at start-up. */

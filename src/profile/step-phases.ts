@@ -5,7 +5,7 @@
  *   BROADCAST  computeStep called → first request handed to the transport (parameters published)
  *   WAIT       idle: before r's request was handed over (the coordinator was busy with other
  *              ranks) and after r's reply arrived until the slowest rank's did (the barrier)
- *   ENCODE, DECODE  coordinator + worker serialisation; QUEUE_WAIT  the transport's queue
+ *   ENCODE, DECODE  coordinator + worker serialisation
  *   COMPUTE    the worker's forward+backward
  *   SEND       the rest of r's round trip: wire, wake-ups, copies (round trip − everything the
  *              two sides timed themselves; clamped at 0)
@@ -21,14 +21,13 @@ export function rankPhases(rec: StepRecord, r: number, out: Float64Array): Float
   for (const k of rec.ranks) firstSent = Math.min(firstSent, k.sentAt);
   const k = rec.ranks[r]!;
   const roundTrip = k.receivedAt - k.sentAt;
-  const timed = k.loadMs + k.computeMs + k.workerDecodeMs + k.workerEncodeMs + k.queueWaitMs + k.coordEncodeMs + k.coordDecodeMs;
+  const timed = k.loadMs + k.computeMs + k.workerDecodeMs + k.workerEncodeMs + k.coordEncodeMs + k.coordDecodeMs;
   out.fill(0);
   out[I.DATA_LOAD] = rec.t1 - rec.t0 + k.loadMs;
   out[I.BROADCAST] = Math.max(0, firstSent - rec.t1);
   out[I.WAIT] = Math.max(0, k.sentAt - firstSent) + Math.max(0, rec.t2 - k.receivedAt);
   out[I.ENCODE] = k.coordEncodeMs + k.workerEncodeMs;
   out[I.DECODE] = k.coordDecodeMs + k.workerDecodeMs;
-  out[I.QUEUE_WAIT] = k.queueWaitMs;
   out[I.COMPUTE] = k.computeMs;
   out[I.SEND] = Math.max(0, roundTrip - timed);
   out[I.REDUCE] = rec.t3 - rec.t2;
