@@ -28,7 +28,7 @@ import { wasmModule } from '../src/tensor/kernels-wasm.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
-  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_PARK, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
+  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
   REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
 } from '../worker/thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
@@ -185,7 +185,6 @@ export class ThreadGroup implements WorkerGroup {
     Atomics.store(c, CTRL_STEP, req.step);
     Atomics.store(c, CTRL_BATCH, B);
     Atomics.store(c, CTRL_DONE, 0);
-    Atomics.store(c, CTRL_PARK, 0);
     // a stale step id must not pass for this step's reply (runs may restart their step count)
     for (let r = 0; r < this.world; r++) m.replies[r * REPLY_FIELDS + R_STEP] = NaN;
     const encodeMs = performance.now() - sentAt;
@@ -251,11 +250,6 @@ export class ThreadGroup implements WorkerGroup {
    */
   readsInPlace(params: Float32Array): boolean {
     return paramsIndexIn(this.memory, params) >= 0;
-  }
-
-  /** Pollers stop polling and sleep until the next step (it is not coming soon). */
-  idle(): void {
-    Atomics.store(this.memory.control, CTRL_PARK, 1);
   }
 
   /** Threads polling for the next step right now rather than asleep (for tests and reports). */

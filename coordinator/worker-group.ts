@@ -32,11 +32,6 @@ export interface WorkerGroup {
   computeStep(req: StepRequest): Promise<ShardResult[]>;
   /** Stops every worker; safe to call twice. */
   close(): Promise<void>;
-  /**
-   * No step will come for a while (another configuration's turn in a benchmark): workers that
-   * poll for the next step stop polling and sleep until it comes. Optional; a hint only.
-   */
-  idle?(): void;
 }
 
 export class WorkerError extends Error {

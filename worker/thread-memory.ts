@@ -24,9 +24,7 @@ export const CTRL_BATCH = 4;
 export const CTRL_PARAMS_AT = 5;
 /** threads spinning for the next step right now (at most ThreadMemory.maxSpinners) */
 export const CTRL_SPINNERS = 6;
-/** non-zero: no step is coming soon (ThreadGroup.idle), pollers sleep now; cleared by each step */
-export const CTRL_PARK = 7;
-const CTRL_WORDS = 8;
+const CTRL_WORDS = 7;
 
 /** The fields of one rank's row of `replies` (float64). R_STEP is written last. */
 export const R_LOSS = 0;

@@ -9,7 +9,7 @@
  */
 import { workerData } from 'piscina';
 import {
-  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_PARK, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
   R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, type ThreadMemory,
 } from './thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
@@ -123,7 +123,7 @@ function awaitNextStep(m: ThreadMemory, gen: number, spinMs: number): void {
   if (spinMs > 0 && Atomics.load(c, CTRL_GEN) === gen) {
     if (Atomics.add(c, CTRL_SPINNERS, 1) < m.maxSpinners) {
       const until = performance.now() + spinMs;
-      while (Atomics.load(c, CTRL_GEN) === gen && Atomics.load(c, CTRL_PARK) === 0 && performance.now() < until) { /* spin */ }
+      while (Atomics.load(c, CTRL_GEN) === gen && performance.now() < until) { /* spin */ }
     }
     Atomics.sub(c, CTRL_SPINNERS, 1);
   }

@@ -61,11 +61,15 @@ interface Lane {
 /**
  * Steps every lane through `counted` steps, lane after lane in turns of `block`; every turn after
  * the first starts with one step that does not count (index -1: the step back after sleeping
- * through the others' turns), and when its turn ends a lane's group is told it is idle.
- * `step(lane, s, index)` trains training step s (the same s for every lane) and index is the
- * counted step's number from 0. Returns the steps each lane trained.
+ * through the others' turns). `step(lane, s, index)` trains training step s (the same s for every
+ * lane) and index is the counted step's number from 0. Returns the steps each lane trained.
+ *
+ * Nothing tells a group its turn is over: threads that poll for the next step poll for a few
+ * times their usual gap between steps (worker/spin-budget.ts) and then sleep, so a lane's pollers
+ * reach into the next lane's turn by that much at most: about its first step, the step back that
+ * does not count.
  */
-export async function takeTurns<L extends { group: WorkerGroup }>(lanes: L[], counted: number, block: number,
+export async function takeTurns<L>(lanes: L[], counted: number, block: number,
   step: (lane: L, s: number, index: number) => Promise<void>): Promise<number> {
   if (!(Number.isInteger(block) && block >= 1)) throw new RangeError(`block must be a positive integer, got ${block}`);
   let g = 0;
@@ -74,8 +78,6 @@ export async function takeTurns<L extends { group: WorkerGroup }>(lanes: L[], co
     const back = turn > 0 ? 1 : 0;
     for (const lane of lanes) {
       for (let i = -back; i < n; i++) await step(lane, g + back + i, i < 0 ? -1 : done + i);
-      // its turn is over: threads that poll for the next step sleep through the others' turns
-      lane.group.idle?.();
     }
     g += back + n;
     done += n;
