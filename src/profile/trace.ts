@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Profiler, StepRecord } from './profiler.js';
+import { untimedMs } from './step-phases.js';
 
 export interface TraceEvent {
   name: string;
@@ -58,8 +59,7 @@ function workerSpans(rec: StepRecord, r: number, firstSent: number,
   span: (name: string, tid: number, start: number, durMs: number, args?: Record<string, unknown>) => void, args: Record<string, unknown>): void {
   const k = rec.ranks[r]!;
   const tid = r + 1;
-  const timed = k.loadMs + k.computeMs + k.workerDecodeMs + k.workerEncodeMs + k.coordEncodeMs + k.coordDecodeMs;
-  const wire = Math.max(0, k.receivedAt - k.sentAt - timed) / 2;
+  const wire = untimedMs(k) / 2;
   span('WAIT', tid, firstSent, Math.max(0, k.sentAt - firstSent), { ...args, why: 'request not yet handed over' });
   let t = k.sentAt;
   for (const [name, d] of [['ENCODE', k.coordEncodeMs], ['SEND', wire], ['DECODE', k.workerDecodeMs],
