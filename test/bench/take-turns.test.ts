@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { takeTurns } from '../../bench/harness/side-by-side.js';
+import { stepsInTurns, takeTurns } from '../../bench/harness/side-by-side.js';
 
 describe('side-by-side turns', () => {
   it('runs the lanes in turns of the block, every turn after the first with one uncounted step back', async () => {
@@ -13,6 +13,10 @@ describe('side-by-side turns', () => {
       'a5:-1', 'a6:4', 'b5:-1', 'b6:4',
     ]);
     expect(trained).toBe(7);
+    expect(stepsInTurns(5, 2)).toBe(7);
+    for (const [counted, block] of [[0, 8], [1, 8], [8, 8], [9, 8], [84, 8], [10, 3]] as const) {
+      expect(stepsInTurns(counted, block)).toBe(await takeTurns([{}], counted, block, async () => {}));
+    }
     await expect(takeTurns(lanes, 5, 0, async () => {})).rejects.toThrow(/block must be a positive integer/);
   });
 });
