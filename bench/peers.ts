@@ -18,7 +18,7 @@ import { defaultMnistDir, loadMnist } from '../src/data/mnist.js';
 import { openSession, startGroup, trainingRun } from '../coordinator/session.js';
 import { runTraining } from '../coordinator/trainer.js';
 import { loadBlas } from '../src/tensor/kernels-blas.js';
-import { median } from './repeat-timer.js';
+import { median } from '../src/profile/stats.js';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);

@@ -3,6 +3,7 @@
  * times to last at least `minMs`, and the median over repetitions is reported (with min and
  * max, so the spread is visible). Uses only performance.now().
  */
+import { median } from '../src/profile/stats.js';
 
 export interface Timing {
   /** median seconds per call */
@@ -12,29 +13,9 @@ export interface Timing {
   reps: number;
 }
 
-export function timeCalls(fn: () => void, { reps = 5, minMs = 40 }: { reps?: number; minMs?: number } = {}): Timing {
-  // calibrate: how many calls make one repetition of at least minMs
-  let inner = 1;
-  for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < inner; i++) fn();
-    const ms = performance.now() - t0;
-    if (ms >= minMs || inner >= 1 << 20) break;
-    inner = ms <= 0 ? inner * 10 : Math.min(inner * 10, Math.ceil(inner * (minMs * 1.2) / ms));
-  }
-  const samples: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < inner; i++) fn();
-    samples.push((performance.now() - t0) / 1000 / inner);
-  }
-  samples.sort((a, b) => a - b);
-  return { median: samples[Math.floor(samples.length / 2)]!, min: samples[0]!, max: samples[samples.length - 1]!, reps };
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+/** One function timed alone: timeInterleaved with nothing to take turns with. */
+export function timeCalls(fn: () => void, opts: { reps?: number; minMs?: number } = {}): Timing {
+  return timeInterleaved([fn], opts)[0]!;
 }
 
 /**
@@ -61,8 +42,5 @@ export function timeInterleaved(fns: (() => void)[], { reps = 5, minMs = 40 }: {
       samples[f]!.push((performance.now() - t0) / 1000 / inner[f]!);
     });
   }
-  return samples.map((s) => {
-    s.sort((a, b) => a - b);
-    return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, reps };
-  });
+  return samples.map((s) => ({ median: median(s), min: Math.min(...s), max: Math.max(...s), reps }));
 }

@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { parsePositiveInt } from '../src/config.js';
+import { median } from '../src/profile/stats.js';
 import { DONE, GEN, STOP, type ExchangeSetup, type ExchangeTask } from './threads-exchange-task.js';
 
 const SIZES = [
@@ -20,8 +21,6 @@ type Variant = (typeof VARIANTS)[number];
 
 // Atomics.waitAsync is in Node 20 but not in the ES2022 lib this project compiles against
 const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): { value: Promise<string> | string } }).waitAsync;
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 function addInto(y: Float32Array, x: Float32Array): void {
   for (let i = 0; i < y.length; i++) y[i]! += x[i]!;

@@ -31,6 +31,7 @@ import { CeilingProbe } from './harness/ceiling.js';
 import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
+import { median } from '../src/profile/stats.js';
 
 interface NetCase {
   label: string;
@@ -73,11 +74,6 @@ function parseArgs(argv: string[]): Args {
   }
   return a;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 interface ModeRun {
   group: WorkerGroup;

@@ -11,6 +11,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
+import { median, percentile } from '../src/profile/stats.js';
 
 const CHILD = '--echo-child';
 
@@ -31,8 +32,7 @@ export async function echoFloor(world: number, bytesOut: number, bytesBack: numb
       await Promise.all(sockets.map((s) => new Promise<void>((resolve) => { s.once('message', () => resolve()); s.send(payload, { binary: true }); })));
       if (r >= warmup) times.push(performance.now() - t0);
     }
-    times.sort((a, b) => a - b);
-    return { medianMs: times[times.length >> 1]!, p10Ms: times[Math.floor(times.length / 10)]! };
+    return { medianMs: median(times), p10Ms: percentile(times, 10) };
   } finally {
     for (const c of children) c.kill();
     await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -29,6 +29,7 @@ import type { Network } from '../src/model/network.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
 import { Rng } from '../src/tensor/rng.js';
+import { median } from '../src/profile/stats.js';
 
 const NETS: Record<string, { spec: NetworkSpec; init: TrainConfig['init']; eta: number }> = {
   small: { spec: { sizes: [784, 30, 10], activation: 'sigmoid', cost: 'quadratic' }, init: 'gaussian', eta: 3 },
@@ -93,7 +94,6 @@ interface Lane {
   cpu: number[];
 }
 
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1] ?? NaN;
 const ms = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : '–');
 
 async function main(): Promise<void> {

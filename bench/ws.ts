@@ -17,12 +17,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InProcessGroup } from '../coordinator/inproc-group.js';
 import { LocalWorkers } from '../coordinator/launch.js';
-import { trainStep } from '../coordinator/trainer.js';
+import { profiledTrainStep } from '../coordinator/trainer.js';
 import { WsGroup } from '../coordinator/ws-group.js';
 import type { WorkerGroup } from '../coordinator/worker-group.js';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
 import { parseKernels, type DataMode, type KernelChoice } from '../src/config.js';
-import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
+import { epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { initParams, type InitScheme } from '../src/model/init.js';
 import { Network } from '../src/model/network.js';
@@ -33,6 +33,10 @@ import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { echoFloor } from './ws-echo.js';
 import { Rng } from '../src/tensor/rng.js';
+import { mean, median } from '../src/profile/stats.js';
+import { SEND } from '../src/profile/phases.js';
+import { Profiler } from '../src/profile/profiler.js';
+import { summarizeSteps } from '../src/profile/summary.js';
 
 interface NetCase { name: string; spec: NetworkSpec; init: InitScheme; eta: number }
 const NETS: NetCase[] = [
@@ -89,36 +93,13 @@ async function measure(group: WorkerGroup, net: Network, initial: Float32Array, 
   const sgd = new Sgd(net.layout, net.kernels, { eta, momentum: 0, weightDecay: 0, trainSize: train.count });
   const gradSum = net.allocParams();
   const perm = epochPermutation(train.count, new Rng(5), true);
-  let bytes = 0;
-  let workerMs = 0;
-  let commMs = 0;
-  const wrapped: WorkerGroup = {
-    transport: group.transport, world: group.world, close: () => group.close(),
-    computeStep: async (req) => {
-      const r = await group.computeStep(req);
-      let slowest = 0;
-      for (const s of r) {
-        bytes += s.bytesSent + s.bytesReceived;
-        const own = s.timing.loadMs + s.timing.computeMs;
-        slowest = Math.max(slowest, own);
-        // the profiler's definition: round trip minus the worker's own time and our encode/decode
-        commMs += (s.receivedAt - s.sentAt - own - s.timing.decodeMs - s.timing.encodeMs - s.encodeMs - s.decodeMs - s.queueWaitMs) / r.length;
-      }
-      workerMs += slowest;
-      return r;
-    },
-  };
+  const profiler = new Profiler(group.world, burnIn, burnIn + steps);
   const chunk = steps / REPS;
   const perStep: number[] = [];
   let t0 = 0;
   for (let s = 0; s < burnIn + steps; s++) {
-    if (s === burnIn) {
-      bytes = 0;
-      workerMs = 0;
-      commMs = 0;
-      t0 = performance.now();
-    }
-    await trainStep({ network: net, sgd, group: wrapped, params }, gradSum, s, batchIndices(perm, s % stepsPerEpoch(train.count, batch), batch));
+    if (s === burnIn) t0 = performance.now();
+    await profiledTrainStep({ network: net, sgd, group, params }, profiler, gradSum, s, perm, s % stepsPerEpoch(train.count, batch), batch);
     if (s + 1 === CHECK_STEPS) checked.set(params);
     if (s >= burnIn && (s - burnIn + 1) % chunk === 0) {
       const now = performance.now();
@@ -126,9 +107,15 @@ async function measure(group: WorkerGroup, net: Network, initial: Float32Array, 
       t0 = now;
     }
   }
-  perStep.sort((a, b) => a - b);
   if (burnIn + steps < CHECK_STEPS) checked.set(params);
-  return { secondsPerStep: perStep[Math.floor(perStep.length / 2)]!, bytesPerStep: bytes / steps, params: checked, workerMs: workerMs / steps, commMs: commMs / steps };
+  const measured = profiler.measuredSteps();
+  const summary = summarizeSteps(measured, group.world, burnIn);
+  return {
+    secondsPerStep: median(perStep), bytesPerStep: summary.bytesPerStep, params: checked,
+    workerMs: mean(measured.map((rec) => Math.max(...rec.ranks.map((k) => k.loadMs + k.computeMs)))),
+    // the profiler's SEND: each rank's round trip less everything both sides timed, mean over ranks
+    commMs: summary.phases.find((row) => row.phase === SEND)!.perStepMs,
+  };
 }
 
 async function wsGroup(spec: NetworkSpec, world: number, batch: number, data: DataMode, coordinatorKernels: Kernels): Promise<WorkerGroup> {
@@ -165,9 +152,8 @@ async function floor(): Promise<void> {
         round.push(performance.now() - t);
         own.push(Math.max(...r.map((x) => x.timing.loadMs + x.timing.computeMs + x.timing.decodeMs + x.timing.encodeMs)));
       }
-      const med = (a: number[]): number => a.sort((x, y) => x - y)[a.length >> 1]!;
-      const rt = med(round);
-      const w = med(own);
+      const rt = median(round);
+      const w = median(own);
       console.log(`transport floor, ${world} worker${world > 1 ? 's' : ''}: computeStep median ${(rt * 1000).toFixed(0)} us, of which the worker's own time ${(w * 1000).toFixed(0)} us (decode, 1-example compute, encode): ~${((rt - w) * 1000).toFixed(0)} us on the wire and in wake-ups`);
     } finally {
       await g.close();

@@ -40,7 +40,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const grid: [TransportName, number][] = [['inproc', 1]];
   for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
   // Fixed steps: the configurations of a (net, batch) run side by side, taking turns in blocks of
-  // steps with their groups kept running (bench-side-by-side.ts), so a slow spell of the machine
+  // steps with their groups kept running (bench/harness/side-by-side.ts), so a slow spell of the machine
   // hits them alike; repetitions start them afresh. Time to accuracy (--epochs) runs one cell
   // after another. Usable cores are measured before every batch group of every repetition.
   const runs = new Map<string, CellRun[]>();

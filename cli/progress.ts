@@ -2,6 +2,8 @@
  * A one-line progress bar on stderr: steps, items/s and ETA, redrawn at most ten times a second.
  * Disabled (every call a no-op) when stderr is not a TTY or output is JSON.
  */
+import { fmtInt } from '../src/profile/format.js';
+
 export class ProgressBar {
   private start = 0;
   private lastDraw = 0;
@@ -33,8 +35,4 @@ export class ProgressBar {
     if (this.enabled && this.drawn) this.stream.write('\r\x1b[K');
     this.drawn = false;
   }
-}
-
-export function fmtInt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
 }

@@ -6,7 +6,7 @@
 import type { TrainConfig } from '../src/config.js';
 import { describeSpec } from '../src/model/spec.js';
 import type { EpochReport } from '../coordinator/trainer.js';
-import { fmtInt } from './progress.js';
+import { fmtInt } from '../src/profile/format.js';
 
 export interface RunHeader {
   config: TrainConfig;

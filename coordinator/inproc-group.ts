@@ -43,7 +43,7 @@ export class InProcessGroup implements WorkerGroup {
       results.push({
         rank, grads: s.grads, loss: s.loss, count: s.count,
         timing: { loadMs: s.loadMs, computeMs: s.computeMs + slowedMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0, queueWaitMs: 0,
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
       });
     }
     return results;

@@ -93,7 +93,8 @@ export async function startGroup(s: Session): Promise<WorkerGroup> {
   }
 }
 
-export function trainingRun(s: Session, group: WorkerGroup): TrainingRun {
+/** The run of a session on a started group; `evalWorkspace` lets several runs share one (they evaluate one at a time). */
+export function trainingRun(s: Session, group: WorkerGroup, evalWorkspace = s.network.createWorkspace(1000)): TrainingRun {
   const { config } = s;
   const sgd = new Sgd(s.network.layout, s.kernels, {
     eta: config.eta, momentum: config.momentum, weightDecay: config.weightDecay, trainSize: s.train.count,
@@ -106,7 +107,7 @@ export function trainingRun(s: Session, group: WorkerGroup): TrainingRun {
     params: s.params,
     train: s.train,
     evalSet: s.evalSet,
-    evalWorkspace: s.network.createWorkspace(1000),
+    evalWorkspace,
     orderRng: new Rng(deriveSeed(config.seed, 'order')),
     epochs: config.epochs,
     batch: config.batch,

@@ -28,7 +28,7 @@ import { wasmModule } from '../src/tensor/kernels-wasm.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
-  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_PARK, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
+  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
   REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
 } from '../worker/thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
@@ -185,7 +185,6 @@ export class ThreadGroup implements WorkerGroup {
     Atomics.store(c, CTRL_STEP, req.step);
     Atomics.store(c, CTRL_BATCH, B);
     Atomics.store(c, CTRL_DONE, 0);
-    Atomics.store(c, CTRL_PARK, 0);
     // a stale step id must not pass for this step's reply (runs may restart their step count)
     for (let r = 0; r < this.world; r++) m.replies[r * REPLY_FIELDS + R_STEP] = NaN;
     const encodeMs = performance.now() - sentAt;
@@ -204,8 +203,6 @@ export class ThreadGroup implements WorkerGroup {
         timing: { loadMs: reply[R_LOAD_MS]!, computeMs: reply[R_COMPUTE_MS]!, decodeMs: reply[R_DECODE_MS]!, encodeMs: reply[R_ENCODE_MS]! },
         bytesSent: 0, bytesReceived: 0,
         sentAt, receivedAt: this.receivedAt[rank]!, encodeMs, decodeMs: performance.now() - d0,
-        // every rank owns its thread for the life of the group: nothing ever queues for one
-        queueWaitMs: 0,
       });
     }
     return results;
@@ -223,7 +220,7 @@ export class ThreadGroup implements WorkerGroup {
       return {
         rank: 0, grads: s.grads, loss: s.loss, count: s.count,
         timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0, queueWaitMs: 0,
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
       };
     } catch (e) {
       // the pool's ranks finish this step, see the stop and end
@@ -253,11 +250,6 @@ export class ThreadGroup implements WorkerGroup {
    */
   readsInPlace(params: Float32Array): boolean {
     return paramsIndexIn(this.memory, params) >= 0;
-  }
-
-  /** Pollers stop polling and sleep until the next step (it is not coming soon). */
-  idle(): void {
-    Atomics.store(this.memory.control, CTRL_PARK, 1);
   }
 
   /** Threads polling for the next step right now rather than asleep (for tests and reports). */

@@ -73,6 +73,11 @@ export interface TrainingRun {
   resumeFrom?: TrainingPosition;
   /** polled between steps: true ends training early at a step boundary (SIGINT, SIGTERM) */
   stopRequested?: () => boolean;
+  /**
+   * Awaited before every step: the run waits there for its turn (configurations taking turns in
+   * `dpt bench`). Time spent waiting is not training time.
+   */
+  waitForTurn?: () => Promise<void>;
 }
 
 export interface TrainingResult {
@@ -105,12 +110,19 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     const priorSeconds = resuming ? resume.epochSeconds : 0;
     let s = resuming ? resume.stepInEpoch : 0;
     const t0 = performance.now();
+    let waitedMs = 0;
+    const epochSeconds = () => priorSeconds + (performance.now() - t0 - waitedMs) / 1000;
     for (; s < steps && !limitReached(); s++) {
       // An in-process step resolves without I/O, so a loop of them would never let signals,
       // timers or sockets be served: hand the event loop a turn every 50 ms.
       if (performance.now() - lastYield > 50) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         lastYield = performance.now();
+      }
+      if (run.waitForTurn) {
+        const w0 = performance.now();
+        await run.waitForTurn();
+        waitedMs += performance.now() - w0;
       }
       // one null check per step: without a profiler this is the plain step
       const reduced = prof === null
@@ -123,13 +135,13 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
       if (run.events?.afterStep || run.stopRequested?.()) {
         const position: TrainingPosition = {
           epoch, stepInEpoch: s + 1, globalStep, epochLoss: lossSum, epochExamples: examples,
-          epochSeconds: priorSeconds + (performance.now() - t0) / 1000, orderRngAtEpochStart, reports: [...reports],
+          epochSeconds: epochSeconds(), orderRngAtEpochStart, reports: [...reports],
         };
         run.events?.afterStep?.(position);
         if (run.stopRequested?.() && s + 1 < steps) return finish(reports, globalStep, position);
       }
     }
-    const trainSeconds = priorSeconds + (performance.now() - t0) / 1000;
+    const trainSeconds = epochSeconds();
     const e0 = performance.now();
     const testCorrect = network.evaluate(params, run.evalWorkspace, run.evalSet);
     if (prof !== null) prof.recordEval(epoch, e0, performance.now(), testCorrect, run.evalSet.count);

@@ -35,11 +35,6 @@ export interface WorkerGroup {
    * (default: training finished), so a failed or interrupted run does not read as a success there.
    */
   close(reason?: string): Promise<void>;
-  /**
-   * No step will come for a while (another configuration's turn in a benchmark): workers that
-   * poll for the next step stop polling and sleep until it comes. Optional; a hint only.
-   */
-  idle?(): void;
 }
 
 export class WorkerError extends Error {

@@ -300,7 +300,7 @@ export class WsGroup implements WorkerGroup {
     p!.resolve({
       rank: p!.shard, grads, loss: msg.loss, count: msg.count, timing: msg.timing,
       bytesSent: p!.bytesSent, bytesReceived: wireBytes(frame.bytes.length, true),
-      sentAt: p!.sentAt, receivedAt, encodeMs: p!.encodeMs, decodeMs: receivedAt - t0, queueWaitMs: 0,
+      sentAt: p!.sentAt, receivedAt, encodeMs: p!.encodeMs, decodeMs: receivedAt - t0,
     });
   }
 

@@ -26,13 +26,11 @@ export interface ShardResult {
   /**
    * Coordinator clock (performance.now(), ms): when this rank's request was handed to the
    * transport, and when its reply had been received and decoded. roundTrip = receivedAt − sentAt;
-   * communication = roundTrip − (the worker's own time) − queueWaitMs − coordinator encode/decode.
+   * communication = roundTrip − (the worker's own time) − coordinator encode/decode.
    */
   sentAt: number;
   receivedAt: number;
   /** coordinator-side ms spent encoding this rank's request and decoding its reply */
   encodeMs: number;
   decodeMs: number;
-  /** ms the request waited for a free worker before running (thread pool queue; 0 where unknown) */
-  queueWaitMs: number;
 }

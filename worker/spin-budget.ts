@@ -5,6 +5,8 @@
  * in a benchmark — neither stretches the polling nor is polled through), never more than the
  * group's cap. A thread that polls long past the usual gap only takes a core from someone else.
  */
+import { median } from '../src/profile/stats.js';
+
 export const GAPS = 8;
 /** poll up to this many times the usual gap */
 export const GAP_FACTOR = 4;
@@ -12,7 +14,6 @@ export const GAP_FACTOR = 4;
 export class SpinBudget {
   private readonly gaps = new Float64Array(GAPS);
   private count = 0;
-  private readonly sorted = new Float64Array(GAPS);
 
   /** capMs: the most a thread ever polls (0: never) */
   constructor(private readonly capMs: number) {}
@@ -28,10 +29,6 @@ export class SpinBudget {
     if (this.capMs <= 0) return 0;
     const n = Math.min(this.count, GAPS);
     if (n === 0) return this.capMs;
-    const s = this.sorted.subarray(0, n);
-    s.set(this.gaps.subarray(0, n));
-    s.sort();
-    const median = n % 2 ? s[n >> 1]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-    return Math.min(this.capMs, GAP_FACTOR * median);
+    return Math.min(this.capMs, GAP_FACTOR * median(this.gaps.subarray(0, n)));
   }
 }

@@ -24,9 +24,7 @@ export const CTRL_BATCH = 4;
 export const CTRL_PARAMS_AT = 5;
 /** threads spinning for the next step right now (at most ThreadMemory.maxSpinners) */
 export const CTRL_SPINNERS = 6;
-/** non-zero: no step is coming soon (ThreadGroup.idle), pollers sleep now; cleared by each step */
-export const CTRL_PARK = 7;
-const CTRL_WORDS = 8;
+const CTRL_WORDS = 7;
 
 /** The fields of one rank's row of `replies` (float64). R_STEP is written last. */
 export const R_LOSS = 0;
@@ -35,11 +33,8 @@ export const R_LOAD_MS = 2;
 export const R_COMPUTE_MS = 3;
 export const R_DECODE_MS = 4;
 export const R_ENCODE_MS = 5;
-/** performance.timeOrigin + performance.now(): comparable across threads */
-export const R_STARTED_AT = 6;
-export const R_FINISHED_AT = 7;
-export const R_STEP = 8;
-export const REPLY_FIELDS = 9;
+export const R_STEP = 6;
+export const REPLY_FIELDS = 7;
 import type { LabelledImages } from '../src/data/idx.js';
 
 /** The buffers every thread receives once, at start-up. */

@@ -9,8 +9,8 @@
  */
 import { workerData } from 'piscina';
 import {
-  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_PARK, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
-  R_ENCODE_MS, R_FINISHED_AT, R_LOAD_MS, R_LOSS, R_STARTED_AT, R_STEP, type ThreadMemory,
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, type ThreadMemory,
 } from './thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
 import { shardRange } from '../src/data/batches.js';
@@ -80,7 +80,6 @@ async function setUp(): Promise<(task: ServeTask) => number> {
       if (steps > 0) budget.record(performance.now() - finishedAt);
       gen = Atomics.load(c, CTRL_GEN);
       if (Atomics.load(c, CTRL_STOP) !== 0) return steps;
-      const startedAt = performance.timeOrigin + performance.now();
       const step = Atomics.load(c, CTRL_STEP);
       if (step === task.exitAtStep) process.exit(70);
       const [start, end] = shardRange(Atomics.load(c, CTRL_BATCH), rank, m.world);
@@ -99,8 +98,6 @@ async function setUp(): Promise<(task: ServeTask) => number> {
       reply[R_COMPUTE_MS] = sums.computeMs;
       reply[R_DECODE_MS] = t1 - t0;
       reply[R_ENCODE_MS] = t3 - t2;
-      reply[R_STARTED_AT] = startedAt;
-      reply[R_FINISHED_AT] = performance.timeOrigin + t3;
       reply[R_STEP] = step;
       steps++;
       // The atomic add publishes the slot and the reply row: the coordinator reads them only
@@ -126,7 +123,7 @@ function awaitNextStep(m: ThreadMemory, gen: number, spinMs: number): void {
   if (spinMs > 0 && Atomics.load(c, CTRL_GEN) === gen) {
     if (Atomics.add(c, CTRL_SPINNERS, 1) < m.maxSpinners) {
       const until = performance.now() + spinMs;
-      while (Atomics.load(c, CTRL_GEN) === gen && Atomics.load(c, CTRL_PARK) === 0 && performance.now() < until) { /* spin */ }
+      while (Atomics.load(c, CTRL_GEN) === gen && performance.now() < until) { /* spin */ }
     }
     Atomics.sub(c, CTRL_SPINNERS, 1);
   }

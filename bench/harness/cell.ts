@@ -2,7 +2,7 @@
  * One cell of `dpt bench`: a configuration (transport, workers, batch) trained from the session's
  * initial parameters with the same seeded data order as every other cell, profiled. runCell
  * trains one cell on its own, through runTraining (time to accuracy, `--epochs`); fixed-steps
- * cells run side by side instead (bench-side-by-side.ts). A cell may run as several repetitions;
+ * cells run side by side instead (side-by-side.ts). A cell may run as several repetitions;
  * mergeCell pools their measured steps. The group is created through startGroup, like
  * `dpt train` does, and always closed.
  */

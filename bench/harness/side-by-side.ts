@@ -15,19 +15,18 @@
  * the host had descheduled). Counted, it showed as a slow step in every turn: threads x1 at
  * 784-30-10 / batch 128 had a mean step of 1.76 ms against a median of 0.88 ms.
  *
- * Each configuration trains its own copy of the initial parameters on the same seeded batches
- * (the order `dpt train` would use), with its own optimizer and profiler; the trainer's own
- * profiled step does the work, so the timing is the one `dpt train --profile` reports.
+ * Each configuration trains its own copy of the initial parameters in the trainer's own loop
+ * (runTraining: the seeded epoch permutation `dpt train` would use, the loss sums, the evaluation
+ * after each epoch), with its own optimizer and profiler, held between steps until its turn
+ * (StepGate); so the timing is the one `dpt train --profile` reports.
  */
-import { batchIndices, epochPermutation, stepsPerEpoch } from '../../src/data/batches.js';
+import { stepsPerEpoch } from '../../src/data/batches.js';
 import { slice } from '../../src/data/mnist.js';
-import { deriveSeed } from '../../src/config.js';
-import { Sgd } from '../../src/optim/sgd.js';
 import { Profiler } from '../../src/profile/profiler.js';
-import { Rng } from '../../src/tensor/rng.js';
 import type { CellRun } from './cell.js';
-import { startGroup, type Session } from '../../coordinator/session.js';
-import { profiledTrainStep, trainStep } from '../../coordinator/trainer.js';
+import { StepGate } from './step-gate.js';
+import { startGroup, trainingRun, type Session } from '../../coordinator/session.js';
+import { runTraining, type TrainingRun } from '../../coordinator/trainer.js';
 import type { TransportName } from '../../src/config.js';
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
 
@@ -49,23 +48,23 @@ export interface SideBySidePlan {
 
 interface Lane {
   group: WorkerGroup;
-  params: Float32Array;
-  gradSum: Float32Array;
-  sgd: Sgd;
+  run: TrainingRun;
+  gate: StepGate;
   profiler: Profiler;
-  loss: number;
-  examples: number;
-  trainMs: number;
 }
 
 /**
  * Steps every lane through `counted` steps, lane after lane in turns of `block`; every turn after
  * the first starts with one step that does not count (index -1: the step back after sleeping
- * through the others' turns), and when its turn ends a lane's group is told it is idle.
- * `step(lane, s, index)` trains training step s (the same s for every lane) and index is the
- * counted step's number from 0. Returns the steps each lane trained.
+ * through the others' turns). `step(lane, s, index)` trains training step s (the same s for every
+ * lane) and index is the counted step's number from 0. Returns the steps each lane trained.
+ *
+ * Nothing tells a group its turn is over: threads that poll for the next step poll for a few
+ * times their usual gap between steps (worker/spin-budget.ts) and then sleep, so a lane's pollers
+ * reach into the next lane's turn by that much at most: about its first step, the step back that
+ * does not count.
  */
-export async function takeTurns<L extends { group: WorkerGroup }>(lanes: L[], counted: number, block: number,
+export async function takeTurns<L>(lanes: L[], counted: number, block: number,
   step: (lane: L, s: number, index: number) => Promise<void>): Promise<number> {
   if (!(Number.isInteger(block) && block >= 1)) throw new RangeError(`block must be a positive integer, got ${block}`);
   let g = 0;
@@ -74,8 +73,6 @@ export async function takeTurns<L extends { group: WorkerGroup }>(lanes: L[], co
     const back = turn > 0 ? 1 : 0;
     for (const lane of lanes) {
       for (let i = -back; i < n; i++) await step(lane, g + back + i, i < 0 ? -1 : done + i);
-      // its turn is over: threads that poll for the next step sleep through the others' turns
-      lane.group.idle?.();
     }
     g += back + n;
     done += n;
@@ -83,55 +80,46 @@ export async function takeTurns<L extends { group: WorkerGroup }>(lanes: L[], co
   return g;
 }
 
+/** Steps each lane trains in takeTurns: the counted ones and one step back at the start of every turn after the first. */
+export function stepsInTurns(counted: number, block: number): number {
+  return counted + Math.max(0, Math.ceil(counted / block) - 1);
+}
+
 /** Runs every configuration of `grid` at `batch`, taking turns; one CellRun per configuration, in grid order. */
 export async function runSideBySide(session: Session, initial: Float32Array, grid: [TransportName, number][], batch: number, plan: SideBySidePlan): Promise<CellRun[]> {
-  const { network, train, config } = session;
-  const total = plan.burnIn + plan.steps;
-  const perEpoch = stepsPerEpoch(train.count, batch);
+  const { network, config } = session;
   const block = plan.block ?? BLOCK;
+  const counted = plan.burnIn + plan.steps;
+  const total = stepsInTurns(counted, block);
+  const epochs = Math.ceil(total / stepsPerEpoch(session.train.count, batch));
+  const evalSet = slice(session.evalSet, 0, Math.min(plan.evalLimit, session.evalSet.count));
+  // one for every lane: they evaluate one at a time
+  const evalWorkspace = network.createWorkspace(1000);
   const lanes: Lane[] = [];
   try {
     for (const [transport, workers] of grid) {
-      const group = await startGroup({ ...session, config: { ...config, transport, workers, batch, epochs: Math.ceil(total / perEpoch), maxSteps: total } });
       const params = network.allocParams();
       params.set(initial);
-      lanes.push({
-        group, params, gradSum: network.allocParams(), profiler: new Profiler(group.world, plan.burnIn, total), loss: 0, examples: 0, trainMs: 0,
-        sgd: new Sgd(network.layout, session.kernels, { eta: config.eta, momentum: config.momentum, weightDecay: config.weightDecay, trainSize: train.count }),
-      });
+      const laneSession: Session = { ...session, params, config: { ...config, transport, workers, batch, epochs, maxSteps: total } };
+      const group = await startGroup(laneSession);
+      const gate = new StepGate();
+      // every step is recorded; the steps back and the burn-in are left out below
+      const profiler = new Profiler(group.world, 0, total);
+      lanes.push({ group, gate, profiler, run: { ...trainingRun(laneSession, group, evalWorkspace), evalSet, profiler, waitForTurn: gate.wait } });
     }
-    // the data order of `dpt train` with this seed: one permutation per epoch, drawn in turn
-    const orderRng = new Rng(deriveSeed(config.seed, 'order'));
-    const perms: Uint32Array[] = [];
-    const permFor = (epoch: number): Uint32Array => {
-      while (perms.length <= epoch) perms.push(epochPermutation(train.count, orderRng, config.shuffle));
-      return perms[epoch]!;
-    };
-    const g = await takeTurns(lanes, total, block, async (lane, step, index) => {
-      const run = { network, sgd: lane.sgd, group: lane.group, params: lane.params };
-      const perm = permFor(Math.floor(step / perEpoch));
-      const t0 = performance.now();
-      const r = index < 0
-        ? await trainStep(run, lane.gradSum, step, batchIndices(perm, step % perEpoch, batch))
-        : await profiledTrainStep(run, lane.profiler, lane.gradSum, step, perm, step % perEpoch, batch);
-      lane.trainMs += performance.now() - t0;
-      lane.loss += r.loss;
-      lane.examples += r.count;
+    // a run's failure reaches takeTurns through its gate
+    const runs = lanes.map((lane) => lane.gate.follow(runTraining(lane.run)));
+    const stepsBack = new Set<number>();
+    const trained = await takeTurns(lanes, counted, block, async (lane, step, index) => {
+      if (index < 0) stepsBack.add(step);
+      await lane.gate.step();
     });
-    const evalSet = slice(session.evalSet, 0, Math.min(plan.evalLimit, session.evalSet.count));
-    const evalWorkspace = network.createWorkspace(1000);
-    return lanes.map((lane) => {
-      const e0 = performance.now();
-      const testCorrect = network.evaluate(lane.params, evalWorkspace, evalSet);
-      const trainSeconds = lane.trainMs / 1000;
-      return {
-        world: lane.group.world, measured: lane.profiler.measuredSteps(), params: Float32Array.from(lane.params),
-        epochs: [{
-          epoch: Math.ceil(g / perEpoch), steps: g, examples: lane.examples, loss: lane.loss / lane.examples,
-          testCorrect, testTotal: evalSet.count, trainSeconds, evalSeconds: (performance.now() - e0) / 1000, samplesPerSecond: lane.examples / trainSeconds,
-        }],
-      };
-    });
+    if (trained !== total) throw new Error(`the lanes took ${trained} steps in turns, not the ${total} their runs were set up for`);
+    const results = await Promise.all(runs);
+    return lanes.map((lane, i) => ({
+      world: lane.group.world, epochs: results[i]!.epochs, params: Float32Array.from(lane.run.params),
+      measured: lane.profiler.steps().filter((rec) => !stepsBack.has(rec.step)).slice(plan.burnIn),
+    }));
   } finally {
     await Promise.all(lanes.map((l) => l.group.close()));
   }

@@ -4,7 +4,7 @@
  * predictions and the verdict.
  */
 import { netKey } from './analysis.js';
-import { fmtBytes, fmtMs, fmtPct, fmtX, textTable } from './format.js';
+import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX, textTable } from './format.js';
 import type { BenchOutcome } from './outcome.js';
 import { cellName } from './verdict.js';
 
@@ -19,12 +19,12 @@ export function benchTables(o: BenchOutcome): string[] {
   for (const net of [...new Set(o.cells.map((c) => netKey(c.net)))]) {
     const cells = o.cells.filter((c) => netKey(c.net) === net);
     const acc = p.epochs === null ? `acc@${cells[0]!.evalImages}` : 'accuracy';
-    out.push('', `${net} (${cells[0]!.net.params.toLocaleString('en-US')} parameters)`);
+    out.push('', `${net} (${fmtInt(cells[0]!.net.params)} parameters)`);
     out.push(...textTable([
       ['config', 'batch', 'samples/s', 'step p50', 'mean', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'effic.', 'bytes/step', acc, ...(p.epochs !== null ? ['train s'] : [])],
       ...cells.map((c) => {
         const g = c.summary.groups;
-        return [cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.observation.stepMs), fmtMs(c.summary.step.meanMs),
+        return [cellName(c), String(c.batch), fmtInt(c.samplesPerSecond), fmtMs(c.observation.stepMs), fmtMs(c.summary.step.meanMs),
           fmtMs(g.load), fmtMs(g.communication), fmtMs(g.compute), fmtMs(g.wait), fmtMs(g.update),
           fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2),
           ...(p.epochs !== null ? [c.trainSeconds.toFixed(1)] : [])];
@@ -102,7 +102,6 @@ function contentionLine(m: BenchOutcome['model']): string {
   return `Ranks at the same time: contention probe (one rank per core vs one alone, lower quartile of the rounds) ${kappa}; straggler wait from the one-worker cells' step-to-step jitter`;
 }
 
-const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 export function fmtRate(bitsPerS: number): string {
   if (bitsPerS >= 1e9) return `${(bitsPerS / 1e9).toPrecision(3)} Gbit/s`;

@@ -10,6 +10,11 @@ export function fmtMs(ms: number): string {
   return `${(ms / 1000).toPrecision(3)} s`;
 }
 
+/** A whole number with thousands separators: 12345.6 → "12,346". */
+export function fmtInt(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–';
+}
+
 export function fmtPct(fraction: number, digits = 1): string {
   return Number.isFinite(fraction) ? `${(100 * fraction).toFixed(digits)}%` : '–';
 }

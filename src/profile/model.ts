@@ -28,6 +28,7 @@
  */
 import { nnls } from './least-squares.js';
 import type { CellObservation, NetShape } from './observe.js';
+import { fmtInt } from './format.js';
 
 export interface TransportModel {
   transport: string;
@@ -336,4 +337,3 @@ function quantile(sorted: number[], p: number): number {
   return sorted[i]! + (sorted[j]! - sorted[i]!) * (x - i);
 }
 
-const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');

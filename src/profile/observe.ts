@@ -33,7 +33,7 @@ export interface RankObservation {
   computeMs: number;
   /** coordinator encode + decode for this rank, ms (serial on the coordinator) */
   coordMs: number;
-  /** the rest of the round trip: wire, wake-ups, queue, worker encode/decode, ms */
+  /** the rest of the round trip: wire, wake-ups, worker encode/decode, ms */
   wireMs: number;
   /** bytes sent + received */
   bytes: number;
@@ -47,8 +47,6 @@ export interface CellObservation {
   stepMs: number;
   /** mean number of ranks busy at once */
   concurrency: number;
-  /** coordinator: cutting the batch, publishing parameters, ms */
-  fixedMs: number;
   reduceMs: number;
   optimizerMs: number;
   /**
@@ -85,7 +83,6 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
     transport, workers: world, batch, net,
     stepMs: median(steps.map(stepWallMs)),
     concurrency: mean(steps.map(stepConcurrency)),
-    fixedMs: median(steps.map((s) => s.t1 - s.t0 + Math.max(0, Math.min(...s.ranks.map((k) => k.sentAt)) - s.t1))),
     reduceMs: median(steps.map((s) => s.t3 - s.t2)),
     optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
     // measured only where the workers are other processes (profiledTrainStep); NaN elsewhere

@@ -9,7 +9,7 @@ import type { ShardResult } from '../shard-result.js';
 /** Fields stored per step before the per-rank blocks. */
 const STEP_FIELDS = 9; // step, t0, t1, t2, t3, t4, loss, count, coordCpuMs
 /** Fields stored per rank. */
-const RANK_FIELDS = 12; // sentAt, receivedAt, cEnc, cDec, queueWait, load, compute, wDec, wEnc, bytesSent, bytesReceived, count
+const RANK_FIELDS = 11; // sentAt, receivedAt, cEnc, cDec, load, compute, wDec, wEnc, bytesSent, bytesReceived, count
 
 export interface RankRecord {
   rank: number;
@@ -18,7 +18,6 @@ export interface RankRecord {
   /** coordinator-side encode/decode ms */
   coordEncodeMs: number;
   coordDecodeMs: number;
-  queueWaitMs: number;
   /** the worker's own timing */
   loadMs: number;
   computeMs: number;
@@ -100,7 +99,7 @@ export class Profiler {
     for (let r = 0; r < results.length; r++) {
       const s = results[r]!;
       const w = s.timing;
-      d[o++] = s.sentAt; d[o++] = s.receivedAt; d[o++] = s.encodeMs; d[o++] = s.decodeMs; d[o++] = s.queueWaitMs;
+      d[o++] = s.sentAt; d[o++] = s.receivedAt; d[o++] = s.encodeMs; d[o++] = s.decodeMs;
       d[o++] = w.loadMs; d[o++] = w.computeMs; d[o++] = w.decodeMs; d[o++] = w.encodeMs;
       d[o++] = s.bytesSent; d[o++] = s.bytesReceived; d[o++] = s.count;
     }
@@ -121,8 +120,8 @@ export class Profiler {
       o += STEP_FIELDS;
       for (let r = 0; r < this.world; r++, o += RANK_FIELDS) {
         rec.ranks.push({
-          rank: r, sentAt: d[o]!, receivedAt: d[o + 1]!, coordEncodeMs: d[o + 2]!, coordDecodeMs: d[o + 3]!, queueWaitMs: d[o + 4]!,
-          loadMs: d[o + 5]!, computeMs: d[o + 6]!, workerDecodeMs: d[o + 7]!, workerEncodeMs: d[o + 8]!, bytesSent: d[o + 9]!, bytesReceived: d[o + 10]!, count: d[o + 11]!,
+          rank: r, sentAt: d[o]!, receivedAt: d[o + 1]!, coordEncodeMs: d[o + 2]!, coordDecodeMs: d[o + 3]!,
+          loadMs: d[o + 4]!, computeMs: d[o + 5]!, workerDecodeMs: d[o + 6]!, workerEncodeMs: d[o + 7]!, bytesSent: d[o + 8]!, bytesReceived: d[o + 9]!, count: d[o + 10]!,
         });
       }
       out.push(rec);

@@ -5,7 +5,7 @@
  */
 import { isBaseline, netKey } from './analysis.js';
 import { fmtRate } from './bench-tables.js';
-import { fmtBytes, fmtMs, fmtPct, fmtX } from './format.js';
+import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { predictStep } from './model.js';
 import type { BenchCell, BenchOutcome } from './outcome.js';
 import { GROUPS } from './phases.js';
@@ -73,7 +73,7 @@ function verdictHtml(lines: string[]): string {
 
 function measuredTable(o: BenchOutcome): string {
   const head = ['net', 'config', 'batch', 'samples/s', 'step p50', 'mean', 'p99', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'efficiency', 'bytes/step', 'accuracy'];
-  const rows = o.cells.map((c) => [netKey(c.net), cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.observation.stepMs),
+  const rows = o.cells.map((c) => [netKey(c.net), cellName(c), String(c.batch), fmtInt(c.samplesPerSecond), fmtMs(c.observation.stepMs),
     fmtMs(c.summary.step.meanMs), fmtMs(c.summary.step.p99Ms), ...GROUPS.map((g) => fmtMs(c.summary.groups[g])), fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2)]);
   return table(head, rows);
 }

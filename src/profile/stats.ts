@@ -16,4 +16,8 @@ export function mean(values: ArrayLike<number>): number {
   return s / values.length;
 }
 
+/**
+ * The 50th percentile by nearest rank: the middle value, and for an even count the lower of the two
+ * middle ones (a value that was measured, not a mean of two). NaN for no values.
+ */
 export const median = (values: ArrayLike<number>): number => percentile(values, 50);

@@ -5,7 +5,7 @@
  *   BROADCAST  computeStep called → first request handed to the transport (parameters published)
  *   WAIT       idle: before r's request was handed over (the coordinator was busy with other
  *              ranks) and after r's reply arrived until the slowest rank's did (the barrier)
- *   ENCODE, DECODE  coordinator + worker serialisation; QUEUE_WAIT  the transport's queue
+ *   ENCODE, DECODE  coordinator + worker serialisation
  *   COMPUTE    the worker's forward+backward
  *   SEND       the rest of r's round trip: wire, wake-ups, copies (round trip − everything the
  *              two sides timed themselves; clamped at 0)
@@ -13,27 +13,34 @@
  * The coordinator's view of a step is the mean over ranks, so it too sums to the wall time.
  */
 import { PHASE_INDEX as I, STEP_PHASES } from './phases.js';
-import type { StepRecord } from './profiler.js';
+import type { RankRecord, StepRecord } from './profiler.js';
 
 /** Writes rank r's phase durations (ms) for one step into out (length STEP_PHASES.length). */
 export function rankPhases(rec: StepRecord, r: number, out: Float64Array): Float64Array {
   let firstSent = Infinity;
   for (const k of rec.ranks) firstSent = Math.min(firstSent, k.sentAt);
   const k = rec.ranks[r]!;
-  const roundTrip = k.receivedAt - k.sentAt;
-  const timed = k.loadMs + k.computeMs + k.workerDecodeMs + k.workerEncodeMs + k.queueWaitMs + k.coordEncodeMs + k.coordDecodeMs;
   out.fill(0);
   out[I.DATA_LOAD] = rec.t1 - rec.t0 + k.loadMs;
   out[I.BROADCAST] = Math.max(0, firstSent - rec.t1);
   out[I.WAIT] = Math.max(0, k.sentAt - firstSent) + Math.max(0, rec.t2 - k.receivedAt);
   out[I.ENCODE] = k.coordEncodeMs + k.workerEncodeMs;
   out[I.DECODE] = k.coordDecodeMs + k.workerDecodeMs;
-  out[I.QUEUE_WAIT] = k.queueWaitMs;
   out[I.COMPUTE] = k.computeMs;
-  out[I.SEND] = Math.max(0, roundTrip - timed);
+  out[I.SEND] = untimedMs(k);
   out[I.REDUCE] = rec.t3 - rec.t2;
   out[I.OPTIMIZER] = rec.t4 - rec.t3;
   return out;
+}
+
+/**
+ * The untimed rest of a rank's round trip (SEND): wire, wake-ups, copies — the round trip less
+ * everything the coordinator and the worker timed themselves, clamped at 0 (a group that reported
+ * more worker time than the round trip).
+ */
+export function untimedMs(k: RankRecord): number {
+  const timed = k.loadMs + k.computeMs + k.workerDecodeMs + k.workerEncodeMs + k.coordEncodeMs + k.coordDecodeMs;
+  return Math.max(0, k.receivedAt - k.sentAt - timed);
 }
 
 /** The coordinator's view: the mean over ranks of rankPhases. */

@@ -1,12 +1,13 @@
 /**
  * Chrome trace-event JSON (opens in Perfetto and chrome://tracing): one track for the coordinator
  * and one per worker, complete ("X") events in µs since the profiler was created. A worker's
- * track lays its round trip out as ENCODE → SEND → QUEUE_WAIT → DECODE → DATA_LOAD → COMPUTE →
+ * track lays its round trip out as ENCODE → SEND → DECODE → DATA_LOAD → COMPUTE →
  * ENCODE → SEND → DECODE with the measured durations (the two SEND halves split the untimed rest
  * of the round trip), WAIT before and after, so every phase of step-phases.ts has an event.
  */
 import { writeFileSync } from 'node:fs';
 import type { Profiler, StepRecord } from './profiler.js';
+import { untimedMs } from './step-phases.js';
 
 export interface TraceEvent {
   name: string;
@@ -58,11 +59,10 @@ function workerSpans(rec: StepRecord, r: number, firstSent: number,
   span: (name: string, tid: number, start: number, durMs: number, args?: Record<string, unknown>) => void, args: Record<string, unknown>): void {
   const k = rec.ranks[r]!;
   const tid = r + 1;
-  const timed = k.loadMs + k.computeMs + k.workerDecodeMs + k.workerEncodeMs + k.queueWaitMs + k.coordEncodeMs + k.coordDecodeMs;
-  const wire = Math.max(0, k.receivedAt - k.sentAt - timed) / 2;
+  const wire = untimedMs(k) / 2;
   span('WAIT', tid, firstSent, Math.max(0, k.sentAt - firstSent), { ...args, why: 'request not yet handed over' });
   let t = k.sentAt;
-  for (const [name, d] of [['ENCODE', k.coordEncodeMs], ['SEND', wire], ['QUEUE_WAIT', k.queueWaitMs], ['DECODE', k.workerDecodeMs],
+  for (const [name, d] of [['ENCODE', k.coordEncodeMs], ['SEND', wire], ['DECODE', k.workerDecodeMs],
     ['DATA_LOAD', k.loadMs], ['COMPUTE', k.computeMs], ['ENCODE', k.workerEncodeMs], ['SEND', wire], ['DECODE', k.coordDecodeMs]] as const) {
     span(name, tid, t, d, { ...args, bytesSent: k.bytesSent, bytesReceived: k.bytesReceived });
     t += d;

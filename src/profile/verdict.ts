@@ -5,7 +5,7 @@
  * different optimisation, not just a different speed.
  */
 import { isBaseline, netKey } from './analysis.js';
-import { fmtBytes, fmtMs, fmtPct, fmtX } from './format.js';
+import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { GROUPS } from './phases.js';
 import type { BenchCell, BenchOutcome } from './bench-facts.js';
 import { median } from './stats.js';
@@ -152,4 +152,3 @@ function modelNote(f: Facts): string[] {
   return lines;
 }
 
-const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');

@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { takeTurns } from '../../bench/harness/side-by-side.js';
-import type { WorkerGroup } from '../../coordinator/worker-group.js';
+import { stepsInTurns, takeTurns } from '../../bench/harness/side-by-side.js';
 
 describe('side-by-side turns', () => {
-  it('runs the lanes in turns of the block, every turn after the first with one uncounted step back, and idles each lane after its turn', async () => {
-    const idled: string[] = [];
-    const lane = (name: string) => ({ name, group: { idle: () => idled.push(name) } as unknown as WorkerGroup });
-    const lanes = [lane('a'), lane('b')];
+  it('runs the lanes in turns of the block, every turn after the first with one uncounted step back', async () => {
+    const lanes = [{ name: 'a' }, { name: 'b' }];
     const seen: string[] = [];
     const trained = await takeTurns(lanes, 5, 2, async (l, s, index) => { seen.push(`${l.name}${s}:${index}`); });
     // counted 0-1, then (step back) 2-3, then (step back) 4: the same steps for every lane
@@ -16,7 +13,10 @@ describe('side-by-side turns', () => {
       'a5:-1', 'a6:4', 'b5:-1', 'b6:4',
     ]);
     expect(trained).toBe(7);
-    expect(idled).toEqual(['a', 'b', 'a', 'b', 'a', 'b']);
+    expect(stepsInTurns(5, 2)).toBe(7);
+    for (const [counted, block] of [[0, 8], [1, 8], [8, 8], [9, 8], [84, 8], [10, 3]] as const) {
+      expect(stepsInTurns(counted, block)).toBe(await takeTurns([{}], counted, block, async () => {}));
+    }
     await expect(takeTurns(lanes, 5, 0, async () => {})).rejects.toThrow(/block must be a positive integer/);
   });
 });
