@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InProcessGroup } from '../../coordinator/inproc-group.js';
-import { runTraining, trainStep, type EpochReport, type TrainingPosition, type TrainingRun } from '../../coordinator/trainer.js';
+import { reduceInRankOrder, runTraining, trainStep, type EpochReport, type TrainingPosition, type TrainingRun } from '../../coordinator/trainer.js';
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
 import { epochPermutation, gatherBatch } from '../../src/data/batches.js';
 import { initParams } from '../../src/model/init.js';
@@ -151,9 +151,14 @@ describe('the step loop reproduces the plain training loop', () => {
   });
 
   it('the best epoch is the one with the most correct test answers, the earliest on a tie', async () => {
-    const result = await runTraining(trainingRun(PLAN));
+    // evaluated on its own training examples, the net gets more right as it learns
+    const learning = trainingRun({ ...PLAN, epochs: 10, weightDecay: 0 });
+    learning.evalSet = TRAIN;
+    const result = await runTraining(learning);
     const most = Math.max(...result.epochs.map((r) => r.testCorrect));
+    expect(most).toBeGreaterThan(result.epochs[0]!.testCorrect);
     expect(result.best).toBe(result.epochs.find((r) => r.testCorrect === most));
+    expect(result.epochs.filter((r) => r.testCorrect === most).length).toBeGreaterThan(1); // a tie among the best
     // a step too small to change any answer: every epoch ties, and the first one wins
     const still = await runTraining(trainingRun({ ...PLAN, eta: 1e-9, momentum: 0 }));
     expect(new Set(still.epochs.map((r) => r.testCorrect)).size).toBe(1);
@@ -351,10 +356,33 @@ describe('profiled steps', () => {
     const profiler = new Profiler(1, 0, 16);
     run.profiler = profiler;
     await runTraining(run);
-    for (const s of profiler.steps()) {
+    const steps = profiler.steps();
+    for (const s of steps) {
       expect(Number.isFinite(s.coordCpuMs)).toBe(true);
       expect(s.coordCpuMs).toBeGreaterThanOrEqual(0);
     }
+    // milliseconds, like the clock: one busy thread spends about as much CPU as time passes
+    // (slack for other threads of the process, such as the garbage collector)
+    const cpuMs = steps.reduce((a, s) => a + s.coordCpuMs!, 0);
+    const exchangeMs = steps.reduce((a, s) => a + s.t2 - s.t1, 0);
+    expect(cpuMs).toBeLessThan(4 * exchangeMs + 5);
+  });
+});
+
+describe('reduceInRankOrder', () => {
+  it('by default sums every rank into the buffer, rank by rank, and the losses and counts with them', async () => {
+    const network = new Network(SPEC, createJsKernels());
+    const group = new InProcessGroup(SPEC, network.kernels, TRAIN, 3, 10);
+    const results = await group.computeStep({ step: 0, params: initialParams(network), indices: Uint32Array.from([3, 1, 4, 15, 9, 2, 6, 5]) });
+    const gradSum = network.allocParams();
+    const reduced = reduceInRankOrder(network, results, gradSum);
+    expect(reduced.last).toBeNull();
+    expect(reduced.grads).toBe(gradSum);
+    const byHand = new Float32Array(gradSum.length);
+    for (const r of results) for (let i = 0; i < byHand.length; i++) byHand[i] = byHand[i]! + r.grads[i]!;
+    expect(Array.from(reduced.grads)).toEqual(Array.from(byHand));
+    expect(reduced.loss).toBe(results[0]!.loss + results[1]!.loss + results[2]!.loss);
+    expect(reduced.count).toBe(8);
   });
 });
 

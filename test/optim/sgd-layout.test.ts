@@ -6,11 +6,21 @@ import { describe, expect, it } from 'vitest';
 import { layoutFor } from '../../src/model/spec.js';
 import { Sgd, type SgdOptions } from '../../src/optim/sgd.js';
 import { createJsKernels } from '../../src/tensor/kernels-js.js';
+import { createWasmKernels } from '../../src/tensor/kernels-wasm.js';
+import type { Kernels } from '../../src/tensor/kernels.js';
 
 // layers.0.weight [1, 2], layers.0.bias [1], layers.1.weight [1, 1], layers.1.bias [1]
 const layout = layoutFor({ sizes: [2, 1, 1], activation: 'sigmoid', cost: 'quadratic' });
 const IS_WEIGHT = [true, true, false, true, false];
 const k = createJsKernels();
+const ENGINES: [string, Kernels][] = [['js', k], ['wasm', createWasmKernels()]];
+
+/** A buffer in the engine's own memory, as the trainer allocates them. */
+function buffer(engine: Kernels, values: number[]): Float32Array {
+  const b = engine.alloc(values.length);
+  b.set(values);
+  return b;
+}
 
 /** w ← w + v, v ← μv − η((1/m)Σg + (λ/n)w) for weights, without the λ term for biases (v = 0 when μ = 0: plain SGD). */
 function byHand(o: SgdOptions, w: number[], v: number[], gradSum: number[], m: number): void {
@@ -27,29 +37,33 @@ function expectClose(actual: Float32Array, expected: number[]): void {
 }
 
 describe('SGD on a network layout', () => {
-  it('weight decay shrinks every weight by (1 − ηλ/n) and no bias', () => {
-    const o = { eta: 0.5, momentum: 0, weightDecay: 10, trainSize: 50 };
-    const sgd = new Sgd(layout, k, o);
-    const w = Float32Array.from([1, 2, 3, 4, 5]);
-    sgd.step(w, new Float32Array(5), 1);
-    expectClose(w, [0.9, 1.8, 3, 3.6, 5]);
-    sgd.step(w, Float32Array.from([2, 2, 2, 2, 2]), 2);
-    expectClose(w, [0.81 - 0.5, 1.62 - 0.5, 2.5, 3.24 - 0.5, 4.5]);
-  });
+  for (const [name, engine] of ENGINES) {
+    it(`${name}: weight decay shrinks every weight by (1 − ηλ/n) and no bias`, () => {
+      const o = { eta: 0.5, momentum: 0, weightDecay: 10, trainSize: 50 };
+      const sgd = new Sgd(layout, engine, o);
+      const w = buffer(engine, [1, 2, 3, 4, 5]);
+      sgd.step(w, buffer(engine, [0, 0, 0, 0, 0]), 1);
+      expectClose(w, [0.9, 1.8, 3, 3.6, 5]);
+      sgd.step(w, buffer(engine, [2, 2, 2, 2, 2]), 2);
+      expectClose(w, [0.81 - 0.5, 1.62 - 0.5, 2.5, 3.24 - 0.5, 4.5]);
+    });
 
-  it('momentum and weight decay together, over three steps, as the rule computed by hand', () => {
-    const o = { eta: 0.1, momentum: 0.5, weightDecay: 10, trainSize: 100 };
-    const sgd = new Sgd(layout, k, o);
-    const w = Float32Array.from([1, -2, 3, 0.5, -1]);
-    const ref = Array.from(w);
-    const v = [0, 0, 0, 0, 0];
-    for (const [g, m] of [[[1, 2, 3, 4, 5], 1], [[-2, 0, 4, 1, 1], 2], [[0.5, 0.5, -3, 2, 0], 3]] as const) {
-      sgd.step(w, Float32Array.from(g), m);
-      byHand(o, ref, v, [...g], m);
-      expectClose(w, ref);
-      expectClose(sgd.velocity!, v);
-    }
-  });
+    it(`${name}: momentum and weight decay together, over three steps, as the rule computed by hand`, () => {
+      const o = { eta: 0.1, momentum: 0.5, weightDecay: 10, trainSize: 100 };
+      const sgd = new Sgd(layout, engine, o);
+      const w = buffer(engine, [1, -2, 3, 0.5, -1]);
+      const g = buffer(engine, [0, 0, 0, 0, 0]);
+      const ref = Array.from(w);
+      const v = [0, 0, 0, 0, 0];
+      for (const [sum, m] of [[[1, 2, 3, 4, 5], 1], [[-2, 0, 4, 1, 1], 2], [[0.5, 0.5, -3, 2, 0], 3]] as const) {
+        g.set(sum);
+        sgd.step(w, g, m);
+        byHand(o, ref, v, [...sum], m);
+        expectClose(w, ref);
+        expectClose(sgd.velocity!, v);
+      }
+    });
+  }
 
   it('steps whichever parameter and gradient buffers it is given', () => {
     for (const o of [{ eta: 1, momentum: 0, weightDecay: 0, trainSize: 10 }, { eta: 1, momentum: 0, weightDecay: 5, trainSize: 10 }]) {
