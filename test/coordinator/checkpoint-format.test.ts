@@ -1,0 +1,164 @@
+/**
+ * The checkpoint file in-process: what goes in comes back bit for bit, the file is also a model
+ * file, broken or foreign files are refused with a ConfigError, and a resumed run's settings come
+ * from the checkpoint unless a flag typed on purpose disagrees.
+ */
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  checkpointSettings, configForResume, loadCheckpoint, RESUME_FIELDS, saveCheckpoint, type Checkpoint,
+} from '../../coordinator/checkpoint.js';
+import type { TrainingPosition } from '../../coordinator/trainer.js';
+import { ConfigError, DEFAULTS, type TrainConfig } from '../../src/config.js';
+import { encodeSafetensors, loadIntoParams, readModelFile, saveModel, specFromMetadata, specMetadata } from '../../src/model/safetensors.js';
+import { layoutFor, type NetworkSpec } from '../../src/model/spec.js';
+import { ParamLayout } from '../../src/tensor/layout.js';
+import { Rng } from '../../src/tensor/rng.js';
+import { tempDir } from '../helpers/idx-fixtures.js';
+
+const SPEC: NetworkSpec = { sizes: [6, 5, 3], activation: 'tanh', cost: 'cross-entropy' };
+const layout = layoutFor(SPEC);
+
+function randomBuffer(seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: layout.size }, () => rng.nextGaussian());
+}
+
+const rng = new Rng(3);
+rng.nextGaussian(); // leaves a spare Gaussian cached, which the state must carry too
+const POSITION: TrainingPosition = {
+  epoch: 2, stepInEpoch: 7, globalStep: 1007, epochLoss: 12.375, epochExamples: 70, epochSeconds: 1.5,
+  orderRngAtEpochStart: rng.getState(),
+  reports: [{
+    epoch: 1, steps: 1000, examples: 10_000, loss: 0.25, testCorrect: 9000, testTotal: 10_000,
+    trainSeconds: 3, evalSeconds: 0.5, samplesPerSecond: 3333.5,
+  }],
+};
+
+const SETTINGS: Checkpoint['settings'] = {
+  spec: SPEC, batch: 10, eta: 0.1, momentum: 0.9, weightDecay: 5, seed: 42, shuffle: false, trainLimit: 3000,
+};
+
+function checkpoint(velocity: boolean): Checkpoint {
+  return { position: POSITION, settings: SETTINGS, params: randomBuffer(1), velocity: velocity ? randomBuffer(2) : null };
+}
+
+describe('checkpoint files', () => {
+  it('give back the parameters, velocity, position and settings bit for bit', () => {
+    const path = join(tempDir(), 'run.ckpt');
+    const c = checkpoint(true);
+    saveCheckpoint(path, layout, c);
+    const back = loadCheckpoint(path, layout);
+    expect(back.params).toEqual(c.params);
+    expect(back.velocity).toEqual(c.velocity);
+    expect(back.position).toEqual(POSITION);
+    expect(back.settings).toEqual(SETTINGS);
+    expect(checkpointSettings(path)).toEqual(SETTINGS);
+  });
+
+  it('have no velocity without momentum', () => {
+    const path = join(tempDir(), 'run.ckpt');
+    saveCheckpoint(path, layout, checkpoint(false));
+    const back = loadCheckpoint(path, layout);
+    expect(back.velocity).toBeNull();
+    expect(back.params).toEqual(checkpoint(false).params);
+    expect([...readModelFile(path).tensors.keys()]).toEqual(layout.tensors.map((t) => t.name));
+  });
+
+  it('load as model files too (--init-from): the network spec and the parameters', () => {
+    const path = join(tempDir(), 'run.ckpt');
+    const c = checkpoint(true);
+    saveCheckpoint(path, layout, c);
+    const file = readModelFile(path);
+    expect(specFromMetadata(file.metadata, path)).toEqual(SPEC);
+    const params = new Float32Array(layout.size);
+    loadIntoParams(file.tensors, layout, params, path);
+    expect(params).toEqual(c.params);
+  });
+
+  it('replace an older checkpoint at the same path and leave no temporary file behind', () => {
+    const dir = tempDir();
+    const path = join(dir, 'run.ckpt');
+    saveCheckpoint(path, layout, checkpoint(true));
+    const newer = { ...checkpoint(true), params: randomBuffer(9), position: { ...POSITION, globalStep: 2000 } };
+    saveCheckpoint(path, layout, newer);
+    expect(readdirSync(dir)).toEqual(['run.ckpt']);
+    const back = loadCheckpoint(path, layout);
+    expect(back.params).toEqual(newer.params);
+    expect(back.position.globalStep).toBe(2000);
+  });
+
+  it('a plain model file is refused as a checkpoint, naming --init-from as the way to use it', () => {
+    const path = join(tempDir(), 'model.safetensors');
+    saveModel(path, layout, randomBuffer(1), SPEC);
+    expect(() => loadCheckpoint(path, layout)).toThrow(ConfigError);
+    expect(() => loadCheckpoint(path, layout)).toThrow(/--init-from/);
+    expect(() => checkpointSettings(path)).toThrow(ConfigError);
+    expect(() => checkpointSettings(path)).toThrow(/--init-from/);
+  });
+
+  it('damaged checkpoint metadata and an unknown format are refused', () => {
+    const dir = tempDir();
+    const withMeta = (name: string, meta: string): string => {
+      const path = join(dir, name);
+      writeFileSync(path, encodeSafetensors(layout, randomBuffer(1), { ...specMetadata(SPEC), 'dpt.checkpoint': meta }));
+      return path;
+    };
+    const valid = JSON.stringify({ format: 1, position: POSITION, settings: SETTINGS });
+    expect(loadCheckpoint(withMeta('ok.ckpt', valid), layout).settings).toEqual(SETTINGS);
+    expect(() => loadCheckpoint(withMeta('damaged.ckpt', valid.slice(0, -3)), layout)).toThrow(ConfigError);
+    expect(() => loadCheckpoint(withMeta('future.ckpt', JSON.stringify({ format: 2, position: POSITION, settings: SETTINGS })), layout)).toThrow(ConfigError);
+  });
+
+  it('a checkpoint of another network, or with a velocity of the wrong size, is refused', () => {
+    const dir = tempDir();
+    const path = join(dir, 'run.ckpt');
+    saveCheckpoint(path, layout, checkpoint(true));
+    const other = layoutFor({ ...SPEC, sizes: [6, 4, 3] });
+    expect(() => loadCheckpoint(path, other)).toThrow(ConfigError);
+
+    const shortVelocity = new ParamLayout([
+      ...layout.tensors.map((t) => ({ name: t.name, shape: t.shape, decays: t.decays })),
+      { name: 'optimizer.velocity', shape: [layout.size - 1], decays: false },
+    ]);
+    const bad = join(dir, 'bad-velocity.ckpt');
+    const meta = { ...specMetadata(SPEC), 'dpt.checkpoint': JSON.stringify({ format: 1, position: POSITION, settings: SETTINGS }) };
+    writeFileSync(bad, encodeSafetensors(shortVelocity, new Float32Array(shortVelocity.size), meta));
+    expect(() => loadCheckpoint(bad, layout)).toThrow(ConfigError);
+  });
+});
+
+describe('the config of a resumed run', () => {
+  // every setting that shapes the mathematics differs from the checkpoint's
+  const typed: TrainConfig = {
+    ...DEFAULTS, spec: { sizes: [784, 30, 10], activation: 'sigmoid', cost: 'quadratic' },
+    batch: 20, eta: 3, momentum: 0, weightDecay: 0, seed: 1, shuffle: true, trainLimit: null, epochs: 7, workers: 3,
+  };
+
+  it('takes every setting that shapes the mathematics from the checkpoint, the others from the command line', () => {
+    const out = configForResume(typed, SETTINGS, new Set());
+    for (const field of RESUME_FIELDS) expect(out[field]).toEqual(SETTINGS[field]);
+    expect(out.epochs).toBe(7);
+    expect(out.workers).toBe(3);
+    expect(typed.batch).toBe(20); // the caller's config is left as it was
+  });
+
+  it('refuses a flag typed with another value than the checkpoint, naming the flag', () => {
+    const cases: [string, RegExp][] = [
+      ['sizes', /--sizes/], ['activation', /--activation/], ['cost', /--cost/], ['batch', /--batch/], ['eta', /--eta/],
+      ['momentum', /--momentum/], ['weightDecay', /--weight-decay/], ['seed', /--seed/], ['shuffle', /--no-shuffle/],
+      ['trainLimit', /--train-limit/],
+    ];
+    for (const [option, flag] of cases) {
+      expect(() => configForResume(typed, SETTINGS, new Set([option]))).toThrow(ConfigError);
+      expect(() => configForResume(typed, SETTINGS, new Set([option]))).toThrow(flag);
+    }
+  });
+
+  it('accepts a flag typed with the checkpoint’s own value', () => {
+    const same: TrainConfig = { ...typed, ...SETTINGS };
+    const explicit = new Set(['sizes', 'activation', 'cost', ...RESUME_FIELDS]);
+    expect(configForResume(same, SETTINGS, explicit)).toEqual({ ...typed, ...SETTINGS });
+  });
+});
