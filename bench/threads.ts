@@ -27,7 +27,7 @@ import { initParams, type InitScheme } from '../src/model/init.js';
 import { Network } from '../src/model/network.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
-import { CeilingProbe } from './harness/ceiling.js';
+import { measureLockstep } from './harness/lockstep.js';
 import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -126,7 +126,7 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
   out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024);`);
   out('cpu/wall = CPU time of this process (all threads) / wall time over the timed steps: ~2 means two cores were busy, ~1 one');
   out('ceiling x2 = what 2 ranks could reach on this machine with a free exchange: one thread computing training steps of the whole batch ÷ two');
-  out('threads computing half each in lockstep (each waits for the other after every step), nothing exchanged, no update (bench/harness/ceiling.ts);');
+  out('threads computing half each in lockstep (each waits for the other after every step), nothing exchanged, no update (bench/harness/lockstep.ts);');
   out('measured after every repetition (it moves with the host\'s load from minute to minute), median; of ceiling = speedup x2 ÷ ceiling x2');
   out('');
   const head = ['network', 'batch', 'burn+timed steps', 'single s/ep', 'thr x1 s/ep', 'thr x2 s/ep', 'speedup x1', 'speedup x2', 'ceiling x2', 'of ceiling',
@@ -141,14 +141,12 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
       const measured = Math.max(MIN_TIMED_STEPS, Math.round(net.examples / batch));
       const burnIn = Math.max(MIN_BURN_IN, Math.ceil(measured / 4));
       const groups: WorkerGroup[] = [];
-      let probe: CeilingProbe | null = null;
       try {
         for (const m of MODES) {
           groups.push(m.transport === 'inproc'
             ? new InProcessGroup(net.spec, kernels, train, m.world, batch)
             : await ThreadGroup.start({ spec: net.spec, kernels: kernels.name, coordinatorKernels: kernels, train, world: m.world, maxBatch: batch }));
         }
-        probe = await CeilingProbe.start({ spec: net.spec, kernels: kernels.name, train, batch, world: 2 });
         const times: number[][] = MODES.map(() => []);
         const cpu: number[][] = MODES.map(() => []);
         const ceilings: number[] = [];
@@ -158,8 +156,8 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
           r.msPerStep.forEach((ms, i) => times[i]!.push(ms));
           r.cpuPerWall.forEach((x, i) => cpu[i]!.push(x));
           finals = r.params;
-          const ceiling = (await probe.measure(3)).speedup;
-          ceilings.push(ceiling);
+          const lockstep = await measureLockstep({ spec: net.spec, kernels: kernels.name, train, points: [{ shard: batch, ranks: 1 }, { shard: Math.ceil(batch / 2), ranks: 2 }] });
+          ceilings.push(lockstep[1]![batch]! / lockstep[2]![Math.ceil(batch / 2)]!);
         }
         const diffs = finals.map((p) => maxAbsDiff(finals[0]!, p));
         const moved = maxAbsDiff(finals[0]!, initial);
@@ -176,7 +174,6 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
         out(`  done: ${net.label} batch ${batch} (per-step ms by mode and rep: ${times.map((t) => t.map((x) => x.toFixed(2)).join('/')).join(' | ')}; ceiling x2 by rep: ${ceilings.map((c) => c.toFixed(2)).join('/')})`);
       } finally {
         await Promise.all(groups.map((g) => g.close()));
-        await probe?.close();
       }
     }
   }

@@ -10,14 +10,14 @@ import { loadMnist } from '../src/data/mnist.js';
 import type { BenchConfig } from '../src/config.js';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
-import { reducePerFloatMs, usableCores } from '../bench/harness/calibrate.js';
+import { reducePerFloatMs } from '../bench/harness/calibrate.js';
 import { fmtMs } from '../src/profile/format.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
 import { reportHtml } from '../src/profile/report-html.js';
 import { mergeCell, runCell, type CellResult, type CellRun } from '../bench/harness/cell.js';
 import { runSideBySide } from '../bench/harness/side-by-side.js';
-import { ModelProbes } from '../bench/harness/probes.js';
+import { ModelProbes, probePoints } from '../bench/harness/probes.js';
 import { openSession, type Session } from '../coordinator/session.js';
 import type { TransportName } from '../src/config.js';
 
@@ -32,24 +32,26 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const sessions: Session[] = [];
   for (const sizes of c.nets) sessions.push(await openSession({ ...c.base, spec: { ...c.base.spec, sizes } }, data));
   const initials = sessions.map((s) => Float32Array.from(s.params));
-  // the cost model's probes, before every repetition (bench-probes.ts)
-  const counts = [...new Set([1, ...c.workers, ...(c.whatIf?.workers ?? [])])];
-  const shards = [...c.batches, ...(c.whatIf?.batch ?? [])].flatMap((b) => counts.map((w) => Math.ceil(b / w)));
-  const probes = new ModelProbes(sessions, data.train, cores, shards);
+  // the cost model's probe, before every repetition (bench/harness/probes.ts), of every net, batch
+  // and worker count the model will be asked about (2 workers: the break-even's default)
+  const specs = sessions.map((s) => s.config.spec);
+  const whatIfSizes = c.whatIf?.sizes;
+  if (whatIfSizes && !c.nets.some((n) => n.join() === whatIfSizes.join())) specs.push({ ...c.base.spec, sizes: whatIfSizes });
+  const points = probePoints([...c.batches, ...(c.whatIf?.batch ?? [])], [1, 2, ...c.workers, ...(c.whatIf?.workers ?? [])],
+    [cores, Math.min(cores, c.whatIf?.cores ?? cores)]);
+  const probes = new ModelProbes(specs, c.base.kernels, data.train, points);
   // the baseline first, then the requested grid (inproc x1 is not run twice)
   const grid: [TransportName, number][] = [['inproc', 1]];
   for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
   // Fixed steps: the configurations of a (net, batch) run side by side, taking turns in blocks of
   // steps with their groups kept running (bench/harness/side-by-side.ts), so a slow spell of the machine
   // hits them alike; repetitions start them afresh. Time to accuracy (--epochs) runs one cell
-  // after another. Usable cores are measured before every batch group of every repetition.
+  // after another.
   const runs = new Map<string, CellRun[]>();
-  const usable: number[] = [];
   for (let rep = 0; rep < repeats; rep++) {
     for (const line of await probes.probe()) progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${line}`);
     for (const [n, session] of sessions.entries()) {
       for (const batch of c.batches) {
-        usable.push(await usableCores(cores));
         const results = plan.epochs === null
           ? await runSideBySide(session, initials[n]!, grid, batch, plan)
           : [];
@@ -63,8 +65,6 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
       }
     }
   }
-  const contention = probes.contention();
-  const computeCurves = probes.computeCurves();
   const measured: MeasuredCell[] = [];
   const reduceTimings: number[] = [];
   for (const [n, session] of sessions.entries()) {
@@ -76,7 +76,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   }
   const outcome = buildOutcome(measured, {
     cores, node: process.versions.node, kernels: sessions[0]!.kernels.name, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
-    usableCores: median(usable), load: [loadAtStart, loadavg()[0]!], contention, computeCurve: computeCurves,
+    load: [loadAtStart, loadavg()[0]!], lockstep: probes.tables(),
   }, {
     ...plan, steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, median(reduceTimings));

@@ -1,55 +1,61 @@
 /**
- * The cost model's probes for `dpt bench`, per net: κ (how much ranks on every core at once slow
- * each other) and the compute curve at every shard size a cell or a what-if asks about. The bench
- * probes again before every repetition and the figures are pooled — κ: the lower quartile of
- * every round's ratio (kappaOf); the curve: the median per size of the repetitions' medians — so
- * one noisy spell of the machine, a probe of ~1 s against minutes of cells, does not set them: at
- * the start of one run κ came out 1.52 while that run's own two-rank cells showed none.
+ * The cost model's probe for `dpt bench`: the lockstep probe (lockstep.ts) of every net, at every
+ * shard size and rank count the model will be asked about, run again before every repetition;
+ * per point the figure is the median over the repetitions, so one noisy spell of the machine (a
+ * probe of about a second against minutes of cells) does not set it.
  */
+import type { KernelChoice } from '../../src/config.js';
 import type { LabelledImages } from '../../src/data/idx.js';
-import { contentionRatios, CONTENTION_SHARD, kappaOf } from './contention.js';
-import { fmtMs } from '../../src/profile/format.js';
+import type { NetworkSpec } from '../../src/model/spec.js';
+import { describeTable } from '../../src/profile/bench-tables.js';
+import type { LockstepTable } from '../../src/profile/model.js';
 import { median } from '../../src/profile/stats.js';
-import { computeCurve } from './compute-curve.js';
-import type { Session } from '../../coordinator/session.js';
+import { measureLockstep, type LockstepPoint } from './lockstep.js';
+
+/**
+ * The points the model reads for global batches `batches`, worker counts `workers` and core
+ * counts `cores` (the machine's, and a what-if's smaller one): one rank alone at every shard
+ * ⌈B/W⌉ (ranks taking turns, a worker on a machine of its own, the single node), and min(W, C)
+ * ranks at once at each W's shard.
+ */
+export function probePoints(batches: number[], workers: number[], cores: number[]): LockstepPoint[] {
+  const points = new Map<string, LockstepPoint>();
+  const add = (shard: number, ranks: number) => points.set(`${ranks}@${shard}`, { shard, ranks });
+  for (const B of batches) {
+    for (const W of workers) {
+      const shard = Math.ceil(B / W);
+      add(shard, 1);
+      for (const C of cores) add(shard, Math.max(1, Math.min(W, C)));
+    }
+  }
+  return [...points.values()].sort((a, b) => a.ranks - b.ranks || a.shard - b.shard);
+}
 
 export class ModelProbes {
-  private readonly ratios: number[][];
-  private readonly curves: Record<number, number>[][];
+  private readonly runs: LockstepTable[][];
 
-  /** `shards`: every shard size the model will be asked about */
-  constructor(private readonly sessions: Session[], private readonly train: LabelledImages, private readonly cores: number,
-    private readonly shards: number[]) {
-    this.ratios = sessions.map(() => []);
-    this.curves = sessions.map(() => []);
+  constructor(private readonly specs: NetworkSpec[], private readonly kernels: KernelChoice, private readonly train: LabelledImages,
+    private readonly points: LockstepPoint[]) {
+    this.runs = specs.map(() => []);
   }
 
-  /** One round of probes for every net; returns a line per net for the progress output. */
+  /** One probe of every net; returns a line per net for the progress output. */
   async probe(): Promise<string[]> {
     const lines: string[] = [];
-    for (const [n, session] of this.sessions.entries()) {
-      const spec = session.config.spec;
-      const ratios = await contentionRatios({ spec, kernels: session.config.kernels, train: this.train, cores: this.cores, shard: CONTENTION_SHARD, rounds: 3 });
-      this.ratios[n]!.push(...ratios);
-      const curve = computeCurve({ spec, kernels: session.kernels, train: this.train, shards: this.shards, rounds: 3 });
-      this.curves[n]!.push(curve);
-      lines.push(`probes, ${spec.sizes.join('-')}: ${this.cores} ranks at once compute ${ratios.map((r) => `${r.toFixed(2)}x`).join(', ')} the time of one alone; ` +
-        `compute curve ${Object.entries(curve).map(([size, ms]) => `${size}: ${fmtMs(ms)}`).join(', ')}`);
+    for (const [n, spec] of this.specs.entries()) {
+      const table = await measureLockstep({ spec, kernels: this.kernels, train: this.train, points: this.points });
+      this.runs[n]!.push(table);
+      lines.push(`lockstep probe, ${spec.sizes.join('-')}: ${describeTable(table)}`);
     }
     return lines;
   }
 
-  /** κ by net key, pooled over every probe so far. */
-  contention(): Record<string, number> {
-    return Object.fromEntries(this.sessions.map((s, n) => [s.config.spec.sizes.join('-'), this.cores <= 1 ? 1 : kappaOf(this.ratios[n]!)]));
-  }
-
-  /** The compute curve by net key: per shard size, the median of the probes' medians. */
-  computeCurves(): Record<string, Record<number, number>> {
-    return Object.fromEntries(this.sessions.map((s, n) => {
-      const runs = this.curves[n]!;
-      const sizes = Object.keys(runs[0] ?? {}).map(Number);
-      return [s.config.spec.sizes.join('-'), Object.fromEntries(sizes.map((size) => [size, median(runs.map((cv) => cv[size]!))]))];
+  /** By net key: per point, the median over every probe so far. */
+  tables(): Record<string, LockstepTable> {
+    return Object.fromEntries(this.specs.map((spec, n) => {
+      const table: LockstepTable = {};
+      for (const p of this.points) (table[p.ranks] ??= {})[p.shard] = median(this.runs[n]!.map((t) => t[p.ranks]![p.shard]!));
+      return [spec.sizes.join('-'), table];
     }));
   }
 }

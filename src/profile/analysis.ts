@@ -5,7 +5,7 @@
  * configuration has before it stops paying off; the smallest batch at which it would pay off;
  * and what-if scenarios.
  */
-import { fitCostModel, predictStep, type CostModel, type NetworkWhatIf, type Prediction } from './model.js';
+import { fitCostModel, predictStep, type CostModel, type FitOptions, type NetworkWhatIf, type Prediction } from './model.js';
 import { netShape, type CellObservation, type NetShape } from './observe.js';
 import type { WhatIf } from './what-if.js';
 
@@ -44,12 +44,11 @@ export interface ValidationRow {
 }
 
 /** Fits on the one-worker cells only and predicts every multi-worker cell. Null when there is nothing to hold out. */
-export function validateOnOneWorker(cells: CellObservation[], cores: number, reducePerFloatMs?: number, usableCores?: number,
-  contention?: Record<string, number>, computeCurve?: Record<string, Record<number, number>>): { model: CostModel; rows: ValidationRow[] } | null {
+export function validateOnOneWorker(cells: CellObservation[], o: Omit<FitOptions, 'concurrencyEvidence'>): { model: CostModel; rows: ValidationRow[] } | null {
   const single = cells.filter((c) => c.workers === 1);
   const held = cells.filter((c) => c.workers > 1 && single.some((s) => s.transport === c.transport));
   if (held.length === 0) return null;
-  const model = fitCostModel(single, { cores, usableCores, reducePerFloatMs, contention, computeCurve, concurrencyEvidence: held });
+  const model = fitCostModel(single, { ...o, concurrencyEvidence: held });
   const rows = held.flatMap((cell) => {
     const base = baselineOf(cells, cell.net, cell.batch);
     if (!base) return [];

@@ -4,7 +4,7 @@
  * them without importing each other.
  */
 import type { BreakEven, ValidationRow, WhatIfRow } from './analysis.js';
-import type { CostModel } from './model.js';
+import type { CostModel, LockstepTable } from './model.js';
 import type { CellObservation, NetShape } from './observe.js';
 import type { ProfileSummary } from './summary.js';
 import type { WhatIf } from './what-if.js';
@@ -51,14 +51,10 @@ export interface Machine {
   node: string;
   kernels: string;
   cpu: string;
-  /** cores this process could use at once, measured during the bench (median) */
-  usableCores: number;
   /** 1-minute load average when the bench started and ended: above the core count, another job shared the machine */
   load: [number, number];
-  /** κ by net key from the contention probe: ranks on every core at once ÷ one alone (absent: not probed) */
-  contention?: Record<string, number>;
-  /** by net key, ms of one shard's step on the coordinator's engine by shard size (absent: not probed) */
-  computeCurve?: Record<string, Record<number, number>>;
+  /** by net key, the lockstep probe: ms per step of k ranks at once on n-example shards (bench/harness/lockstep.ts) */
+  lockstep: Record<string, LockstepTable>;
 }
 
 export interface BenchOutcome {

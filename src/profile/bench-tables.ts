@@ -5,6 +5,7 @@
  */
 import { netKey } from './analysis.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX, textTable } from './format.js';
+import type { LockstepTable } from './model.js';
 import type { BenchOutcome } from './outcome.js';
 import { cellName } from './verdict.js';
 
@@ -58,18 +59,16 @@ export function benchTables(o: BenchOutcome): string[] {
 function modelTable(o: BenchOutcome): string[] {
   const m = o.model;
   const rows = Object.values(m.transports).map((t) => [
-    t.transport, `${(t.computePerMacMs * 1e6).toPrecision(3)} ns`, fmtMs(t.computePerShardMs + 0),
+    t.transport, `${t.computeFactor.toFixed(2)}x`,
     fmtMs(t.coordPerMessageMs + t.wirePerMessageMs), `${((t.coordPerByteMs + t.wirePerByteMs) * 1e6).toPrecision(3)} ns`,
     `${fmtInt(t.bytesFixed)} + ${t.bytesPerParam.toPrecision(3)}/param + ${t.bytesPerExample.toPrecision(3)}/example`,
     fmtMs(t.overheadMs), t.concurrent === null ? 'not seen' : t.concurrent ? 'yes' : 'no (one after another)', fmtMs(t.rmsMs),
   ]);
   return [
     `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
-    `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), usable parallelism capped at ${m.cores} cores ` +
-    `(${m.usableCores.toFixed(2)} measured usable while the bench ran)`,
-    contentionLine(m),
-    ...curveLines(m),
-    ...textTable([['transport', 'compute/MAC/example', 'per shard', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
+    `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), ${m.cores} cores (more workers take turns on them)`,
+    ...Object.entries(m.lockstep).map(([net, table]) => `Lockstep probe, ${net} (ms per step, ranks computing their shards at once, nothing exchanged): ${describeTable(table)}`),
+    ...textTable([['transport', 'compute × probe', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
     ...serialLines(o),
   ];
 }
@@ -85,21 +84,10 @@ function serialLines(o: BenchOutcome): string[] {
   return [`The coordinator's own CPU per rank in the exchange beyond its timed encode/decode (one thread: adds up over the ranks; the rest of a round trip overlaps): ${parts.join('; ')}`];
 }
 
-/** The probed compute curve, and each transport's factor on it (the compute columns below are the fallback line). */
-function curveLines(m: BenchOutcome['model']): string[] {
-  const nets = Object.entries(m.computeCurve ?? {});
-  if (nets.length === 0) return [];
-  const scales = Object.values(m.transports).filter((t) => t.computeCurveScale !== null).map((t) => `${t.transport} ${t.computeCurveScale!.toFixed(2)}x`);
-  return [
-    ...nets.map(([net, c]) => `Compute curve, ${net} (one shard's step on the coordinator's engine): ${Object.entries(c).map(([s, ms]) => `${s} ex ${fmtMs(ms)}`).join(', ')}`),
-    `Workers' compute = factor × the curve at their shard size: ${scales.length ? scales.join(', ') : 'none (a net without a curve: the fitted line below)'}`,
-  ];
-}
-
-function contentionLine(m: BenchOutcome['model']): string {
-  const probed = Object.entries(m.contention);
-  const kappa = probed.length === 0 ? 'not probed (taken as 1)' : probed.map(([net, k]) => `${net} ${k.toFixed(2)}x`).join(', ');
-  return `Ranks at the same time: contention probe (one rank per core vs one alone, lower quartile of the rounds) ${kappa}; straggler wait from the one-worker cells' step-to-step jitter`;
+/** "1 rank: 64 ex 301 µs, 128 ex 530 µs; 2 ranks at once: 64 ex 330 µs" */
+export function describeTable(table: LockstepTable): string {
+  return Object.entries(table).map(([k, bySize]) => `${k === '1' ? '1 rank' : `${k} ranks at once`}: ` +
+    Object.entries(bySize).map(([n, ms]) => `${n} ex ${fmtMs(ms)}`).join(', ')).join('; ');
 }
 
 

@@ -56,13 +56,6 @@ export interface CellObservation {
    */
   coordCpuMs: number;
   ranks: RankObservation[];
-  /**
-   * Step-to-step jitter of the slowest rank's round trip: each measured step's value divided by
-   * the median of the steps around it (JITTER_WINDOW on each side), sorted. From a one-worker cell
-   * it says how likely W ranks are to wait for one that drew a slow step (the cost model's
-   * straggler term); empty when not observed.
-   */
-  spread: number[];
 }
 
 export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
@@ -88,26 +81,5 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
     // measured only where the workers are other processes (profiledTrainStep); NaN elsewhere
     coordCpuMs: median(steps.map((s) => s.coordCpuMs ?? NaN)),
     ranks,
-    spread: jitterSpread(steps.map((s) => Math.max(...s.ranks.map((k) => k.receivedAt - k.sentAt)))),
   };
-}
-
-/** Steps on each side of a step that set its local level in jitterSpread. */
-export const JITTER_WINDOW = 2;
-
-/**
- * Each value ÷ the median of the values within JITTER_WINDOW steps of it, sorted ascending. The
- * ranks of one step share the machine's slow spells (another job, the host): a spell slows them
- * all and does not make one of them the straggler. Against the whole run's median, those spells
- * counted as if each rank drew them on its own, and the model's straggler wait made threads x2
- * 10-17% slower than measured; against the neighbouring steps only the jitter from one step to
- * the next is left, which is what ranks draw independently.
- */
-export function jitterSpread(values: number[]): number[] {
-  const out: number[] = [];
-  for (let t = 0; t < values.length; t++) {
-    const local = median(values.slice(Math.max(0, t - JITTER_WINDOW), t + JITTER_WINDOW + 1));
-    if (local > 0) out.push(values[t]! / local);
-  }
-  return out.sort((a, b) => a - b);
 }

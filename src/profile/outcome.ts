@@ -19,8 +19,9 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
     samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
-  const model = fitCostModel(obs, { cores: machine.cores, usableCores: machine.usableCores, reducePerFloatMs, contention: machine.contention, computeCurve: machine.computeCurve });
-  const validation = validateOnOneWorker(obs, machine.cores, reducePerFloatMs, machine.usableCores, machine.contention, machine.computeCurve)?.rows ?? null;
+  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep };
+  const model = fitCostModel(obs, fit);
+  const validation = validateOnOneWorker(obs, fit)?.rows ?? null;
   const breakEvens: BreakEven[] = [];
   const parallelWorkers = plan.requestedWorkers.filter((n) => n > 1);
   for (const c of cells) {

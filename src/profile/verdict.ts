@@ -5,6 +5,7 @@
  * different optimisation, not just a different speed.
  */
 import { isBaseline, netKey } from './analysis.js';
+import { lockstepMs } from './model.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { GROUPS } from './phases.js';
 import type { BenchCell, BenchOutcome } from './bench-facts.js';
@@ -58,6 +59,7 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
     .map(([k, v]) => `${k} ${fmtPct(v / step, 0)}`).join(', ');
   lines.push(`  Where the time goes in ${cellName(best)}'s ${fmtMs(step)} step: ${split}. ` +
     `Compute per step ${fmtMs(g.compute)} against ${fmtMs(base.summary.groups.compute)} on one node; ${fmtBytes(best.summary.bytesPerStep)} on the wire per step.`);
+  if (best.workers > 1) lines.push(ceilingLine(f, best));
   if (best.summary.straggler) lines.push(`  Straggler: rank ${best.summary.straggler.rank} (${fmtMs(best.summary.straggler.busyMs)} busy per step against ${fmtMs(best.summary.straggler.othersBusyMs)} for the others).`);
   for (const be of f.breakEvens.filter((b) => netKey(b.net) === netKey(base.net) && b.batch === base.batch)) {
     const who = `${be.transport} x${be.workers}`;
@@ -75,6 +77,16 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
   if (f.plan.epochs !== null) lines.push(timeToAccuracy(cells));
   lines.push(`  What would change the answer: ${levers(f, best).join('; ')}.`);
   return lines;
+}
+
+/** What W ranks could reach on this machine with a free exchange: the lockstep probe. */
+function ceilingLine(f: Facts, c: BenchCell): string {
+  const shard = Math.ceil(c.batch / c.workers);
+  const one = lockstepMs(f.model, c.net, 1, c.batch);
+  // more ranks than cores take turns on them
+  const together = lockstepMs(f.model, c.net, Math.min(c.workers, f.model.cores), shard) * Math.max(1, c.workers / f.model.cores);
+  return `  Ceiling: with a free exchange ${c.workers} ranks would reach ${fmtX(one / together)} here (lockstep probe: ${fmtMs(one)} per step for one rank ` +
+    `on the whole batch, ${fmtMs(together)} for ${c.workers} on ${shard} examples each); ${cellName(c)} reached ${fmtPct(c.speedup * together / one, 0)} of it.`;
 }
 
 /** Seconds of training until each configuration first reached the accuracy all of them reached. */
@@ -105,9 +117,6 @@ function levers(f: Facts, c: BenchCell): string[] {
       out.push(`a bigger model alone would not (its ${fmtBytes(bytes)} per message grow with the parameters as fast as the work per example)`);
     }
     if (tm.bytesPerExample > 64) out.push(`keeping the data on the workers (each example costs ${fmtBytes(tm.bytesPerExample)} on the wire now)`);
-  }
-  if (f.machine.usableCores < f.machine.cores - 0.25) {
-    out.push(`a machine not shared with other jobs (only ${f.machine.usableCores.toFixed(2)} of its ${f.machine.cores} cores were usable at once while this ran)`);
   }
   if (c.workers >= f.machine.cores) out.push(`not more workers: ${f.machine.cores} cores are already busy`);
   else out.push(`more workers, up to the ${f.machine.cores} cores`);

@@ -58,10 +58,13 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(o.plan.repeats).toBe(3);
   });
 
-  it('measures how many cores it can use at once, between 1 and the core count', () => {
-    expect(outcome.machine.usableCores).toBeGreaterThanOrEqual(1);
-    expect(outcome.machine.usableCores).toBeLessThanOrEqual(outcome.machine.cores);
-    expect(outcome.model.usableCores).toBe(outcome.machine.usableCores);
+  it('probes the lockstep compute at every shard the model reads: the cells\' and the what-if\'s 8 workers', () => {
+    // batches 10 and 32 with 1, 2 (the cells) and 8 workers (the what-if): shards 10, 5, 2, 32, 16, 4
+    const table = outcome.machine.lockstep['784-30-10']!;
+    expect(Object.keys(table[1]!).map(Number)).toEqual([2, 4, 5, 10, 16, 32]);
+    const atOnce = Math.min(2, outcome.machine.cores);
+    if (atOnce > 1) expect(Object.keys(table[atOnce]!).map(Number)).toEqual([2, 4, 5, 16]);
+    expect(outcome.model.lockstep).toEqual(outcome.machine.lockstep);
   });
 
   it('ends with a verdict that states the core limit and the optimisation caveat', () => {
