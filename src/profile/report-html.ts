@@ -1,7 +1,8 @@
 /**
  * The self-contained HTML report of a bench (inline CSS and SVG, nothing fetched): first the
- * answer (per net, a table and one sentence of advice), then the verdict, the measured tables, the step breakdown per configuration, speedup against workers beside the
- * ideal line and the model's prediction, the model check, and the loss / accuracy curves.
+ * answer (per net, a table and one sentence of advice), then the verdict, the measured tables,
+ * the step breakdown per configuration, speedup against workers beside the ideal line and the
+ * model's prediction, the model check, and the loss / accuracy curves.
  */
 import { isBaseline, netKey } from './analysis.js';
 import { ANSWER_LEGEND, answerTable } from './answer.js';
