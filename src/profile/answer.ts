@@ -4,17 +4,17 @@
  * configuration to use. The text, the --json object and the HTML report all show this object.
  */
 import { isBaseline, netKey } from './analysis.js';
-import type { AnswerRow, BenchCell, NetAnswer } from './bench-facts.js';
+import type { AnswerRow, BenchCell, Machine, NetAnswer } from './bench-facts.js';
 import { fmtPct, fmtX } from './format.js';
 import { cellName, CONCURRENT_FROM, contenders, EVEN_BAND } from './verdict.js';
 
 /** One answer per net, in the order the nets were measured. */
-export function answer(cells: BenchCell[], timeToAccuracy: boolean): NetAnswer[] {
+export function answer(cells: BenchCell[], timeToAccuracy: boolean, machine: Pick<Machine, 'cores' | 'usableCores'>): NetAnswer[] {
   const nets = [...new Set(cells.map((c) => netKey(c.net)))];
-  return nets.map((net) => netAnswer(net, cells.filter((c) => netKey(c.net) === net), timeToAccuracy));
+  return nets.map((net) => netAnswer(net, cells.filter((c) => netKey(c.net) === net), timeToAccuracy, machine));
 }
 
-function netAnswer(net: string, cells: BenchCell[], timeToAccuracy: boolean): NetAnswer {
+function netAnswer(net: string, cells: BenchCell[], timeToAccuracy: boolean, machine: Pick<Machine, 'cores' | 'usableCores'>): NetAnswer {
   const target = timeToAccuracy ? Math.min(...cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy)))) : null;
   const rows: AnswerRow[] = cells.map((c) => ({
     config: cellName(c), transport: c.transport, workers: c.workers, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
@@ -32,10 +32,18 @@ function netAnswer(net: string, cells: BenchCell[], timeToAccuracy: boolean): Ne
   // the same contenders as the verdict's: more than one worker, running at the same time where any did
   const candidates = contenders(rows, (r) => r.concurrency);
   const best = target === null ? fastest(candidates, (r) => -r.speedup) : fastestToAccuracy(rows, candidates);
+  const advice = target === null ? stepAdvice(best, rows) : timeAdvice(best, rows, target);
   return {
     net, targetAccuracy: target, rows, best: { transport: best.transport, workers: best.workers, batch: best.batch },
-    advice: target === null ? stepAdvice(best, rows) : timeAdvice(best, rows, target),
+    // in-process ranks take turns whatever the machine, so only other transports wait for free cores
+    advice: best.paysOff || best.transport === 'inproc' ? advice : advice.replace(/\.$/, sharedMachine(machine)),
   };
+}
+
+/** Workers need cores of their own: a "stay" measured while other jobs held the cores may not hold on an idle machine. */
+function sharedMachine(m: Pick<Machine, 'cores' | 'usableCores'>): string {
+  if (m.usableCores >= m.cores - 0.25) return '.';
+  return `, but only ${m.usableCores.toFixed(2)} of the ${m.cores} cores were free while this ran: run it again on an idle machine.`;
 }
 
 /** The row with the least cost (ties: the first measured). */

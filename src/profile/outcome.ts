@@ -36,5 +36,5 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   const whatIfRows = w ? whatIf(model, obs, w) : null;
   const partial = { machine, plan, cells, model, validation, breakEvens, whatIf: whatIfRows, whatIfSpec: w };
   // the answer first: JSON keeps this order, and a reader should meet the answer before the detail
-  return { answer: answer(cells, plan.epochs !== null), ...partial, verdict: verdict(partial) };
+  return { answer: answer(cells, plan.epochs !== null, machine), ...partial, verdict: verdict(partial) };
 }

@@ -144,6 +144,12 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     }
     expect(o.cells[1]!.epochs.map((e) => e.accuracy)).toEqual(o.cells[0]!.epochs.map((e) => e.accuracy));
     expect(o.verdict.join('\n')).toMatch(/Time to \d+\.\d\d% test accuracy .*inproc x1 \d+\.\d s, inproc x2 \d+\.\d s/);
+    // the answer leads with the time to the accuracy every configuration reached
+    const [a] = o.answer;
+    expect(a!.targetAccuracy).toBe(Math.min(...o.cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy)))));
+    expect(a!.rows.every((r) => r.secondsToAccuracy !== null && r.secondsToAccuracy > 0)).toBe(true);
+    const header = new RegExp(`^config +batch +time to ${(100 * a!.targetAccuracy!).toFixed(2)}% +speedup +pays off$`);
+    expect(benchTables(o).some((l) => header.test(l))).toBe(true);
   });
 });
 

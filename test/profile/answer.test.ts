@@ -4,6 +4,8 @@ import type { BenchCell } from '../../src/profile/bench-facts.js';
 import { netShape } from '../../src/profile/observe.js';
 
 const NET = netShape([784, 30, 10]);
+/** a 2-core machine whose cores were both free while the bench ran */
+const IDLE = { cores: 2, usableCores: 2 };
 
 /** A measured cell with only what the answer reads: the configuration, its speedup and rate, how many ranks were busy at once, its epochs. */
 function cell(transport: string, workers: number, batch: number, speedup: number, o: { concurrency?: number; epochs?: [number, number][] } = {}): BenchCell {
@@ -19,20 +21,27 @@ describe('the answer a bench leads with', () => {
     const [a] = answer([
       cell('inproc', 1, 128, 1), cell('threads', 1, 128, 0.9), cell('threads', 2, 128, 1.25),
       cell('inproc', 1, 1024, 1), cell('threads', 1, 1024, 1.01), cell('threads', 2, 1024, 1.7),
-    ], false);
+    ], false, IDLE);
     expect(a!.best).toEqual({ transport: 'threads', workers: 2, batch: 1024 });
     expect(a!.advice).toBe('Use threads x2 at batch 1024: 1.70x single-node (170,000 samples/s).');
     expect(a!.rows.map((r) => r.paysOff)).toEqual([null, false, true, null, false, true]);
   });
 
   it('says to stay on one node, naming the closest configuration, when nothing pays off', () => {
-    const [a] = answer([cell('inproc', 1, 1024, 1), cell('inproc', 2, 1024, 0.95), cell('threads', 1, 1024, 0.9), cell('threads', 2, 1024, 0.8)], false);
+    const [a] = answer([cell('inproc', 1, 1024, 1), cell('inproc', 2, 1024, 0.95), cell('threads', 1, 1024, 0.9), cell('threads', 2, 1024, 0.8)], false, IDLE);
     expect(a!.advice).toBe('Stay on one node: nothing measured beats it; the closest is threads x2 at batch 1024 (0.80x).');
     expect(a!.rows.every((r) => r.paysOff !== true)).toBe(true);
   });
 
+  it('says when the cores were not free while it ran, since workers need cores of their own', () => {
+    const cells = [cell('inproc', 1, 1024, 1), cell('threads', 2, 1024, 0.5)];
+    expect(answer(cells, false, { cores: 2, usableCores: 1.08 })[0]!.advice).toBe('Stay on one node: nothing measured beats it; the closest is ' +
+      'threads x2 at batch 1024 (0.50x), but only 1.08 of the 2 cores were free while this ran: run it again on an idle machine.');
+    expect(answer(cells, false, { cores: 2, usableCores: 1.9 })[0]!.advice).toMatch(/\(0\.50x\)\.$/);
+  });
+
   it('does not count a faster configuration whose ranks took turns as paying off', () => {
-    const [a] = answer([cell('inproc', 1, 1024, 1), cell('inproc', 2, 1024, 1.3), cell('threads', 1, 1024, 0.9), cell('threads', 2, 1024, 0.8)], false);
+    const [a] = answer([cell('inproc', 1, 1024, 1), cell('inproc', 2, 1024, 1.3), cell('threads', 1, 1024, 0.9), cell('threads', 2, 1024, 0.8)], false, IDLE);
     expect(a!.rows[1]!.paysOff).toBe(false);
     expect(answerTable(a!)[2]).toEqual(['inproc x2', '1024', '130,000', '1.30x', 'no (ranks in turn)']);
     expect(a!.best).toEqual({ transport: 'threads', workers: 2, batch: 1024 });
@@ -40,12 +49,12 @@ describe('the answer a bench leads with', () => {
   });
 
   it('with only the in-process group, says that its workers never ran at the same time', () => {
-    const [a] = answer([cell('inproc', 1, 10, 1), cell('inproc', 2, 10, 1.1)], false);
+    const [a] = answer([cell('inproc', 1, 10, 1), cell('inproc', 2, 10, 1.1)], false, IDLE);
     expect(a!.advice).toMatch(/^Stay on one node: no configuration measured ran its workers at the same time .*compare --transport threads\.$/);
   });
 
   it('without a multi-worker configuration, says how to measure one', () => {
-    const [a] = answer([cell('inproc', 1, 10, 1), cell('threads', 1, 10, 0.5)], false);
+    const [a] = answer([cell('inproc', 1, 10, 1), cell('threads', 1, 10, 0.5)], false, IDLE);
     expect(a!.best).toBeNull();
     expect(a!.advice).toMatch(/nothing with more than one worker was measured \(add --transport threads --workers 1,2/);
   });
@@ -54,7 +63,7 @@ describe('the answer a bench leads with', () => {
     const [a] = answer([
       cell('inproc', 1, 128, 1, { epochs: [[0.9, 10], [0.95, 20]] }), cell('threads', 2, 128, 1.6, { epochs: [[0.9, 6], [0.95, 12.5]] }),
       cell('inproc', 1, 1024, 1, { epochs: [[0.8, 2], [0.93, 4]] }), cell('threads', 2, 1024, 1.8, { epochs: [[0.8, 1.1], [0.93, 2.2]] }),
-    ], true);
+    ], true, IDLE);
     expect(a!.targetAccuracy).toBe(0.93);
     expect(answerTable(a!).map((r) => r[2])).toEqual(['time to 93.00%', '20.0 s', '12.5 s', '4.0 s', '2.2 s']);
     expect(a!.advice).toBe('Use threads x2 at batch 1024: 93.00% test accuracy in 2.2 s, 1.80x single-node at that batch.');
@@ -63,7 +72,7 @@ describe('the answer a bench leads with', () => {
   it('with --epochs, stays on one node when one node reaches the accuracy first', () => {
     const [a] = answer([
       cell('inproc', 1, 128, 1, { epochs: [[0.95, 5]] }), cell('threads', 2, 128, 0.7, { epochs: [[0.95, 7]] }),
-    ], true);
+    ], true, IDLE);
     expect(a!.advice).toBe('Stay on one node at batch 128: it reaches 95.00% test accuracy in 5.0 s; the closest with more workers is threads x2 at batch 128 (7.0 s, 0.70x single-node at that batch).');
   });
 
@@ -71,6 +80,6 @@ describe('the answer a bench leads with', () => {
     const big = netShape([784, 256, 256, 10]);
     const cells = [cell('inproc', 1, 1024, 1), cell('threads', 2, 1024, 0.8),
       { ...cell('inproc', 1, 1024, 1), net: big }, { ...cell('threads', 2, 1024, 1.8), net: big }];
-    expect(answer(cells, false).map((a) => [a.net, a.advice.split(':')[0]])).toEqual([['784-30-10', 'Stay on one node'], ['784-256-256-10', 'Use threads x2 at batch 1024']]);
+    expect(answer(cells, false, IDLE).map((a) => [a.net, a.advice.split(':')[0]])).toEqual([['784-30-10', 'Stay on one node'], ['784-256-256-10', 'Use threads x2 at batch 1024']]);
   });
 });
