@@ -1,11 +1,12 @@
 /**
  * Renders a dpt bench HTML report in headless Chromium and saves a PNG, to check that the page
- * draws without a network and to put a picture of it in the README.
+ * draws without a network and to put a picture of it in the README; also says whether every table
+ * lies inside the page at that width.
  *   node dist/bench/report-screenshot.js REPORT.html OUT.png [WIDTHxHEIGHT]
  * Needs Debian's chromium: apt-get update && apt-get install -y --no-install-recommends chromium
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -43,6 +44,28 @@ export function screenshot(html: string, png: string, size = '1280x2400'): numbe
   return statSync(png).size;
 }
 
+/** Where each table of the report ends, in px from the left, and the page's width, as laid out in a window `width` px wide. */
+export function tableEdges(html: string, width = 1280): { pageWidth: number; tableRights: number[] } {
+  const chromium = findChromium();
+  if (chromium === null) throw new Error(INSTALL_HINT);
+  const dir = mkdtempSync(join(tmpdir(), 'dpt-chromium-'));
+  try {
+    // a copy of the page that writes its measurements into the DOM Chromium dumps
+    const probe = `<script>document.body.dataset.edges = JSON.stringify({ pageWidth: document.documentElement.clientWidth, ` +
+      `tableRights: [...document.querySelectorAll('table')].map((t) => t.getBoundingClientRect().right) });</script>`;
+    const copy = join(dir, 'page.html');
+    writeFileSync(copy, readFileSync(html, 'utf8').replace('</body>', `${probe}</body>`));
+    const dom = execFileSync(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', `--user-data-dir=${join(dir, 'profile')}`, `--window-size=${width},1000`, '--hide-scrollbars',
+      '--dump-dom', pathToFileURL(copy).href], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    const m = /data-edges="([^"]*)"/.exec(dom);
+    if (!m) throw new Error(`chromium laid out ${html} but its tables could not be measured`);
+    return JSON.parse(m[1]!.replace(/&quot;/g, '"')) as { pageWidth: number; tableRights: number[] };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const invoked = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invoked) {
   const [html, png, size] = process.argv.slice(2);
@@ -53,6 +76,11 @@ if (invoked) {
     try {
       const bytes = screenshot(html, png, size);
       console.log(`Wrote ${png} (${bytes.toLocaleString('en-US')} bytes) from ${html}`);
+      const { pageWidth, tableRights } = tableEdges(html, Number((size ?? '1280x').split('x')[0]));
+      const over = tableRights.filter((r) => r > pageWidth);
+      console.log(over.length === 0
+        ? `All ${tableRights.length} tables lie inside the ${pageWidth} px page.`
+        : `${over.length} of ${tableRights.length} tables run past the ${pageWidth} px page (right edges ${over.map(Math.round).join(', ')} px).`);
     } catch (e) {
       process.stderr.write(`report-screenshot: ${(e as Error).message}\n`);
       process.exitCode = 1;

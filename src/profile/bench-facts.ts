@@ -57,7 +57,36 @@ export interface Machine {
   lockstep: Record<string, LockstepTable>;
 }
 
+/** The answer a bench leads with (answer.ts builds it): per net, its configurations and one sentence of advice. */
+export interface AnswerRow {
+  config: string;
+  transport: string;
+  workers: number;
+  batch: number;
+  samplesPerSecond: number;
+  /** seconds of training to the net's targetAccuracy (runs with --epochs only) */
+  secondsToAccuracy: number | null;
+  /** median step of one node (inproc x1) at the same batch ÷ this configuration's: the cell's speedup */
+  speedup: number;
+  /** ranks busy at once, mean over the steps (1: one after another) */
+  concurrency: number;
+  /** null for the single-node baseline; true when more than one worker, running at the same time, ran faster than it by more than the break-even band (verdict.ts) */
+  paysOff: boolean | null;
+}
+
+export interface NetAnswer {
+  net: string;
+  /** with --epochs: the best test accuracy every configuration of this net reached (null without --epochs) */
+  targetAccuracy: number | null;
+  rows: AnswerRow[];
+  /** the configuration the advice names (null when nothing with more than one worker was measured) */
+  best: { transport: string; workers: number; batch: number } | null;
+  advice: string;
+}
+
 export interface BenchOutcome {
+  /** first, so that a reader of the JSON meets the answer before the detail */
+  answer: NetAnswer[];
   machine: Machine;
   plan: BenchPlan;
   cells: BenchCell[];

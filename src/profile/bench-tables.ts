@@ -1,9 +1,11 @@
 /**
- * The text `dpt bench` prints: the measured grid (samples/s, step split, speedup, efficiency,
+ * The text `dpt bench` prints: first the answer (per net, a narrow table and one sentence of
+ * advice), then the detail: the measured grid (samples/s, step split, speedup, efficiency,
  * bytes), the fitted cost model, its check against the multi-worker cells, the what-if
  * predictions and the verdict.
  */
 import { netKey } from './analysis.js';
+import { ANSWER_LEGEND, answerTable } from './answer.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX, textTable } from './format.js';
 import type { LockstepTable } from './model.js';
 import type { BenchOutcome } from './outcome.js';
@@ -16,7 +18,10 @@ export function benchTables(o: BenchOutcome): string[] {
     (p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
     `; every configuration from the same initial parameters and data order (seed ${p.seed}), eta ${p.eta}, back to back in this run. ` +
     `Load average ${o.machine.load[0].toFixed(1)} at the start, ${o.machine.load[1].toFixed(1)} at the end${Math.max(...o.machine.load) > o.machine.cores - 0.5 ? ' (the machine was shared: expect noise)' : ''}.`);
-  out.push('Speedup, efficiency and samples/s use the median step (p50) against the single-node baseline (inproc x1) at the same net and batch; the parts load..update are mean ms per step (mean over ranks) and add up to the mean step.');
+  out.push('', 'Answer', ...ANSWER_LEGEND);
+  // the "pays off" column is words: left-aligned
+  for (const a of o.answer) out.push('', a.net, ...textTable(answerTable(a), [4]), a.advice);
+  out.push('', 'Detail', 'Speedup, efficiency and samples/s use the median step (p50) against the single-node baseline (inproc x1) at the same net and batch; the parts load..update are mean ms per step (mean over ranks) and add up to the mean step.');
   for (const net of [...new Set(o.cells.map((c) => netKey(c.net)))]) {
     const cells = o.cells.filter((c) => netKey(c.net) === net);
     const acc = p.epochs === null ? `acc@${cells[0]!.evalImages}` : 'accuracy';

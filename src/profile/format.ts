@@ -30,11 +30,11 @@ export function fmtX(ratio: number): string {
   return Number.isFinite(ratio) ? `${ratio.toFixed(2)}x` : '–';
 }
 
-/** A plain text table: first row is the header, columns right-aligned except the first. */
-export function textTable(rows: string[][]): string[] {
+/** A plain text table: first row is the header, columns right-aligned except the first and any in `left`. */
+export function textTable(rows: string[][], left: readonly number[] = []): string[] {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r, i) => {
-    const line = r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
-    return i === 0 ? `${line}\n${'-'.repeat(line.length)}` : line;
+    const line = r.map((cell, c) => (c === 0 || left.includes(c) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+    return i === 0 ? `${line.trimEnd()}\n${'-'.repeat(line.length)}` : line.trimEnd();
   }).flatMap((l) => l.split('\n'));
 }

@@ -2,8 +2,10 @@
  * Everything `dpt bench` concludes from its measured cells, as one plain object (also the --json
  * output): per-cell figures with speedup and efficiency against the baseline, the cost model
  * fitted on all cells, its validation when fitted on the one-worker cells only, the break-even
- * points, the what-if predictions and the verdict. Pure: no I/O, no clocks.
+ * points, the what-if predictions, the verdict, and first of all the answer (answer.ts). Pure: no
+ * I/O, no clocks.
  */
+import { answer } from './answer.js';
 import { breakEven, speedups, validateOnOneWorker, whatIf, type BreakEven } from './analysis.js';
 import type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
 import { fitCostModel } from './model.js';
@@ -34,5 +36,6 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   }
   const whatIfRows = w ? whatIf(model, obs, w) : null;
   const partial = { machine, plan, cells, model, validation, breakEvens, whatIf: whatIfRows, whatIfSpec: w };
-  return { ...partial, verdict: verdict(partial) };
+  // the answer first: JSON keeps this order, and a reader should meet the answer before the detail
+  return { answer: answer(cells, plan.epochs !== null, machine), ...partial, verdict: verdict(partial) };
 }

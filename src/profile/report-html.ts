@@ -1,9 +1,11 @@
 /**
- * The self-contained HTML report of a bench (inline CSS and SVG, nothing fetched): the verdict,
- * the measured table, the step breakdown per configuration, speedup against workers beside the
- * ideal line and the model's prediction, the model check, and the loss / accuracy curves.
+ * The self-contained HTML report of a bench (inline CSS and SVG, nothing fetched): first the
+ * answer (per net, a table and one sentence of advice), then the verdict, the measured tables,
+ * the step breakdown per configuration, speedup against workers beside the ideal line and the
+ * model's prediction, the model check, and the loss / accuracy curves.
  */
 import { isBaseline, netKey } from './analysis.js';
+import { ANSWER_LEGEND, answerTable } from './answer.js';
 import { fmtRate } from './bench-tables.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { predictStep } from './model.js';
@@ -23,10 +25,10 @@ export function reportHtml(o: BenchOutcome): string {
     `${p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration`}; ` +
     `same initial parameters and data order (seed ${p.seed}), eta ${p.eta}; all measured back to back in one run; ` +
     `load average ${o.machine.load[0].toFixed(1)} → ${o.machine.load[1].toFixed(1)}.</p>`,
-    `<h2>Verdict</h2>`, verdictHtml(o.verdict));
+    ...answerHtml(o), `<h2>Verdict in detail</h2>`, verdictHtml(o.verdict));
   const groups = new Map<string, BenchCell[]>();
   for (const c of o.cells) groups.set(`${netKey(c.net)}|${c.batch}`, [...(groups.get(`${netKey(c.net)}|${c.batch}`) ?? []), c]);
-  body.push(`<h2>Measured</h2>`, measuredTable(o));
+  body.push(`<h2>Measured</h2>`, ...measuredTables(o));
   body.push(`<h2>Where the step goes</h2><p>Mean ms per step, averaged over the ranks (each rank's view adds up to the step time). Speedups use the median step.</p>`);
   for (const cells of groups.values()) {
     body.push(`<h3>${esc(netKey(cells[0]!.net))}, batch ${cells[0]!.batch}</h3>`, stackedBars(cells.map((c) => ({
@@ -60,8 +62,12 @@ export function reportHtml(o: BenchOutcome): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>dpt bench report</title><style>${CSS}</style></head><body>${body.join('\n')}</body></html>\n`;
 }
 
+// Tables keep their figures on one line and only a text column (class "text") wraps: with one
+// measured table per net, every table fits the 1200 px body.
 const CSS = `body{font-family:sans-serif;margin:24px;max-width:1200px;color:#222}h1{margin-bottom:4px}.meta{color:#555}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}td:first-child,th:first-child{text-align:left}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;white-space:nowrap}td:first-child,th:first-child{text-align:left}
+td.words,th.words{text-align:left}td.text,th.text{white-space:normal;text-align:left;min-width:16em}
+.legend{color:#555;font-size:13px}.advice{font-size:17px;font-weight:bold;background:#eef6ee;border-left:4px solid #31a354;padding:8px 16px}
 .verdict{background:#f6f8fa;border-left:4px solid #3182bd;padding:8px 16px}.verdict p{margin:6px 0}.verdict .sub{margin-left:18px;color:#333}
 .row{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{text-align:center;font-size:13px;color:#555}`;
 
@@ -71,15 +77,35 @@ function verdictHtml(lines: string[]): string {
   return `<div class="verdict">${paragraphs.join('')}</div>`;
 }
 
-function measuredTable(o: BenchOutcome): string {
-  const head = ['net', 'config', 'batch', 'samples/s', 'step p50', 'mean', 'p99', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'efficiency', 'bytes/step', 'accuracy'];
-  const rows = o.cells.map((c) => [netKey(c.net), cellName(c), String(c.batch), fmtInt(c.samplesPerSecond), fmtMs(c.observation.stepMs),
-    fmtMs(c.summary.step.meanMs), fmtMs(c.summary.step.p99Ms), ...GROUPS.map((g) => fmtMs(c.summary.groups[g])), fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2)]);
-  return table(head, rows);
+/** Per net: its table (the first column, the configuration, stays left-aligned) and the advice. */
+function answerHtml(o: BenchOutcome): string[] {
+  const out = [`<h2 id="answer">Answer</h2>`, `<p class="legend">${ANSWER_LEGEND.map(esc).join('<br>')}</p>`];
+  for (const a of o.answer) {
+    const [head, ...rows] = answerTable(a);
+    out.push(`<h3>${esc(a.net)}</h3>`, table(head!, rows, { words: [4] }), `<p class="advice">${esc(a.advice)}</p>`);
+  }
+  return out;
 }
 
-function table(head: string[], rows: string[][]): string {
-  return `<table><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows.map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`).join('')}</table>`;
+/** One table per net, so that no column repeats the net and the table stays inside the page. */
+function measuredTables(o: BenchOutcome): string[] {
+  const head = ['config', 'batch', 'samples/s', 'step p50', 'mean', 'p99', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'efficiency', 'bytes/step', 'accuracy'];
+  return [...new Set(o.cells.map((c) => netKey(c.net)))].flatMap((net) => {
+    const cells = o.cells.filter((c) => netKey(c.net) === net);
+    const rows = cells.map((c) => [cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.observation.stepMs),
+      fmtMs(c.summary.step.meanMs), fmtMs(c.summary.step.p99Ms), ...GROUPS.map((g) => fmtMs(c.summary.groups[g])), fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2)]);
+    return [`<h3>${esc(net)} (${cells[0]!.net.params.toLocaleString('en-US')} parameters)</h3>`, table(head, rows)];
+  });
+}
+
+/**
+ * Figures stay on one line, right-aligned; `words` columns are left-aligned, and `text` columns
+ * (sentences, like what a prediction assumes) wrap instead of widening the table past the page.
+ */
+function table(head: string[], rows: string[][], cols: { words?: number[]; text?: number[] } = {}): string {
+  const cls = (i: number): string => (cols.text?.includes(i) ? ' class="text"' : cols.words?.includes(i) ? ' class="words"' : '');
+  return `<table><tr>${head.map((h, i) => `<th${cls(i)}>${esc(h)}</th>`).join('')}</tr>` +
+    `${rows.map((r) => `<tr>${r.map((v, i) => `<td${cls(i)}>${esc(v)}</td>`).join('')}</tr>`).join('')}</table>`;
 }
 
 function speedupChart(o: BenchOutcome, cells: BenchCell[]): string {
@@ -110,5 +136,5 @@ function whatIfHtml(o: BenchOutcome): string {
   const n = o.whatIf[0]!.network;
   return `<h2>What if</h2><p>${n ? `Each worker on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}. ` : ''}Predicted by the model; baseline = one node of this machine.</p>` + table(
     ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'one node', 'speedup', 'assumes'],
-    o.whatIf.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs), fmtMs(r.prediction.communicationMs), fmtMs(r.baselineMs), fmtX(r.speedup), r.prediction.assumptions.join('; ') || '–']));
+    o.whatIf.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs), fmtMs(r.prediction.communicationMs), fmtMs(r.baselineMs), fmtX(r.speedup), r.prediction.assumptions.join('; ') || '–']), { text: [9] });
 }

@@ -11,12 +11,14 @@ import { GROUPS } from './phases.js';
 import type { BenchCell, BenchOutcome } from './bench-facts.js';
 import { median } from './stats.js';
 
-type Facts = Omit<BenchOutcome, 'verdict'>;
+type Facts = Omit<BenchOutcome, 'verdict' | 'answer'>;
 
 export const cellName = (c: { transport: string; workers: number }): string => `${c.transport} x${c.workers}`;
 
 /** Speedups within this band of 1 are called break-even rather than a win or a loss. */
-const EVEN_BAND = 0.05;
+export const EVEN_BAND = 0.05;
+/** Ranks busy at once (mean over the steps) from which a configuration counts as running its workers at the same time. */
+export const CONCURRENT_FROM = 1.2;
 
 export function verdict(f: Facts): string[] {
   const out: string[] = ['Verdict'];
@@ -30,16 +32,31 @@ export function verdict(f: Facts): string[] {
   return out;
 }
 
+/**
+ * The configurations that answer "does parallelism pay off": more than one worker (one worker of
+ * another transport only shows its overhead) and, where any did, workers that ran at the same time.
+ */
+export function contenders<T extends { transport: string; workers: number }>(cells: T[], concurrency: (c: T) => number): T[] {
+  const parallel = cells.filter((c) => !isBaseline(c));
+  const multi = parallel.filter((c) => c.workers > 1);
+  const concurrent = multi.filter((c) => concurrency(c) >= CONCURRENT_FROM);
+  return concurrent.length > 0 ? concurrent : multi.length > 0 ? multi : parallel;
+}
+
 function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
   const base = cells.find(isBaseline)!;
   const head = `${netKey(base.net)} at batch ${base.batch}:`;
   const parallel = cells.filter((c) => !isBaseline(c));
   if (parallel.length === 0) return [`${head} only the single-node baseline was measured (${fmtMs(base.summary.step.meanMs)} per step); add --transport and --workers to compare.`];
-  // the question is about more than one worker; one worker of another transport only shows its overhead
-  const multi = parallel.filter((c) => c.workers > 1);
-  const best = (multi.length > 0 ? multi : parallel).reduce((a, b) => (b.speedup > a.speedup ? b : a));
+  const best = contenders(parallel, (c) => c.observation.concurrency).reduce((a, b) => (b.speedup > a.speedup ? b : a));
   const lines: string[] = [];
-  if (best.speedup > 1 + EVEN_BAND) {
+  const inTurn = (c: BenchCell): boolean => c.workers > 1 && c.observation.concurrency < CONCURRENT_FROM && c.speedup > 1 + EVEN_BAND;
+  const notParallelism = (c: BenchCell): string => `ran its ranks one after another (${c.observation.concurrency.toFixed(2)} busy at once), so the gain is not ` +
+    `parallelism: smaller shards running faster per example (caches), or another job loading the machine while the baseline ran ` +
+    `(load average ${f.machine.load[0].toFixed(1)} → ${f.machine.load[1].toFixed(1)} on ${f.machine.cores} cores)`;
+  if (inTurn(best)) {
+    lines.push(`${head} parallelism does NOT pay off: ${cellName(best)} measured ${fmtX(best.speedup)} the speed of one node, but it ${notParallelism(best)}.`);
+  } else if (best.speedup > 1 + EVEN_BAND) {
     lines.push(`${head} parallelism PAYS OFF: ${cellName(best)} is ${fmtX(best.speedup)} as fast as one node ` +
       `(${fmtPct(best.efficiency, 0)} efficiency; ${fmtInt(best.samplesPerSecond)} against ${fmtInt(base.samplesPerSecond)} samples/s).`);
   } else if (best.speedup >= 1 - EVEN_BAND) {
@@ -48,10 +65,9 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
     lines.push(`${head} parallelism does NOT pay off: the best parallel configuration, ${cellName(best)}, runs at ${fmtX(best.speedup)} ` +
       `the speed of one node (${(1 / best.speedup).toFixed(1)}x slower; ${fmtInt(best.samplesPerSecond)} against ${fmtInt(base.samplesPerSecond)} samples/s).`);
   }
-  if (best.workers > 1 && best.observation.concurrency < 1.2 && best.speedup > 1 + EVEN_BAND) {
-    lines.push(`  Caution: ${cellName(best)} ran its ranks one after another (${best.observation.concurrency.toFixed(2)} busy at once), so this gain is not ` +
-      `parallelism: smaller shards running faster per example (caches), or another job loading the machine while the baseline ran ` +
-      `(load average ${f.machine.load[0].toFixed(1)} → ${f.machine.load[1].toFixed(1)} on ${f.machine.cores} cores).`);
+  // a faster configuration passed over because its ranks took turns: say why it is not the answer
+  for (const c of parallel.filter((x) => x !== best && inTurn(x) && x.speedup > best.speedup)) {
+    lines.push(`  ${cellName(c)} measured ${fmtX(c.speedup)}, but it ${notParallelism(c)}.`);
   }
   const g = best.summary.groups;
   const step = best.summary.step.meanMs;
@@ -102,7 +118,7 @@ function levers(f: Facts, c: BenchCell): string[] {
   const g = c.summary.groups;
   const step = c.summary.step.meanMs;
   const out: string[] = [];
-  if (c.workers > 1 && c.observation.concurrency < 1.2) {
+  if (c.workers > 1 && c.observation.concurrency < CONCURRENT_FROM) {
     out.push(`workers that run at the same time (${cellName(c)} ran its ranks one after another, ${c.observation.concurrency.toFixed(2)} busy at once, so the step's compute did not shrink)`);
   }
   if (g.communication + g.wait > g.compute) out.push('a bigger batch (the work per step grows with it, the messages per step do not)');
@@ -124,7 +140,7 @@ function levers(f: Facts, c: BenchCell): string[] {
 }
 
 function coreNote(f: Facts): string[] {
-  const over = f.cells.filter((c) => c.workers > f.machine.cores && c.observation.concurrency > 1.2);
+  const over = f.cells.filter((c) => c.workers > f.machine.cores && c.observation.concurrency > CONCURRENT_FROM);
   const lines = [`This machine has ${f.machine.cores} cores: more than ${f.machine.cores} workers cannot speed anything up here, ` +
     `they only share the cores. The model caps usable parallelism at ${f.machine.cores} (ask --what-if cores=N for a bigger machine, or a network of N machines).`];
   if (over.length > 0) lines.push(`  Measured: ${over.map((c) => `${cellName(c)} at batch ${c.batch} ran at ${fmtX(c.speedup)}`).join('; ')}.`);

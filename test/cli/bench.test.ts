@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { benchCommand } from '../../cli/bench.js';
-import { DEFAULTS, type BenchConfig } from '../../src/config.js';
+import { BENCH_DEFAULTS, DEFAULTS, type BenchConfig } from '../../src/config.js';
+import { dpt } from '../helpers/cli.js';
 import type { BenchOutcome } from '../../src/profile/outcome.js';
 import { parseWhatIf } from '../../src/profile/what-if.js';
-import { screenshot } from '../../bench/report-screenshot.js';
+import { screenshot, tableEdges } from '../../bench/report-screenshot.js';
+import { benchTables } from '../../src/profile/bench-tables.js';
+import { fmtX } from '../../src/profile/format.js';
 import { chromiumMissing, skipNote } from '../helpers/environment.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dpt-bench-'));
@@ -67,6 +70,34 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(outcome.model.lockstep).toEqual(outcome.machine.lockstep);
   });
 
+  it('puts the answer first in the --json object, one row per measured cell with the cell\'s speedup', () => {
+    expect(Object.keys(outcome)[0]).toBe('answer');
+    const [a] = outcome.answer;
+    expect(a!.net).toBe('784-30-10');
+    expect(a!.rows.map((r) => [r.config, r.batch, r.speedup])).toEqual(outcome.cells.map((c) => [`${c.transport} x${c.workers}`, c.batch, c.speedup]));
+    // in-process ranks take turns: no row may claim to pay off, and the advice says so
+    expect(a!.rows.map((r) => r.paysOff)).toEqual([null, false, null, false]);
+    const best = outcome.cells.filter((c) => c.workers > 1).reduce((x, y) => (y.speedup > x.speedup ? y : x));
+    expect(a!.best).toEqual({ transport: best.transport, workers: best.workers, batch: best.batch });
+    expect(a!.advice).toContain(`Stay on one node: no configuration measured ran its workers at the same time (the best, inproc x2 at batch ${best.batch},`);
+  });
+
+  it('leads the text with the answer, right after the header, in tables that fit 100 columns', () => {
+    const lines = benchTables(outcome);
+    expect(lines[0]).toMatch(/^dpt bench: /);
+    expect(lines.slice(1, 3)).toEqual(['', 'Answer']);
+    const detail = lines.indexOf('Detail');
+    const answerLines = lines.slice(0, detail);
+    const advice = answerLines.indexOf(outcome.answer[0]!.advice);
+    expect(advice).toBeGreaterThan(0);
+    // the table: its rows, in the text, show the same speedups as the cells of the JSON
+    const rows = answerLines.filter((l) => /^inproc x\d/.test(l));
+    expect(rows.map((l) => l.split(/ {2,}/)[3])).toEqual(outcome.cells.map((c) => fmtX(c.speedup)));
+    for (const l of answerLines.slice(1, advice)) expect(l.length).toBeLessThanOrEqual(100);
+    expect(lines.findIndex((l) => l.startsWith('784-30-10 ('))).toBeGreaterThan(detail);
+    expect(lines.indexOf('Verdict')).toBeGreaterThan(detail);
+  });
+
   it('ends with a verdict that states the core limit and the optimisation caveat', () => {
     const text = outcome.verdict.join('\n');
     expect(text).toMatch(/^784-30-10 at batch 10: (parallelism PAYS OFF|parallelism does NOT pay off|BREAK-EVEN)/m);
@@ -79,13 +110,29 @@ describe('dpt bench (in-process group, real MNIST)', () => {
   it('writes a self-contained HTML report with the charts', () => {
     const html = readFileSync(report, 'utf8');
     expect(html.match(/<svg /g)!.length).toBeGreaterThanOrEqual(6);
-    for (const heading of ['Verdict', 'Where the step goes', 'Speedup against workers', 'Model check', 'What if', 'Training curves']) expect(html).toContain(heading);
+    for (const heading of ['Answer', 'Verdict in detail', 'Measured', 'Where the step goes', 'Speedup against workers', 'Model check', 'What if', 'Training curves']) expect(html).toContain(heading);
     // nothing to fetch: no scripts, stylesheets, images or fonts from elsewhere
     expect(html).not.toMatch(/<script|<link|<img|@import|url\(/);
     expect(html.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '')).not.toMatch(/https?:\/\//);
   });
 
   const chromium = chromiumMissing();
+  it('opens the report with the answer: the table and the advice before the verdict and the measured tables', () => {
+    const html = readFileSync(report, 'utf8');
+    const at = (text: string): number => html.indexOf(text);
+    const advice = outcome.answer[0]!.advice.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    expect(at('<h2 id="answer">Answer</h2>')).toBeGreaterThan(at('<h1>'));
+    expect(at('>pays off</th>') > at('<h2 id="answer">') && at('>pays off</th>') < at(advice)).toBe(true);
+    expect(at(advice)).toBeLessThan(at('<h2>Verdict in detail</h2>'));
+    expect(at('<h2>Verdict in detail</h2>')).toBeLessThan(at('<h2>Measured</h2>'));
+  });
+
+  it.skipIf(chromium !== null)(`lays out every table of the report inside a 1280 px page${skipNote(chromium)}`, () => {
+    const { pageWidth, tableRights } = tableEdges(report, 1280);
+    expect(tableRights.length).toBeGreaterThanOrEqual(4);
+    expect(Math.max(...tableRights)).toBeLessThanOrEqual(pageWidth);
+  });
+
   it.skipIf(chromium !== null)(`renders in headless Chromium${skipNote(chromium)}`, () => {
     const png = join(dir, 'report.png');
     expect(screenshot(report, png, '1200x1600')).toBeGreaterThan(20_000);
@@ -102,5 +149,22 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     }
     expect(o.cells[1]!.epochs.map((e) => e.accuracy)).toEqual(o.cells[0]!.epochs.map((e) => e.accuracy));
     expect(o.verdict.join('\n')).toMatch(/Time to \d+\.\d\d% test accuracy .*inproc x1 \d+\.\d s, inproc x2 \d+\.\d s/);
+    // the answer leads with the time to the accuracy every configuration reached
+    const [a] = o.answer;
+    expect(a!.targetAccuracy).toBe(Math.min(...o.cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy)))));
+    expect(a!.rows.every((r) => r.secondsToAccuracy !== null && r.secondsToAccuracy > 0)).toBe(true);
+    const header = new RegExp(`^config +batch +time to ${(100 * a!.targetAccuracy!).toFixed(2)}% +speedup +pays off$`);
+    expect(benchTables(o).some((l) => header.test(l))).toBe(true);
+  });
+});
+
+describe('dpt bench with no flags', () => {
+  it('compares one node with two threads, whose workers can run at the same time, and says so in --help', () => {
+    expect(BENCH_DEFAULTS.transports).toEqual(['inproc', 'threads']);
+    expect(BENCH_DEFAULTS.workers).toEqual([1, 2]);
+    const r = dpt(['bench', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\(default:\s+\["inproc","threads"\]\)/);
+    expect(r.stdout).toMatch(/With no flags it compares one node \(inproc x1\) with two workers in a thread pool \(threads x2\)/);
   });
 });

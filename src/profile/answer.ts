@@ -1,0 +1,115 @@
+/**
+ * The answer a bench leads with, per net: one row per measured configuration (its rate, its
+ * speedup against one node at the same batch, whether it pays off) and one sentence saying which
+ * configuration to use. The text, the --json object and the HTML report all show this object.
+ */
+import { isBaseline, netKey } from './analysis.js';
+import type { AnswerRow, BenchCell, Machine, NetAnswer } from './bench-facts.js';
+import { fmtPct, fmtX } from './format.js';
+import { cellName, CONCURRENT_FROM, contenders, EVEN_BAND } from './verdict.js';
+
+/** One answer per net, in the order the nets were measured. */
+export function answer(cells: BenchCell[], timeToAccuracy: boolean, machine: Pick<Machine, 'cores' | 'load'>): NetAnswer[] {
+  const nets = [...new Set(cells.map((c) => netKey(c.net)))];
+  return nets.map((net) => netAnswer(net, cells.filter((c) => netKey(c.net) === net), timeToAccuracy, machine));
+}
+
+function netAnswer(net: string, cells: BenchCell[], timeToAccuracy: boolean, machine: Pick<Machine, 'cores' | 'load'>): NetAnswer {
+  const target = timeToAccuracy ? Math.min(...cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy)))) : null;
+  const rows: AnswerRow[] = cells.map((c) => ({
+    config: cellName(c), transport: c.transport, workers: c.workers, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
+    secondsToAccuracy: target === null ? null : c.epochs.find((e) => e.accuracy >= target)?.seconds ?? null,
+    speedup: c.speedup, concurrency: c.observation.concurrency,
+    // Parallelism pays off only where workers ran at the same time: one worker, or ranks taken one
+    // after another, can only look faster through noise or cache effects, which do not carry over.
+    paysOff: isBaseline(c) ? null : c.workers > 1 && c.observation.concurrency >= CONCURRENT_FROM && c.speedup > 1 + EVEN_BAND,
+  }));
+  const parallel = rows.filter((r) => r.workers > 1);
+  if (parallel.length === 0) {
+    return { net, targetAccuracy: target, rows, best: null,
+      advice: 'Stay on one node: nothing with more than one worker was measured (add --transport threads --workers 1,2 to compare).' };
+  }
+  // the same contenders as the verdict's: more than one worker, running at the same time where any did
+  const candidates = contenders(rows, (r) => r.concurrency);
+  const best = target === null ? fastest(candidates, (r) => -r.speedup) : fastestToAccuracy(rows, candidates);
+  const advice = target === null ? stepAdvice(best, rows) : timeAdvice(best, rows, target);
+  return {
+    net, targetAccuracy: target, rows, best: { transport: best.transport, workers: best.workers, batch: best.batch },
+    // in-process ranks take turns whatever the machine, so only other transports wait for free cores
+    advice: best.paysOff || best.transport === 'inproc' ? advice : advice.replace(/\.$/, sharedMachine(machine)),
+  };
+}
+
+/**
+ * Workers need cores of their own: a "stay" measured while other jobs held a core may not hold on
+ * an idle machine. The load average when the bench started is other jobs' alone (a whole core's
+ * worth of them: 1).
+ */
+function sharedMachine(m: Pick<Machine, 'cores' | 'load'>): string {
+  const before = m.load[0];
+  if (!(before >= BUSY_LOAD) || m.cores < 2) return '.';
+  return `, but other jobs held the cores while this ran (load average ${before.toFixed(1)} on ${m.cores} cores at the start): run it again on an idle machine.`;
+}
+
+/** a load average above which at least one core was taken by other jobs */
+const BUSY_LOAD = 1;
+
+/** The row with the least cost (ties: the first measured). */
+function fastest(rows: AnswerRow[], cost: (r: AnswerRow) => number): AnswerRow {
+  return rows.reduce((a, b) => (cost(b) < cost(a) ? b : a));
+}
+
+const seconds = (r: AnswerRow): number => r.secondsToAccuracy ?? Infinity;
+
+/** With --epochs the winner is what reaches the accuracy first, whatever its batch, if it pays off against one node at its batch. */
+function fastestToAccuracy(rows: AnswerRow[], candidates: AnswerRow[]): AnswerRow {
+  const first = fastest(rows, seconds);
+  return first.paysOff ? first : fastest(candidates, seconds);
+}
+
+function stepAdvice(best: AnswerRow, rows: AnswerRow[]): string {
+  const at = `${best.config} at batch ${best.batch}`;
+  if (best.paysOff) return `Use ${at}: ${fmtX(best.speedup)} single-node (${fmtRate(best.samplesPerSecond)} samples/s).`;
+  if (best.concurrency < CONCURRENT_FROM) {
+    return `Stay on one node: no configuration measured ran its workers at the same time (the best, ${at}, ran its ranks one after another, ` +
+      `${fmtX(best.speedup)})${best.transport === 'inproc' ? '; the in-process group always does: compare --transport threads' : ''}.`;
+  }
+  const even = best.speedup >= 1 - EVEN_BAND ? ', no real gain for the extra workers' : '';
+  const beaten = rows.some((r) => r.paysOff === false && r.speedup > 1 + EVEN_BAND);
+  return `Stay on one node: ${beaten ? 'nothing whose workers ran at the same time beats it' : 'nothing measured beats it'}; ` +
+    `the closest is ${at} (${fmtX(best.speedup)}${even}).`;
+}
+
+function timeAdvice(best: AnswerRow, rows: AnswerRow[], target: number): string {
+  const acc = fmtPct(target, 2);
+  if (best.paysOff) return `Use ${best.config} at batch ${best.batch}: ${acc} test accuracy in ${fmtS(best.secondsToAccuracy)}, ${fmtX(best.speedup)} single-node at that batch.`;
+  const single = fastest(rows.filter((r) => r.paysOff === null), seconds);
+  return `Stay on one node at batch ${single.batch}: it reaches ${acc} test accuracy in ${fmtS(single.secondsToAccuracy)}; ` +
+    `the closest with more workers is ${best.config} at batch ${best.batch} (${fmtS(best.secondsToAccuracy)}, ${fmtX(best.speedup)} single-node at that batch).`;
+}
+
+/** The answer's table as strings, header first: the text output and the HTML report both draw this. */
+export function answerTable(a: NetAnswer): string[][] {
+  const rate = a.targetAccuracy === null ? 'samples/s' : `time to ${fmtPct(a.targetAccuracy, 2)}`;
+  return [
+    ['config', 'batch', rate, 'speedup', 'pays off'],
+    ...a.rows.map((r) => [r.config, String(r.batch), a.targetAccuracy === null ? fmtRate(r.samplesPerSecond) : fmtS(r.secondsToAccuracy),
+      fmtX(r.speedup), paysOffCell(r)]),
+  ];
+}
+
+function paysOffCell(r: AnswerRow): string {
+  if (r.paysOff === null) return 'baseline';
+  if (r.paysOff) return 'yes';
+  // faster, but not through parallelism: say why it is still a no
+  return r.speedup > 1 + EVEN_BAND ? (r.workers === 1 ? 'no (1 worker)' : 'no (ranks in turn)') : 'no';
+}
+
+/** What the table's speedup and "pays off" mean, in two lines under the heading. */
+export const ANSWER_LEGEND: readonly string[] = [
+  "speedup: one node's median step (inproc x1, same net and batch) ÷ this configuration's",
+  `pays off: over ${Math.round(EVEN_BAND * 100)}% faster, with more than one worker running at the same time`,
+];
+
+const fmtS = (s: number | null): string => (s === null ? 'never' : `${s.toFixed(1)} s`);
+const fmtRate = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
