@@ -34,7 +34,7 @@ import type { Kernels } from '../src/tensor/kernels.js';
 import { echoFloor } from './ws-echo.js';
 import { Rng } from '../src/tensor/rng.js';
 import { mean, median } from '../src/profile/stats.js';
-import { SEND } from '../src/profile/phases.js';
+import { HANDOFF } from '../src/profile/phases.js';
 import { Profiler } from '../src/profile/profiler.js';
 import { summarizeSteps } from '../src/profile/summary.js';
 
@@ -113,8 +113,8 @@ async function measure(group: WorkerGroup, net: Network, initial: Float32Array, 
   return {
     secondsPerStep: median(perStep), bytesPerStep: summary.bytesPerStep, params: checked,
     workerMs: mean(measured.map((rec) => Math.max(...rec.ranks.map((k) => k.loadMs + k.computeMs)))),
-    // the profiler's SEND: each rank's round trip less everything both sides timed, mean over ranks
-    commMs: summary.phases.find((row) => row.phase === SEND)!.perStepMs,
+    // the profiler's HANDOFF: each rank's round trip less everything both sides timed, mean over ranks
+    commMs: summary.phases.find((row) => row.phase === HANDOFF)!.perStepMs,
   };
 }
 
@@ -264,7 +264,7 @@ async function main(): Promise<void> {
 
 await main();
 if (versusDdp.length > 0) {
-  console.log('\ntargets (issue 5): 2 ws workers (local data) against DDP with a DataLoader, seconds per epoch ratio');
+  console.log('\ntargets: 2 ws workers (local data) against DDP with a DataLoader, seconds per epoch ratio');
   for (const v of versusDdp) {
     const target = DDP_TARGETS[`${v.net}|${v.batch}`];
     const floorMs = bareFloor.get(`${v.net}|2`);

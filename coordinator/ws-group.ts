@@ -5,7 +5,7 @@
  * indices (--data local, the worker holds MNIST) or pixels and labels (--data ship) — and waits
  * for every rank's gradient sums, which are copied into a per-rank buffer owned here.
  *
- * Worker loss (issue 7). The shard partition of every step is fixed by --workers (W shards, the
+ * Worker loss. The shard partition of every step is fixed by --workers (W shards, the
  * same cut as with no failure), and results are kept per SHARD, summed in shard order: whichever
  * connection computed a shard, the step's sum is the same, bit for bit. A connection that closes,
  * misses its heartbeat, sends a bad reply or overruns --step-timeout loses its rank; the shards it

@@ -139,7 +139,7 @@ export function whatIf(model: CostModel, cells: CellObservation[], w: WhatIf): W
     if (transports.length === 0) {
       const base = model.transports[BASELINE_TRANSPORT]!;
       m = { ...model, transports: { ...model.transports, network: {
-        ...base, transport: 'network', concurrent: true, coordPerMessageMs: 0, coordPerByteMs: 0, wirePerMessageMs: 0, wirePerByteMs: 0,
+        ...base, transport: 'network', concurrent: true, coordPerRankMs: 0, coordPerByteMs: 0, handoffPerRankMs: 0, handoffPerByteMs: 0,
         bytesFixed: 0, bytesPerParam: 0, bytesPerExample: 0 } } };
       transports = ['network'];
     }

@@ -65,7 +65,7 @@ function modelTable(o: BenchOutcome): string[] {
   const m = o.model;
   const rows = Object.values(m.transports).map((t) => [
     t.transport, `${t.computeFactor.toFixed(2)}x`,
-    fmtMs(t.coordPerMessageMs + t.wirePerMessageMs), `${((t.coordPerByteMs + t.wirePerByteMs) * 1e6).toPrecision(3)} ns`,
+    fmtMs(t.coordPerRankMs + t.handoffPerRankMs), `${((t.coordPerByteMs + t.handoffPerByteMs) * 1e6).toPrecision(3)} ns`,
     `${fmtInt(t.bytesFixed)} + ${t.bytesPerParam.toPrecision(3)}/param + ${t.bytesPerExample.toPrecision(3)}/example`,
     fmtMs(t.overheadMs), t.concurrent === null ? 'not seen' : t.concurrent ? 'yes' : 'no (one after another)', fmtMs(t.rmsMs),
   ]);
@@ -73,16 +73,16 @@ function modelTable(o: BenchOutcome): string[] {
     `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
     `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), ${m.cores} cores (more workers take turns on them)`,
     ...Object.entries(m.lockstep).map(([net, table]) => `Lockstep probe, ${net} (ms per step, ranks computing their shards at once, nothing exchanged): ${describeTable(table)}`),
-    ...textTable([['transport', 'compute × probe', 'per message', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
+    ...textTable([['transport', 'compute × probe', 'per rank', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),
     ...serialLines(o),
   ];
 }
 
 /** σ, the coordinator's own CPU in one rank's exchange, where it was measured (workers in other processes). */
 function serialLines(o: BenchOutcome): string[] {
-  const parts = Object.values(o.model.transports).filter((t) => t.serialPerMessageMs !== null).map((t) => {
+  const parts = Object.values(o.model.transports).filter((t) => t.serialPerRankMs !== null).map((t) => {
     const sizes = o.cells.filter((c) => c.transport === t.transport && c.workers === 1).map((c) => c.observation.ranks[0]?.bytes ?? 0);
-    const at = [...new Set(sizes.sort((a, b) => a - b).map((b) => `${fmtMs(t.serialPerMessageMs! + t.serialPerByteMs * b)} at ${fmtBytes(b)}`))];
+    const at = [...new Set(sizes.sort((a, b) => a - b).map((b) => `${fmtMs(t.serialPerRankMs! + t.serialPerByteMs * b)} at ${fmtBytes(b)}`))];
     return `${t.transport} ${at.join(', ')}`;
   });
   if (parts.length === 0) return [];

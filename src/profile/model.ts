@@ -1,7 +1,7 @@
 /**
  * The cost model: a step of W workers on a global batch B of a net with P parameters takes
- *   T = F + W·(e₀ + e_b·bytes) + wire + compute + u₀ + u·P + [W > 1]·ρ·W·P
- *   wire    = (l₀ + l_b·bytes) + (W − 1)·σ                  ranks that run at the same time
+ *   T = F + W·(e₀ + e_b·bytes) + handoff + compute + u₀ + u·P + [W > 1]·ρ·W·P
+ *   handoff = (l₀ + l_b·bytes) + (W − 1)·σ                  ranks that run at the same time
  *           = W·(l₀ + l_b·bytes)                            ranks run one after another
  *             (+ 2·latency + W·bytes·8/bandwidth over a what-if network)
  *   σ       = s₀ + s_b·bytes: the coordinator's own CPU time in one rank's round trip beyond its
@@ -9,7 +9,9 @@
  *             process's CPU time during the exchange of a one-worker cell; 0 where not measured
  *             (threads: no bytes, nothing of the round trip is the coordinator's alone). The
  *             coordinator is one thread: that part adds up over the ranks while the rest of the
- *             round trip (the worker's side, the wire, the wake-ups) overlaps.
+ *             round trip (the worker's side, the network or the shared-memory signal, the wake-ups) overlaps.
+ *   The handoff is the untimed rest of a rank's round trip (the HANDOFF phase); for threads
+ *   nothing crosses a wire and bytes are 0, so only l₀ (signalling and wake-up) remains.
  *   compute = f · L(k, n) · max(1, W/cores), k = min(W, cores)   ranks that run at the same time
  *           = f · W · L(1, n)                                     ranks run one after another
  * with shard n = ⌈B/W⌉ and bytes = b₀ + b_P·P + b_n·n per rank. L(k, n) is the lockstep probe
@@ -19,7 +21,7 @@
  * job's share of the cores — measured directly rather than built up from separate terms. f, one
  * factor per transport, is its workers' compute against the probe's (fitted on the cells). Every
  * coefficient is fitted by non-negative least squares from the measured cells, each on the part
- * of the step it explains (worker compute, coordinator per-message work, the untimed rest of the
+ * of the step it explains (worker compute, coordinator per-rank work, the untimed rest of the
  * round trip, reduce, optimizer); F is the mean of what is left.
  */
 import { nnls } from './least-squares.js';
@@ -35,16 +37,16 @@ export interface TransportModel {
   concurrent: boolean | null;
   /** f: its workers' compute of a shard ÷ the lockstep probe's at the same ranks and shard */
   computeFactor: number;
-  coordPerMessageMs: number;
+  coordPerRankMs: number;
   coordPerByteMs: number;
   /**
-   * σ = serialPerMessageMs + serialPerByteMs·bytes: the coordinator's CPU time per rank and step
+   * σ = serialPerRankMs + serialPerByteMs·bytes: the coordinator's CPU time per rank and step
    * beyond its timed encode/decode, which adds up over the ranks (null: not measured)
    */
-  serialPerMessageMs: number | null;
+  serialPerRankMs: number | null;
   serialPerByteMs: number;
-  wirePerMessageMs: number;
-  wirePerByteMs: number;
+  handoffPerRankMs: number;
+  handoffPerByteMs: number;
   bytesFixed: number;
   bytesPerParam: number;
   bytesPerExample: number;
@@ -144,7 +146,7 @@ function fitTransport(transport: string, own: CellObservation[], concurrent: boo
   const factor = nnls(own.map((c) => [computeBasis(model, parallel, scenario(c)).ms]), own.map(stepCompute), true);
   const rows = own.flatMap((c) => c.ranks.map((r) => ({ c, r })));
   const coord = nnls(rows.map(({ r }) => [1, r.bytes]), rows.map(({ r }) => r.coordMs));
-  const wire = nnls(rows.map(({ r }) => [1, r.bytes]), rows.map(({ r }) => r.wireMs));
+  const handoff = nnls(rows.map(({ r }) => [1, r.bytes]), rows.map(({ r }) => r.handoffMs));
   const bytes = nnls(rows.map(({ c, r }) => [1, c.net.params, r.shard]), rows.map(({ r }) => r.bytes));
   // σ per rank: the coordinator's CPU in the exchange, less the encode/decode counted above
   const sc = own.filter((c) => Number.isFinite(c.coordCpuMs) && c.ranks.length > 0);
@@ -152,9 +154,9 @@ function fitTransport(transport: string, own: CellObservation[], concurrent: boo
   const serial = sc.length > 0 ? nnls(sc.map((c) => [1, c.ranks.reduce((a, r) => a + r.bytes, 0) / c.ranks.length]), sc.map(serialOf)) : null;
   const tm: TransportModel = {
     transport, concurrent, computeFactor: factor.coef[0]!,
-    coordPerMessageMs: coord.coef[0]!, coordPerByteMs: coord.coef[1]!,
-    serialPerMessageMs: serial === null ? null : serial.coef[0]!, serialPerByteMs: serial === null ? 0 : serial.coef[1]!,
-    wirePerMessageMs: wire.coef[0]!, wirePerByteMs: wire.coef[1]!,
+    coordPerRankMs: coord.coef[0]!, coordPerByteMs: coord.coef[1]!,
+    serialPerRankMs: serial === null ? null : serial.coef[0]!, serialPerByteMs: serial === null ? 0 : serial.coef[1]!,
+    handoffPerRankMs: handoff.coef[0]!, handoffPerByteMs: handoff.coef[1]!,
     bytesFixed: bytes.coef[0]!, bytesPerParam: bytes.coef[1]!, bytesPerExample: bytes.coef[2]!,
     overheadMs: 0, cells: own.length, rmsMs: NaN,
   };
@@ -190,10 +192,10 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   if (tm.concurrent === null && W > 1) assumptions.push(`${tm.transport} ranks run at the same time (no multi-worker run of it was measured)`);
   const basis = computeBasis(model, parallel, s);
   const computeMs = tm.computeFactor * basis.ms;
-  const roundTrip = tm.wirePerMessageMs + tm.wirePerByteMs * bytes;
+  const roundTrip = tm.handoffPerRankMs + tm.handoffPerByteMs * bytes;
   // the coordinator's share (σ, measured) adds up over the ranks; the rest overlaps
-  const serial = tm.serialPerMessageMs === null ? 0 : Math.min(roundTrip, Math.max(0, tm.serialPerMessageMs + tm.serialPerByteMs * bytes));
-  let wireMs = parallel ? roundTrip + (W - 1) * serial : W * roundTrip;
+  const serial = tm.serialPerRankMs === null ? 0 : Math.min(roundTrip, Math.max(0, tm.serialPerRankMs + tm.serialPerByteMs * bytes));
+  let handoffMs = parallel ? roundTrip + (W - 1) * serial : W * roundTrip;
   if (s.network) {
     if (bytes === 0) {
       // a shared-memory transport moved nothing; over a network it would move parameters out,
@@ -201,20 +203,20 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
       bytes = 8 * P + 4 * shard + 64;
       assumptions.push(`${fmtInt(bytes)} bytes per rank over the network (parameters out, gradient sums back, indices)`);
     }
-    wireMs += 2 * s.network.latencyMs + (W * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
+    handoffMs += 2 * s.network.latencyMs + (W * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
   }
   // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
   // theirs) with the coordinator need W + 1 cores; with fewer, the OS time-slices them and no
   // one-worker run shows what that costs (on a 2-core VM, ws x2 at 784-256-256-10: ~2 ms per
   // step, bench/ws-sharing.ts; docs/profiling.md "Limits")
   const machineCores = s.cores ?? model.cores;
-  if (W > 1 && tm.serialPerMessageMs !== null && !s.network && W + 1 > machineCores) {
+  if (W > 1 && tm.serialPerRankMs !== null && !s.network && W + 1 > machineCores) {
     assumptions.push(`${W} worker processes and the coordinator share ${machineCores} cores: what the OS scheduling of ${W + 1} processes on ${machineCores} cores costs is not in the model (no one-worker run shows it)`);
   }
-  const coordMs = W * (tm.coordPerMessageMs + tm.coordPerByteMs * bytes);
+  const coordMs = W * (tm.coordPerRankMs + tm.coordPerByteMs * bytes);
   const updateMs = model.optimizerFixedMs + model.optimizerPerParamMs * P + (W > 1 ? model.reducePerFloatMs * W * P : 0);
   if (W > 1 && model.reduceSource === 'none') assumptions.push('no cost for adding the workers\' gradients (not measured)');
-  const communicationMs = wireMs + coordMs;
+  const communicationMs = handoffMs + coordMs;
   return {
     stepMs: tm.overheadMs + computeMs + communicationMs + updateMs,
     computeMs, communicationMs, updateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes, ranksAtOnce: basis.ranks, cpuSharing: basis.sharing, assumptions,

@@ -33,8 +33,8 @@ export interface RankObservation {
   computeMs: number;
   /** coordinator encode + decode for this rank, ms (serial on the coordinator) */
   coordMs: number;
-  /** the rest of the round trip: wire, wake-ups, worker encode/decode, ms */
-  wireMs: number;
+  /** the rest of the round trip (HANDOFF): the socket or the shared-memory signal, wake-ups, worker encode/decode, ms */
+  handoffMs: number;
   /** bytes sent + received */
   bytes: number;
 }
@@ -68,7 +68,7 @@ export function observeCell(transport: string, batch: number, net: NetShape, ste
       shard: mean(ks.map((k) => k.count)),
       computeMs: median(ks.map((k) => k.loadMs + k.computeMs)),
       coordMs: median(ks.map((k) => k.coordEncodeMs + k.coordDecodeMs)),
-      wireMs: median(ks.map((k) => Math.max(0, k.receivedAt - k.sentAt - k.loadMs - k.computeMs - k.coordEncodeMs - k.coordDecodeMs))),
+      handoffMs: median(ks.map((k) => Math.max(0, k.receivedAt - k.sentAt - k.loadMs - k.computeMs - k.coordEncodeMs - k.coordDecodeMs))),
       bytes: mean(ks.map((k) => k.bytesSent + k.bytesReceived)),
     });
   }

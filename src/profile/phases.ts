@@ -7,7 +7,7 @@
 export const DATA_LOAD = 'DATA_LOAD';
 export const BROADCAST = 'BROADCAST';
 export const ENCODE = 'ENCODE';
-export const SEND = 'SEND';
+export const HANDOFF = 'HANDOFF';
 export const DECODE = 'DECODE';
 export const COMPUTE = 'COMPUTE';
 export const WAIT = 'WAIT';
@@ -16,7 +16,7 @@ export const OPTIMIZER = 'OPTIMIZER';
 export const EVAL = 'EVAL';
 
 /** The phases that make up a training step, in the order a step runs through them. */
-export const STEP_PHASES = [DATA_LOAD, BROADCAST, ENCODE, SEND, DECODE, COMPUTE, WAIT, REDUCE, OPTIMIZER] as const;
+export const STEP_PHASES = [DATA_LOAD, BROADCAST, ENCODE, HANDOFF, DECODE, COMPUTE, WAIT, REDUCE, OPTIMIZER] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
 /** Every phase, including EVAL, which runs between epochs and is not part of any step. */
 export const ALL_PHASES = [...STEP_PHASES, EVAL] as const;
@@ -34,7 +34,7 @@ export const GROUP_OF: Readonly<Record<StepPhase, PhaseGroup>> = {
   DATA_LOAD: 'load',
   BROADCAST: 'communication',
   ENCODE: 'communication',
-  SEND: 'communication',
+  HANDOFF: 'communication',
   DECODE: 'communication',
   COMPUTE: 'compute',
   WAIT: 'wait',

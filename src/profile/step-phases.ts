@@ -7,7 +7,8 @@
  *              ranks) and after r's reply arrived until the slowest rank's did (the barrier)
  *   ENCODE, DECODE  coordinator + worker serialisation
  *   COMPUTE    the worker's forward+backward
- *   SEND       the rest of r's round trip: wire, wake-ups, copies (round trip − everything the
+ *   HANDOFF    the rest of r's round trip: handing the request over and the reply back (ws: the
+ *              socket and the network; threads: shared-memory signalling and the wake-up), copies (round trip − everything the
  *              two sides timed themselves; clamped at 0)
  *   REDUCE, OPTIMIZER  the coordinator after computeStep returned.
  * The coordinator's view of a step is the mean over ranks, so it too sums to the wall time.
@@ -27,14 +28,14 @@ export function rankPhases(rec: StepRecord, r: number, out: Float64Array): Float
   out[I.ENCODE] = k.coordEncodeMs + k.workerEncodeMs;
   out[I.DECODE] = k.coordDecodeMs + k.workerDecodeMs;
   out[I.COMPUTE] = k.computeMs;
-  out[I.SEND] = untimedMs(k);
+  out[I.HANDOFF] = untimedMs(k);
   out[I.REDUCE] = rec.t3 - rec.t2;
   out[I.OPTIMIZER] = rec.t4 - rec.t3;
   return out;
 }
 
 /**
- * The untimed rest of a rank's round trip (SEND): wire, wake-ups, copies — the round trip less
+ * The untimed rest of a rank's round trip (HANDOFF): the socket or the shared-memory signal, wake-ups, copies — the round trip less
  * everything the coordinator and the worker timed themselves, clamped at 0 (a group that reported
  * more worker time than the round trip).
  */

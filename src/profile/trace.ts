@@ -1,8 +1,8 @@
 /**
  * Chrome trace-event JSON (opens in Perfetto and chrome://tracing): one track for the coordinator
  * and one per worker, complete ("X") events in µs since the profiler was created. A worker's
- * track lays its round trip out as ENCODE → SEND → DECODE → DATA_LOAD → COMPUTE →
- * ENCODE → SEND → DECODE with the measured durations (the two SEND halves split the untimed rest
+ * track lays its round trip out as ENCODE → HANDOFF → DECODE → DATA_LOAD → COMPUTE →
+ * ENCODE → HANDOFF → DECODE with the measured durations (the two HANDOFF halves split the untimed rest
  * of the round trip), WAIT before and after, so every phase of step-phases.ts has an event.
  */
 import { writeFileSync } from 'node:fs';
@@ -59,11 +59,11 @@ function workerSpans(rec: StepRecord, r: number, firstSent: number,
   span: (name: string, tid: number, start: number, durMs: number, args?: Record<string, unknown>) => void, args: Record<string, unknown>): void {
   const k = rec.ranks[r]!;
   const tid = r + 1;
-  const wire = untimedMs(k) / 2;
+  const handoff = untimedMs(k) / 2;
   span('WAIT', tid, firstSent, Math.max(0, k.sentAt - firstSent), { ...args, why: 'request not yet handed over' });
   let t = k.sentAt;
-  for (const [name, d] of [['ENCODE', k.coordEncodeMs], ['SEND', wire], ['DECODE', k.workerDecodeMs],
-    ['DATA_LOAD', k.loadMs], ['COMPUTE', k.computeMs], ['ENCODE', k.workerEncodeMs], ['SEND', wire], ['DECODE', k.coordDecodeMs]] as const) {
+  for (const [name, d] of [['ENCODE', k.coordEncodeMs], ['HANDOFF', handoff], ['DECODE', k.workerDecodeMs],
+    ['DATA_LOAD', k.loadMs], ['COMPUTE', k.computeMs], ['ENCODE', k.workerEncodeMs], ['HANDOFF', handoff], ['DECODE', k.coordDecodeMs]] as const) {
     span(name, tid, t, d, { ...args, bytesSent: k.bytesSent, bytesReceived: k.bytesReceived });
     t += d;
   }

@@ -121,16 +121,16 @@ function levers(f: Facts, c: BenchCell): string[] {
   if (c.workers > 1 && c.observation.concurrency < CONCURRENT_FROM) {
     out.push(`workers that run at the same time (${cellName(c)} ran its ranks one after another, ${c.observation.concurrency.toFixed(2)} busy at once, so the step's compute did not shrink)`);
   }
-  if (g.communication + g.wait > g.compute) out.push('a bigger batch (the work per step grows with it, the messages per step do not)');
+  if (g.communication + g.wait > g.compute) out.push('a bigger batch (the work per step grows with it, the exchanges per step do not)');
   else out.push('a bigger batch helps less here: compute already dominates the step');
   if (tm && g.communication >= 0.05 * step) {
     const bytes = c.observation.ranks[0]?.bytes ?? 0;
-    const fixed = tm.coordPerMessageMs + tm.wirePerMessageMs;
-    const perByte = (tm.coordPerByteMs + tm.wirePerByteMs) * bytes;
+    const fixed = tm.coordPerRankMs + tm.handoffPerRankMs;
+    const perByte = (tm.coordPerByteMs + tm.handoffPerByteMs) * bytes;
     if (fixed >= perByte) {
-      out.push(`a bigger model (most of each message's cost, ${fmtMs(fixed)}, is fixed and does not grow with the parameters)`);
+      out.push(`a bigger model (most of each rank's exchange, ${fmtMs(fixed)}, is fixed and does not grow with the parameters)`);
     } else {
-      out.push(`a bigger model alone would not (its ${fmtBytes(bytes)} per message grow with the parameters as fast as the work per example)`);
+      out.push(`a bigger model alone would not (its ${fmtBytes(bytes)} per rank and step grow with the parameters as fast as the work per example)`);
     }
     if (tm.bytesPerExample > 64) out.push(`keeping the data on the workers (each example costs ${fmtBytes(tm.bytesPerExample)} on the wire now)`);
   }

