@@ -69,7 +69,7 @@ function report(o: Outcome, source: string): void {
   for (const row of table) console.log(row.map((v, j) => (j < 2 ? v.padEnd(widths[j]!) : v.padStart(widths[j]!))).join('  '));
   const within = rows.filter((r) => Math.abs(r.error) <= TOLERANCE).length;
   const worst = rows.reduce((a, r) => Math.max(a, Math.abs(r.error)), 0);
-  console.log(`within ${100 * TOLERANCE}%: ${within} of ${rows.length} cells; largest |error| ${(100 * worst).toFixed(1)}%`);
+  console.log(`within ${100 * TOLERANCE}%: ${within} of ${rows.length} configurations; largest |error| ${(100 * worst).toFixed(1)}%`);
 }
 
 const argv = process.argv.slice(2);

@@ -4,8 +4,8 @@
  * 128 and 1024, with speedup = single / threads, all measured in this one run. Epochs are
  * PARTIAL: a fixed number of steps after burn-in, timed, and scaled to the 5,000-step (batch 10)
  * to 49-step (batch 1024) epoch of 50,000 images; each figure is the median over --reps
- * repetitions, the modes taking turns in blocks of 8 steps so that load from other processes hits them alike. Before a time is
- * printed, every mode's parameters after the same steps are compared with single-node's.
+ * repetitions, the configurations taking turns in blocks of 8 steps so that load from other processes hits them alike. Before a time is
+ * printed, every configuration's parameters after the same steps are compared with single-node's.
  * Then one real epoch of the default network, single-node vs threads x 2 (and in-process x 2),
  * same seed, compares test accuracy. Usage: node dist/bench/threads.js [--reps 3] [--kernels auto] [--skip-accuracy | --accuracy-only]
  * [--net small|large] [--batch N]
@@ -47,7 +47,7 @@ const NETS: NetCase[] = [
   { label: '784-256-256-10 relu/CE', spec: { sizes: [784, 256, 256, 10], activation: 'relu', cost: 'cross-entropy' }, init: 'scaled', eta: 0.1, examples: 2048 },
 ];
 const BATCHES = [10, 128, 1024];
-/** timed steps per mode and repetition, whatever the batch (49 steps make a whole epoch at 1024) */
+/** timed steps per configuration and repetition, whatever the batch (49 steps make a whole epoch at 1024) */
 const MIN_TIMED_STEPS = 24;
 /** untimed steps first: the threads' engines copy the training images on start, and V8 optimises the per-step code over the first tens of steps */
 const MIN_BURN_IN = 24;
@@ -81,15 +81,15 @@ interface ModeRun {
   sgd: Sgd;
   gradSum: Float32Array;
   stepMs: number[];
-  /** process CPU ms (all threads) during this mode's timed steps */
+  /** process CPU ms (all threads) during this configuration's timed steps */
   cpuMs: number;
 }
 
 
 /**
- * One repetition: every mode starts from a copy of the initial parameters and takes the same
- * steps; the modes take turns BLOCK BY BLOCK (BLOCK steps each), so a burst of load from another
- * process hits all of them alike. Returns each mode's mean ms per timed step and its final parameters.
+ * One repetition: every configuration starts from a copy of the initial parameters and takes the same
+ * steps; the configurations take turns BLOCK BY BLOCK (BLOCK steps each), so a burst of load from another
+ * process hits all of them alike. Returns each configuration's mean ms per timed step and its final parameters.
  */
 async function interleavedRun(groups: WorkerGroup[], network: Network, initial: Float32Array, train: LabelledImages,
   batch: number, burnIn: number, measured: number, eta: number): Promise<{ msPerStep: number[]; cpuPerWall: number[]; params: Float32Array[] }> {
@@ -101,11 +101,11 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
       sgd: new Sgd(network.layout, network.kernels, { eta, momentum: 0, weightDecay: 0, trainSize: train.count }),
     };
   });
-  // the same batches for every mode and repetition: the first steps of an epoch with order seed 1
+  // the same batches for every configuration and repetition: the first steps of an epoch with order seed 1
   const perm = epochPermutation(train.count, new Rng(1), true);
   const perEpoch = stepsPerEpoch(train.count, batch);
-  // dpt bench's turns: each turn after the first starts with one untimed step (the mode's threads
-  // slept through the other modes' turns: a wake-up on a cold vCPU no epoch pays), and steps
+  // dpt bench's turns: each turn after the first starts with one untimed step (the configuration's threads
+  // slept through the other configurations' turns: a wake-up on a cold vCPU no epoch pays), and steps
   // numbered below burnIn are not timed either
   await takeTurns(runs, burnIn + measured, BLOCK, async (r, step, index) => {
     const c0 = process.cpuUsage();
@@ -122,7 +122,7 @@ async function interleavedRun(groups: WorkerGroup[], network: Network, initial: 
 }
 
 async function throughput(args: Args, kernels: Kernels, train: LabelledImages, out: (l: string) => void): Promise<void> {
-  out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (modes taking turns in blocks of ${BLOCK} steps, each turn after the first after one untimed step back);`);
+  out(`seconds per epoch of 50,000 images, scaled from a PARTIAL epoch: burn-in steps untimed, then the timed steps (configurations taking turns in blocks of ${BLOCK} steps, each turn after the first after one untimed step back);`);
   out(`median over ${args.reps} repetitions of the mean step time, times the steps of a full epoch (5,000 / 391 / 49 at batch 10 / 128 / 1024);`);
   out('cpu/wall = CPU time of this process (all threads) / wall time over the timed steps: ~2 means two cores were busy, ~1 one');
   out('ceiling x2 = what 2 ranks could reach on this machine with a free exchange: one thread computing training steps of the whole batch ÷ two');
@@ -171,7 +171,7 @@ async function throughput(args: Args, kernels: Kernels, train: LabelledImages, o
           `${(sec[0]! / sec[1]!).toFixed(2)}x`, `${(sec[0]! / sec[2]!).toFixed(2)}x`, `${median(ceilings).toFixed(2)}x`, `${(100 * (sec[0]! / sec[2]!) / median(ceilings)).toFixed(0)}%`,
           diffs[1]!.toExponential(1), diffs[2]!.toExponential(1),
           cpu.map((c) => median(c).toFixed(2)).join('/')]);
-        out(`  done: ${net.label} batch ${batch} (per-step ms by mode and rep: ${times.map((t) => t.map((x) => x.toFixed(2)).join('/')).join(' | ')}; ceiling x2 by rep: ${ceilings.map((c) => c.toFixed(2)).join('/')})`);
+        out(`  done: ${net.label} batch ${batch} (per-step ms by configuration and rep: ${times.map((t) => t.map((x) => x.toFixed(2)).join('/')).join(' | ')}; ceiling x2 by rep: ${ceilings.map((c) => c.toFixed(2)).join('/')})`);
       } finally {
         await Promise.all(groups.map((g) => g.close()));
       }

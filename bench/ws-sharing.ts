@@ -3,13 +3,13 @@
  * that no one-worker run shows, which is why the cost model (fitted on one-worker cells) cannot
  * predict it on a machine with fewer cores than worker processes + the coordinator.
  *
- * Three lanes take turns in blocks of 8 steps in one run (the first 200 steps of each are warm-up):
+ * Three configurations take turns in blocks of 8 steps in one run (the first 200 steps of each are warm-up):
  *   ws x1            one worker process, batch = the shard
  *   ws x1 + busy     the same, with every other core kept busy by a spinning thread (the CPU a
  *                    second rank would take, without a second exchange)
  *   ws x2            two worker processes, batch = 2 × the shard (each rank computes the shard)
- * and prints, per lane, the median step, the slower rank's compute, the round trip beyond the
- * worker's own time, and the coordinator's CPU per step (process.cpuUsage; not for the busy lane,
+ * and prints, per configuration, the median step, the slower rank's compute, the round trip beyond the
+ * worker's own time, and the coordinator's CPU per step (process.cpuUsage; not for the busy configuration,
  * whose spinner is in this process). The cost model adds the coordinator's CPU per extra rank
  * (σ + encode/decode) to ws x1's step; what ws x2 takes beyond that is the sharing of the cores.
  *
@@ -79,7 +79,7 @@ class Spinners {
   }
 }
 
-interface Lane {
+interface Configuration {
   label: string;
   batch: number;
   busy: boolean;
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     throw new RangeError(`--shard ${shard}: ws x2 would train batches of ${2 * shard} of the ${mnist.train.count} training images; use --shard ${Math.floor(mnist.train.count / 2)} or less`);
   }
   const spinners = new Spinners(Math.max(1, cores - 1));
-  const lanes: Lane[] = [];
+  const configurations: Configuration[] = [];
   try {
     for (const [label, workers, busy] of [['ws x1', 1, false], ['ws x1 + busy cores', 1, true], ['ws x2', 2, false]] as const) {
       const batch = shard * workers;
@@ -110,45 +110,45 @@ async function main(): Promise<void> {
       const s = await openSession(config, mnist);
       const group = await startWsGroup(config, s.train, () => {}, s.kernels);
       const sgd = new Sgd(s.network.layout, s.kernels, { eta: net.eta, momentum: 0, weightDecay: 0, trainSize: s.train.count });
-      lanes.push({ label, batch, busy, group, network: s.network, params: s.params, gradSum: s.network.allocParams(), sgd, step: [], compute: [], exchange: [], cpu: [] });
+      configurations.push({ label, batch, busy, group, network: s.network, params: s.params, gradSum: s.network.allocParams(), sgd, step: [], compute: [], exchange: [], cpu: [] });
     }
     const perm = epochPermutation(mnist.train.count, new Rng(1), true);
-    const run = async (lane: Lane, s: number, record: boolean): Promise<void> => {
+    const run = async (configuration: Configuration, s: number, record: boolean): Promise<void> => {
       let replies: ShardResult[] = [];
-      const group: WorkerGroup = { ...lane.group, computeStep: async (req) => (replies = await lane.group.computeStep(req)) };
+      const group: WorkerGroup = { ...configuration.group, computeStep: async (req) => (replies = await configuration.group.computeStep(req)) };
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      await trainStep({ network: lane.network, sgd: lane.sgd, group, params: lane.params }, lane.gradSum, s,
-        batchIndices(perm, s % stepsPerEpoch(mnist.train.count, lane.batch), lane.batch));
+      await trainStep({ network: configuration.network, sgd: configuration.sgd, group, params: configuration.params }, configuration.gradSum, s,
+        batchIndices(perm, s % stepsPerEpoch(mnist.train.count, configuration.batch), configuration.batch));
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
       if (!record) return;
       const own = replies.map((r) => r.timing.loadMs + r.timing.computeMs);
-      lane.step.push(wall);
-      lane.compute.push(Math.max(...own));
-      lane.exchange.push(median(replies.map((r, k) => r.receivedAt - r.sentAt - own[k]!)));
-      lane.cpu.push((cpu.user + cpu.system) / 1000);
+      configuration.step.push(wall);
+      configuration.compute.push(Math.max(...own));
+      configuration.exchange.push(median(replies.map((r, k) => r.receivedAt - r.sentAt - own[k]!)));
+      configuration.cpu.push((cpu.user + cpu.system) / 1000);
     };
-    process.stderr.write(`${lanes.length} lanes taking turns of ${BLOCK} steps: ${WARM_UP} warm-up and ${turns * BLOCK} measured steps each...\n`);
+    process.stderr.write(`${configurations.length} configurations taking turns of ${BLOCK} steps: ${WARM_UP} warm-up and ${turns * BLOCK} measured steps each...\n`);
     // takeTurns leaves out the first step back after the others' turns (index -1): a wake-up real
-    // training never pays. The spinners run during the busy lane's steps only.
-    await takeTurns(lanes, WARM_UP + turns * BLOCK, BLOCK, async (lane, s, index) => {
-      spinners.set(lane.busy);
-      await run(lane, s, index >= WARM_UP);
+    // training never pays. The spinners run during the busy configuration's steps only.
+    await takeTurns(configurations, WARM_UP + turns * BLOCK, BLOCK, async (configuration, s, index) => {
+      spinners.set(configuration.busy);
+      await run(configuration, s, index >= WARM_UP);
     });
   } finally {
     spinners.set(false);
     await spinners.close();
-    for (const lane of lanes) await lane.group.close();
+    for (const configuration of configurations) await configuration.group.close();
   }
-  report(lanes);
+  report(configurations);
 }
 
-function report(lanes: Lane[]): void {
-  const [one, busy, two] = lanes as [Lane, Lane, Lane];
-  console.log(`${net.spec.sizes.join('-')}, shard ${shard} per rank, ${cores} cores, ${turns} turns of ${BLOCK} steps per lane (medians)`);
-  console.log(`${'lane'.padEnd(20)} ${'batch'.padStart(6)} ${'step'.padStart(10)} ${'compute'.padStart(10)} ${'exchange'.padStart(10)} ${'coord CPU'.padStart(10)}`);
-  for (const l of lanes) {
+function report(configurations: Configuration[]): void {
+  const [one, busy, two] = configurations as [Configuration, Configuration, Configuration];
+  console.log(`${net.spec.sizes.join('-')}, shard ${shard} per rank, ${cores} cores, ${turns} turns of ${BLOCK} steps per configuration (medians)`);
+  console.log(`${'configuration'.padEnd(20)} ${'batch'.padStart(6)} ${'step'.padStart(10)} ${'compute'.padStart(10)} ${'exchange'.padStart(10)} ${'coord CPU'.padStart(10)}`);
+  for (const l of configurations) {
     console.log(`${l.label.padEnd(20)} ${String(l.batch).padStart(6)} ${ms(median(l.step)).padStart(10)} ${ms(median(l.compute)).padStart(10)} ` +
       `${ms(median(l.exchange)).padStart(10)} ${(l.busy ? '–' : ms(median(l.cpu))).padStart(10)}`);
   }

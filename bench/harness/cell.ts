@@ -65,7 +65,7 @@ export async function runCell(session: Session, initial: Float32Array, transport
     const profiler = new Profiler(group.world, plan.burnIn, total);
     run.profiler = profiler;
     const result = await runTraining(run);
-    if (profiler.stepCount <= plan.burnIn) throw new RangeError(`cell ${transport} x${workers} batch ${batch} ran ${profiler.stepCount} steps, not more than the ${plan.burnIn} burn-in steps`);
+    if (profiler.stepCount <= plan.burnIn) throw new RangeError(`${transport} x${workers} at batch ${batch} ran ${profiler.stepCount} steps, not more than the ${plan.burnIn} burn-in steps`);
     return { world: group.world, measured: profiler.measuredSteps(), epochs: result.epochs, params: Float32Array.from(session.params) };
   } finally {
     await group.close();

@@ -5,10 +5,10 @@
  * After each step it waits (spinning: at most one rank per core) until every party has finished
  * that step, as the ranks of a synchronous data-parallel step do, with nothing exchanged. The
  * first step of a request is not timed: it runs with the caches full of the previous request's
- * shard. Replies with the milliseconds of the timed steps.
+ * shard. Replies with the milliseconds of the timed steps and the examples they computed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { LockstepRequest, LockstepSetup } from './lockstep.js';
+import type { LockstepReply, LockstepRequest, LockstepSetup } from './lockstep.js';
 import { createKernels } from '../../src/tensor/engines.js';
 import { Rng } from '../../src/tensor/rng.js';
 import { initParams } from '../../src/model/init.js';
@@ -22,13 +22,16 @@ initParams(params, computer.network.layout, 'scaled', new Rng(1));
 
 parentPort!.on('message', (req: LockstepRequest) => {
   let t0 = 0;
+  let examples = 0;
   for (let s = 0; s <= req.steps; s++) {
-    computer.computeShipped(params, setup.pixels, setup.labels, req.shard);
+    const sums = computer.computeShipped(params, setup.pixels, setup.labels, req.shard);
+    if (s > 0) examples += sums.count;
     const until = (s + 1) * req.parties;
     Atomics.add(req.barrier, 0, 1);
     while (Atomics.load(req.barrier, 0) < until) { /* spin: the others are finishing this step */ }
     if (s === 0) t0 = performance.now();
   }
-  parentPort!.postMessage(performance.now() - t0);
+  const reply: LockstepReply = { ms: performance.now() - t0, examples };
+  parentPort!.postMessage(reply);
 });
 parentPort!.postMessage('ready');

@@ -44,6 +44,12 @@ export interface LockstepRequest {
   parties: number;
 }
 
+/** What a rank's thread answers for one burst: the timed steps' milliseconds and the examples they computed. */
+export interface LockstepReply {
+  ms: number;
+  examples: number;
+}
+
 export interface LockstepOptions {
   spec: NetworkSpec;
   kernels: KernelChoice;
@@ -68,9 +74,13 @@ export async function measureLockstep(o: LockstepOptions): Promise<LockstepTable
   const barrier = new Int32Array(new SharedArrayBuffer(4));
   const burst = async (p: LockstepPoint, steps: number): Promise<number> => {
     Atomics.store(barrier, 0, 0);
-    const ms = await Promise.all(threads.slice(0, p.ranks).map((w) => reply(w, { steps, shard: p.shard, barrier, parties: p.ranks })));
+    const replies = await Promise.all(threads.slice(0, p.ranks).map((w) => reply(w, { steps, shard: p.shard, barrier, parties: p.ranks })));
+    // a figure stands for whole shards: every rank must have computed `steps` of them
+    for (const r of replies) {
+      if (r.examples !== steps * p.shard) throw new Error(`lockstep probe: a rank computed ${r.examples} examples in ${steps} steps of ${p.shard}`);
+    }
     // every rank leaves its last step's barrier at about the same moment: the slowest reply is the step
-    return Math.max(...ms) / steps;
+    return Math.max(...replies.map((r) => r.ms)) / steps;
   };
   try {
     await Promise.all(threads.map((w) => reply(w, null))); // 'ready'
@@ -101,10 +111,10 @@ function lockstepSetup(spec: NetworkSpec, kernels: KernelChoice, train: Labelled
 }
 
 /** Posts a request (null: none, wait for 'ready') and resolves with the thread's next message; rejects if the thread fails. */
-function reply(w: Worker, req: LockstepRequest | null): Promise<number> {
+function reply(w: Worker, req: LockstepRequest | null): Promise<LockstepReply> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error) => { w.off('message', onMessage); reject(e); };
-    const onMessage = (m: number) => { w.off('error', onError); resolve(m); };
+    const onMessage = (m: LockstepReply) => { w.off('error', onError); resolve(m); };
     w.once('message', onMessage);
     w.once('error', onError);
     if (req !== null) w.postMessage(req);

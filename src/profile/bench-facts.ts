@@ -9,6 +9,11 @@ import type { CellObservation, NetShape } from './observe.js';
 import type { ProfileSummary } from './summary.js';
 import type { WhatIf } from './what-if.js';
 
+/**
+ * A configuration is how the workers run and how many (threads x2); a cell is one configuration
+ * measured at one net and batch, a point of the bench's grid. The user reads "configuration" in
+ * every output; the code says cell where the net and batch are part of it.
+ */
 export interface MeasuredCell {
   transport: string;
   workers: number;

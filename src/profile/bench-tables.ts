@@ -39,7 +39,7 @@ export function benchTables(o: BenchOutcome): string[] {
   }
   out.push('', ...modelTable(o));
   if (o.validation && o.validation.length > 0) {
-    out.push('', 'Model check: fitted on the 1-worker cells only, predicting the multi-worker cells');
+    out.push('', 'Model check: fitted on the 1-worker configurations only, predicting the multi-worker ones');
     out.push(...textTable([
       ['config', 'net', 'batch', 'measured step', 'predicted step', 'measured speedup', 'predicted speedup', 'error'],
       ...o.validation.map((r) => [cellName(r.cell), netKey(r.cell.net), String(r.cell.batch), fmtMs(r.cell.stepMs), fmtMs(r.predictedMs),
@@ -70,7 +70,7 @@ function modelTable(o: BenchOutcome): string[] {
     fmtMs(t.overheadMs), t.concurrent === null ? 'not seen' : t.concurrent ? 'yes' : 'no (one after another)', fmtMs(t.rmsMs),
   ]);
   return [
-    `Cost model (non-negative least squares over all ${o.cells.length} cells; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
+    `Cost model (non-negative least squares over all ${o.cells.length} measured configurations; docs/profiling.md): optimizer ${fmtMs(m.optimizerFixedMs)} + ${(m.optimizerPerParamMs * 1e6).toPrecision(3)} ns/parameter, ` +
     `reduce ${(m.reducePerFloatMs * 1e6).toPrecision(3)} ns/float per worker (${m.reduceSource}), ${m.cores} cores (more workers take turns on them)`,
     ...Object.entries(m.lockstep).map(([net, table]) => `Lockstep probe, ${net} (ms per step, ranks computing their shards at once, nothing exchanged): ${describeTable(table)}`),
     ...textTable([['transport', 'compute × probe', 'per rank', 'per byte', 'bytes per rank', 'fixed/step', 'ranks overlap', 'fit rms'], ...rows]),

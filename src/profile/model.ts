@@ -115,7 +115,7 @@ export interface FitOptions {
 const CONCURRENT_AT = 1.2;
 
 export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel {
-  if (cells.length === 0) throw new RangeError('the cost model needs at least one measured cell');
+  if (cells.length === 0) throw new RangeError('the cost model needs at least one measured configuration');
   const multi = cells.filter((c) => c.workers > 1);
   const reduceFit = nnls(multi.map((c) => [c.workers * c.net.params]), multi.map((c) => c.reduceMs));
   const opt = nnls(cells.map((c) => [1, c.net.params]), cells.map((c) => c.optimizerMs));

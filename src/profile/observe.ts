@@ -59,7 +59,7 @@ export interface CellObservation {
 }
 
 export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
-  if (steps.length === 0) throw new RangeError('a cell needs at least one measured step (steps > burn-in)');
+  if (steps.length === 0) throw new RangeError('a measured configuration needs at least one measured step (steps > burn-in)');
   const world = steps[0]!.ranks.length;
   const ranks: RankObservation[] = [];
   for (let r = 0; r < world; r++) {

@@ -35,7 +35,7 @@ export function reportHtml(o: BenchOutcome): string {
       label: cellName(c), parts: GROUPS.map((g) => c.summary.groups[g]), note: `${fmtMs(c.summary.step.meanMs)} mean · ${fmtX(c.speedup)}`,
     })), GROUPS, GROUP_COLORS, 'ms per step'));
   }
-  body.push(`<h2>Speedup against workers</h2><p>Solid: measured. Dashed: the cost model (fitted on all cells). Grey: ideal linear speedup. ` +
+  body.push(`<h2>Speedup against workers</h2><p>Solid: measured. Dashed: the cost model (fitted on every measured configuration). Grey: ideal linear speedup. ` +
     `This machine has ${o.machine.cores} cores; the model caps usable parallelism there.</p><div class="row">`);
   for (const cells of groups.values()) body.push(`<figure>${speedupChart(o, cells)}<figcaption>${esc(netKey(cells[0]!.net))}, batch ${cells[0]!.batch}</figcaption></figure>`);
   body.push('</div>', validationHtml(o), whatIfHtml(o));
@@ -125,8 +125,8 @@ function speedupChart(o: BenchOutcome, cells: BenchCell[]): string {
 }
 
 function validationHtml(o: BenchOutcome): string {
-  if (!o.validation || o.validation.length === 0) return '<h2>Model check</h2><p>No multi-worker cell was measured, so the model could not be checked against one.</p>';
-  return `<h2>Model check</h2><p>The model fitted on the 1-worker cells only, predicting each multi-worker cell.</p>` + table(
+  if (!o.validation || o.validation.length === 0) return '<h2>Model check</h2><p>No multi-worker configuration was measured, so the model could not be checked against one.</p>';
+  return `<h2>Model check</h2><p>The model fitted on the 1-worker configurations only, predicting each multi-worker one.</p>` + table(
     ['config', 'net', 'batch', 'measured step', 'predicted step', 'measured speedup', 'predicted speedup', 'error'],
     o.validation.map((r) => [cellName(r.cell), netKey(r.cell.net), String(r.cell.batch), fmtMs(r.cell.stepMs), fmtMs(r.predictedMs), fmtX(r.measuredSpeedup), fmtX(r.predictedSpeedup), fmtPct(r.error, 1)]));
 }

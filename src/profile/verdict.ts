@@ -166,10 +166,10 @@ function optimisationNote(f: Facts): string[] {
 }
 
 function modelNote(f: Facts): string[] {
-  if (f.validation === null || f.validation.length === 0) return ['Model check: no multi-worker cell to hold out; the predictions are unchecked extrapolations.'];
+  if (f.validation === null || f.validation.length === 0) return ['Model check: no multi-worker configuration to hold out; the predictions are unchecked extrapolations.'];
   const errs = f.validation.map((r) => Math.abs(r.error));
   const bad = f.validation.filter((r) => Math.abs(r.error) > 0.15);
-  const lines = [`Model check: fitted on the 1-worker runs only, it predicted the speedups of ${errs.length} multi-worker cells within ` +
+  const lines = [`Model check: fitted on the 1-worker runs only, it predicted the speedups of ${errs.length} multi-worker configurations within ` +
     `${fmtPct(Math.max(...errs), 0)} (median ${fmtPct(median(errs), 0)}).`];
   if (bad.length > 0) lines.push(`  Off by more than 15%: ${bad.map((r) => `${cellName(r.cell)} at batch ${r.cell.batch} (${netKey(r.cell.net)}): predicted ${fmtX(r.predictedSpeedup)}, measured ${fmtX(r.measuredSpeedup)}`).join('; ')}.`);
   // what the off cells' predictions could not see, once each
