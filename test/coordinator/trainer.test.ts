@@ -321,6 +321,21 @@ describe('timing', () => {
     expect(resumed.epochs[0]!.trainSeconds).toBeLessThanOrEqual(1000 + resumedWall);
     expect(resumed.epochs[1]!.trainSeconds).toBeLessThan(1000);
   });
+
+  it("waits for its turn before every step (a benchmark's turn-taking) and leaves the waiting out of the training seconds", async () => {
+    const run = trainingRun({ ...PLAN, epochs: 1 });
+    const order: string[] = [];
+    run.waitForTurn = () => new Promise((resolve) => { order.push('wait'); setTimeout(resolve, 20); });
+    run.events = { onStep: () => order.push('step') };
+    const result = await runTraining(run);
+    expect(order).toEqual(Array.from({ length: STEPS_PER_EPOCH }, () => ['wait', 'step']).flat());
+    // five waits of at least 20 ms: counted, they would be at least 0.1 s of a run that trains in milliseconds
+    expect(result.epochs[0]!.trainSeconds).toBeLessThan(0.05);
+    // the same steps as without turns
+    const plain = trainingRun({ ...PLAN, epochs: 1 });
+    await runTraining(plain);
+    expect(run.params).toEqual(plain.params);
+  });
 });
 
 describe('profiled steps', () => {
