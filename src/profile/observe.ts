@@ -33,7 +33,7 @@ export interface RankObservation {
   computeMs: number;
   /** coordinator encode + decode for this rank, ms (serial on the coordinator) */
   coordMs: number;
-  /** the rest of the round trip (HANDOFF): the socket or the shared-memory signal, wake-ups, worker encode/decode, ms */
+  /** the round trip less the worker's load and compute and the coordinator's encode/decode: the HANDOFF phase plus the worker's own decode/encode, ms */
   handoffMs: number;
   /** bytes sent + received */
   bytes: number;
