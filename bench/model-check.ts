@@ -7,6 +7,7 @@
  *
  *   node dist/bench/model-check.js [--save FILE] -- node dist/cli/dpt.js bench ... --json
  *   node dist/bench/model-check.js --from FILE        (a saved --json output, checked again)
+ *   node dist/bench/model-check.js --summary FILE...  (one line per saved output, then the totals)
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,7 @@ interface Outcome {
   machine?: { load?: [number, number]; cores?: number };
 }
 
-const USAGE = 'usage: node dist/bench/model-check.js [--save FILE] -- COMMAND ... --json\n       node dist/bench/model-check.js --from FILE';
+const USAGE = 'usage: node dist/bench/model-check.js [--save FILE] -- COMMAND ... --json\n       node dist/bench/model-check.js --from FILE\n       node dist/bench/model-check.js --summary FILE...';
 
 function fail(why: string): never {
   console.error(`model-check: ${why}\n${USAGE}`);
@@ -72,6 +73,24 @@ function report(o: Outcome, source: string): void {
   console.log(`within ${100 * TOLERANCE}%: ${within} of ${rows.length} configurations; largest |error| ${(100 * worst).toFixed(1)}%`);
 }
 
+/** One line per saved run (its errors by configuration), then the totals: how two builds compare over many runs. */
+function summary(files: string[]): void {
+  const all: Row[] = [];
+  const short = (r: Row) => `${r.cell.transport[0]}${r.cell.workers}/${r.cell.batch}`;
+  for (const f of files) {
+    const o = parseOutcome(readFileSync(f, 'utf8'), f);
+    const rows = o.validation ?? [];
+    all.push(...rows);
+    const within = rows.filter((r) => Math.abs(r.error) <= TOLERANCE).length;
+    const load = o.machine?.load ? `load ${o.machine.load[0].toFixed(1)}→${o.machine.load[1].toFixed(1)}  ` : '';
+    console.log(`${f.replace(/^.*\//, '').replace(/\.json$/, '').padEnd(10)} ${load}${within}/${rows.length} within ${100 * TOLERANCE}%  ${rows.map((r) => `${short(r)} ${pct(r.error)}`).join('  ')}`);
+  }
+  const errs = all.map((r) => Math.abs(r.error)).sort((a, b) => a - b);
+  const count = (t: number) => errs.filter((e) => e <= t).length;
+  console.log(`${files.length} runs, ${errs.length} configurations: ${count(TOLERANCE)} within ${100 * TOLERANCE}%, ${count(0.25)} within 25%; ` +
+    `median |error| ${(100 * (errs[errs.length >> 1] ?? NaN)).toFixed(1)}%, largest ${(100 * (errs.at(-1) ?? NaN)).toFixed(1)}%`);
+}
+
 const argv = process.argv.slice(2);
 const dash = argv.indexOf('--');
 const own = dash < 0 ? argv : argv.slice(0, dash);
@@ -80,9 +99,14 @@ const flag = (name: string): string | null => {
   if (i < 0) return null;
   return own[i + 1] ?? fail(`${name} needs a file name`);
 };
+const summaryAt = own.indexOf('--summary');
 const from = flag('--from');
 const save = flag('--save');
-if (from !== null) {
+if (summaryAt >= 0) {
+  const files = own.slice(summaryAt + 1);
+  if (files.length === 0) fail('--summary needs the saved outputs (--save FILE) to summarise');
+  summary(files);
+} else if (from !== null) {
   report(parseOutcome(readFileSync(from, 'utf8'), from), from);
 } else {
   if (dash < 0) fail('give the bench command after --');
