@@ -4,11 +4,11 @@
  * reaches the coordinator alone (kill PID) or the whole process group as a terminal's Ctrl-C does
  * (kill -PGID); `--resume` then ends bit-identical to the same run with no interruption.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, CLI, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { alive, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 import { checkpointPosition, expectResumedFrom } from '../helpers/resume.js';
 
@@ -37,17 +37,8 @@ function reference(): Promise<Buffer> {
   return referenceRun;
 }
 
-/** Like spawnDpt, but detached: the coordinator leads a process group of its own, as a shell's foreground job does. */
-function spawnGroupLeader(args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  started.push(child);
-  const out: string[] = [];
-  const err: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
-  child.stderr!.on('data', (d: Buffer) => err.push(...d.toString().split('\n').filter(Boolean)));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out, err, exit };
-}
+/** The coordinator leads a process group of its own, as a shell's foreground job does. */
+const spawnGroupLeader = (args: string[]): Run => spawnDpt(args, started, {}, true);
 
 async function until(what: string, cond: () => boolean, run: Run, ms = 30_000): Promise<void> {
   const t0 = Date.now();

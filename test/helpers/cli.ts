@@ -14,9 +14,10 @@ export interface Run { child: ChildProcess; out: string[]; err: string[]; exit: 
 /**
  * Starts the compiled CLI as a background process whose output lines are collected as they
  * arrive; the process is pushed onto `started` so the test file can kill leftovers in afterAll.
+ * `detached`: it leads a process group of its own, as a shell's foreground job does.
  */
-export function spawnDpt(args: string[], started: ChildProcess[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnDpt(args: string[], started: ChildProcess[], env: Record<string, string> = {}, detached = false): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
   started.push(child);
   const out: string[] = [];
   const err: string[] = [];
