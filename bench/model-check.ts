@@ -3,7 +3,7 @@
  * command (any build's: it reads only the `validation` rows every version prints — the model
  * fitted on the one-worker cells, predicting each multi-worker cell) and prints, per cell, the
  * measured and predicted speedup, the error, and how many cells the model got within 15%.
- * Imports nothing from the code it checks, so one copy serves an old and a new build alike.
+ * It reads only the JSON, so one build of it checks the output of any other build's bench.
  *
  *   node dist/bench/model-check.js [--save FILE] -- node dist/cli/dpt.js bench ... --json
  *   node dist/bench/model-check.js --from FILE        (a saved --json output, checked again)
@@ -11,6 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { median } from '../src/profile/stats.js';
 
 /** A prediction counts as right when its speedup is within this share of the measured one. */
 const TOLERANCE = 0.15;
@@ -88,7 +89,7 @@ function summary(files: string[]): void {
   const errs = all.map((r) => Math.abs(r.error)).sort((a, b) => a - b);
   const count = (t: number) => errs.filter((e) => e <= t).length;
   console.log(`${files.length} runs, ${errs.length} configurations: ${count(TOLERANCE)} within ${100 * TOLERANCE}%, ${count(0.25)} within 25%; ` +
-    `median |error| ${(100 * (errs[errs.length >> 1] ?? NaN)).toFixed(1)}%, largest ${(100 * (errs.at(-1) ?? NaN)).toFixed(1)}%`);
+    `median |error| ${(100 * median(errs)).toFixed(1)}%, largest ${(100 * (errs.at(-1) ?? NaN)).toFixed(1)}%`);
 }
 
 const argv = process.argv.slice(2);

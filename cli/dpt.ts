@@ -227,7 +227,7 @@ function addBenchCommand(program: Command): void {
     .addHelpText('after', `
 With no flags it compares one node (inproc x1) with two workers in a thread pool (threads x2), beside
 inproc x2 and threads x1 (what splitting the batch and what the pool cost alone), on Nielsen's 784-30-10
-at batch 1024, in well under a minute. Threads run on separate cores at the same time, and at that batch
+at batch 1024, in a few seconds. Threads run on separate cores at the same time, and at that batch
 a step's work outweighs handing the shards to the pool, so on a machine with a free core it can pay off.
 In-process workers (inproc x2) take turns on one thread and never can; at a small batch the pool's
 overhead outweighs the work.

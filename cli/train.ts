@@ -86,8 +86,13 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
     stopReason = 'training failed on the coordinator';
     if (lastPosition !== null) {
       const rescue = interruptCheckpointPath(config);
-      writeCheckpoint(session, run.sgd.velocity, rescue, lastPosition);
-      (e as Error).message += `\n  the ${(lastPosition as TrainingPosition).globalStep} steps trained so far are saved in ${rescue}: continue with --resume ${rescue}`;
+      try {
+        writeCheckpoint(session, run.sgd.velocity, rescue, lastPosition);
+        (e as Error).message += `\n  the ${(lastPosition as TrainingPosition).globalStep} steps trained so far are saved in ${rescue}: continue with --resume ${rescue}`;
+      } catch (writeError) {
+        // the training failure is what the user must read first; the lost rescue comes after it
+        (e as Error).message += `\n  and the rescue checkpoint could not be written to ${rescue}: ${(writeError as Error).message}`;
+      }
     }
     throw e;
   } finally {

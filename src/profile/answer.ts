@@ -5,7 +5,7 @@
  */
 import { isBaseline, netKey } from './analysis.js';
 import type { AnswerRow, BenchCell, Machine, NetAnswer } from './bench-facts.js';
-import { fmtPct, fmtX } from './format.js';
+import { fmtInt, fmtPct, fmtX } from './format.js';
 import { cellName, CONCURRENT_FROM, contenders, EVEN_BAND } from './verdict.js';
 
 /** One answer per net, in the order the nets were measured. */
@@ -69,7 +69,7 @@ function fastestToAccuracy(rows: AnswerRow[], candidates: AnswerRow[]): AnswerRo
 
 function stepAdvice(best: AnswerRow, rows: AnswerRow[]): string {
   const at = `${best.config} at batch ${best.batch}`;
-  if (best.paysOff) return `Use ${at}: ${fmtX(best.speedup)} single-node (${fmtRate(best.samplesPerSecond)} samples/s).`;
+  if (best.paysOff) return `Use ${at}: ${fmtX(best.speedup)} single-node (${fmtInt(best.samplesPerSecond)} samples/s).`;
   if (best.concurrency < CONCURRENT_FROM) {
     return `Stay on one node: no configuration measured ran its workers at the same time (the best, ${at}, ran its ranks one after another, ` +
       `${fmtX(best.speedup)})${best.transport === 'inproc' ? '; the in-process group always does: compare --transport threads' : ''}.`;
@@ -93,7 +93,7 @@ export function answerTable(a: NetAnswer): string[][] {
   const rate = a.targetAccuracy === null ? 'samples/s' : `time to ${fmtPct(a.targetAccuracy, 2)}`;
   return [
     ['config', 'batch', rate, 'speedup', 'pays off'],
-    ...a.rows.map((r) => [r.config, String(r.batch), a.targetAccuracy === null ? fmtRate(r.samplesPerSecond) : fmtS(r.secondsToAccuracy),
+    ...a.rows.map((r) => [r.config, String(r.batch), a.targetAccuracy === null ? fmtInt(r.samplesPerSecond) : fmtS(r.secondsToAccuracy),
       fmtX(r.speedup), paysOffCell(r)]),
   ];
 }
@@ -112,4 +112,3 @@ export const ANSWER_LEGEND: readonly string[] = [
 ];
 
 const fmtS = (s: number | null): string => (s === null ? 'never' : `${s.toFixed(1)} s`);
-const fmtRate = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 0 });

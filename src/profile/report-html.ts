@@ -92,9 +92,9 @@ function measuredTables(o: BenchOutcome): string[] {
   const head = ['config', 'batch', 'samples/s', 'step p50', 'mean', 'p99', 'load', 'comm', 'compute', 'wait', 'update', 'speedup', 'efficiency', 'bytes/step', 'accuracy'];
   return [...new Set(o.cells.map((c) => netKey(c.net)))].flatMap((net) => {
     const cells = o.cells.filter((c) => netKey(c.net) === net);
-    const rows = cells.map((c) => [cellName(c), String(c.batch), Math.round(c.samplesPerSecond).toLocaleString('en-US'), fmtMs(c.observation.stepMs),
+    const rows = cells.map((c) => [cellName(c), String(c.batch), fmtInt(c.samplesPerSecond), fmtMs(c.observation.stepMs),
       fmtMs(c.summary.step.meanMs), fmtMs(c.summary.step.p99Ms), ...GROUPS.map((g) => fmtMs(c.summary.groups[g])), fmtX(c.speedup), fmtPct(c.efficiency, 0), fmtBytes(c.summary.bytesPerStep), fmtPct(c.accuracy, 2)]);
-    return [`<h3>${esc(net)} (${cells[0]!.net.params.toLocaleString('en-US')} parameters)</h3>`, table(head, rows)];
+    return [`<h3>${esc(net)} (${fmtInt(cells[0]!.net.params)} parameters)</h3>`, table(head, rows)];
   });
 }
 

@@ -32,14 +32,14 @@ describe('a training run held at a step gate', () => {
       await gate.step();
       expect(stepped).toBe(i);
     }
-    await sleep(300);
+    await sleep(1000);
     expect(stepped).toBe(3);
     for (let i = 4; i <= 6; i++) await gate.step();
     const result = await done;
     expect(stepped).toBe(6);
     expect(result.steps).toBe(6);
-    // six steps of 784-30-10 at batch 10 take milliseconds; the 350 ms held at the gate do not count
-    expect(result.epochs[0]!.trainSeconds).toBeLessThan(0.25);
+    // six steps of 784-30-10 at batch 10 take milliseconds; the second held at the gate does not count
+    expect(result.epochs[0]!.trainSeconds).toBeLessThan(0.5);
   });
 
   it('passes on the error the run failed with, and refuses a step after the run has ended', async () => {

@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, CLI, dpt as dptSync, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { alive, CLI, dpt as dptSync, spawnDpt, workerPids, type Run, until } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 import { checkpointPosition, expectResumedFrom } from '../helpers/resume.js';
 
@@ -26,13 +26,6 @@ const RUN = ['--workers', '3', '--epochs', '2', '--train-limit', String(TRAIN_LI
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean, run: Run, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}\n${run.err.join('\n')}`);
-    await sleep(5);
-  }
-}
 
 
 function epochs(lines: string[]): { epoch: number; examples: number; steps: number }[] {

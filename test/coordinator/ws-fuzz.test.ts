@@ -172,7 +172,8 @@ describe('ws coordinator under hostile input (fast-check)', () => {
       if (training.error) throw training.error;
       await until('rank 2 to be free', () => group.inner.joined === 2);
       const from = lines.length;
-      const stepped = await runAttack(url, { kind: 'rank', reply });
+      // alone, an attacker may take its time to connect and be sent a step, whatever the load
+      const stepped = await runAttack(url, { kind: 'rank', reply }, 5000);
       // the round after the loss may still be under way; a miss shows in the comparison below
       const settled = () => lines.slice(from).some((l) => REASSIGNED_MID_STEP.test(l));
       if (stepped) await until(`the shard of the '${reply}' rank holder re-assigned`, settled, 2000).catch(() => {});

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { alive, spawnDpt, workerPids, type Run, until } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 import { checkpointPosition, expectResumedFrom } from '../helpers/resume.js';
 
@@ -18,8 +18,9 @@ afterAll(() => {
 });
 
 const EPOCHS = 2;
-const STEPS_PER_EPOCH = 100;
-// 2 epochs of 100 steps on 2 workers; the signal is sent once epoch 1 is reported
+const STEPS_PER_EPOCH = 500;
+// 2 epochs of 500 steps on 2 workers; the signal is sent once epoch 1 is reported, leaving most of
+// epoch 2 for it to land in
 const RUN = ['--workers', '2', '--epochs', String(EPOCHS), '--train-limit', String(STEPS_PER_EPOCH * 10), '--batch', '10',
   '--momentum', '0.5', '--eval-set', 'validation', '--json'];
 const COMMANDS = { launch: ['launch'], 'train --transport ws': ['train', '--transport', 'ws'] } as const;
@@ -40,13 +41,6 @@ function reference(): Promise<Buffer> {
 /** The coordinator leads a process group of its own, as a shell's foreground job does. */
 const spawnGroupLeader = (args: string[]): Run => spawnDpt(args, started, {}, true);
 
-async function until(what: string, cond: () => boolean, run: Run, ms = 30_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}\n${run.err.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const CASES = [
   { command: 'launch', target: 'process group', signal: 'SIGINT' },

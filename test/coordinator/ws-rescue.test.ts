@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../coordinator/checkpoint.js';
 import { DEFAULTS } from '../../src/config.js';
 import { layoutFor } from '../../src/model/spec.js';
-import { spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { spawnDpt, workerPids, type Run, until } from '../helpers/cli.js';
 import { tempDir } from '../helpers/idx-fixtures.js';
 
 const started: ChildProcess[] = [];
@@ -21,19 +21,12 @@ afterAll(() => {
 
 const dpt = (args: string[]): Run => spawnDpt(args, started);
 
-const TRAIN_LIMIT = 500;
-const STEPS_PER_EPOCH = 50; // batch 10
-/** the step of the periodic checkpoint that says when to kill a worker: in epoch 2 */
-const KILL_AFTER = 55;
+const TRAIN_LIMIT = 3000;
+const STEPS_PER_EPOCH = 300; // batch 10
+/** the step of the periodic checkpoint that says when to kill a worker: early in epoch 2, leaving ~270 steps for the loss to land there */
+const KILL_AFTER = 330;
 const RUN = ['--workers', '2', '--min-workers', '2', '--epochs', '3', '--train-limit', String(TRAIN_LIMIT), '--eval-set', 'validation', '--json'];
 
-async function until(what: string, cond: () => boolean, run: Run, ms = 30_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}\n${run.err.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const events = (run: Run) => run.out.map((l) => JSON.parse(l) as { event: string; epoch?: number; examples?: number; paramsSource?: string });
 
@@ -45,8 +38,8 @@ describe('ws: fewer workers than --min-workers', () => {
     const model = join(dir, 'resumed.safetensors');
     // the same run with no failure, meanwhile
     const reference = dpt(['launch', ...RUN, '--save', refModel]);
-    // The periodic checkpoint at step 55 (in epoch 2) says when to kill; it is removed first, so a
-    // checkpoint found after the failure is the rescue (the next periodic one would be at step 110).
+    // The periodic checkpoint at step KILL_AFTER (in epoch 2) says when to kill; it is removed first,
+    // so a checkpoint found after the failure is the rescue (the next periodic one would be later).
     const run = dpt(['launch', ...RUN, '--checkpoint', ck, '--checkpoint-every', String(KILL_AFTER)]);
     await until(`the checkpoint at step ${KILL_AFTER}`, () => existsSync(ck), run);
     rmSync(ck);
@@ -62,7 +55,7 @@ describe('ws: fewer workers than --min-workers', () => {
     // step ids count from 0: the failed step's id is the number of steps completed before it
     const done = Number(failed![1]);
     expect(done).toBeGreaterThanOrEqual(KILL_AFTER);
-    expect(done).toBeLessThan(2 * KILL_AFTER);
+    expect(done).toBeLessThan(2 * STEPS_PER_EPOCH);
     expect(log).toContain(`the ${done} steps trained so far are saved in ${ck}: continue with --resume ${ck}`);
     const at = { epoch: 2, stepInEpoch: done - STEPS_PER_EPOCH };
     const saved = loadCheckpoint(ck, layoutFor(DEFAULTS.spec)).position;

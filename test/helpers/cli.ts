@@ -41,3 +41,12 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Resolves when cond() holds (polled every 5 ms); after `ms` fails naming `what`, with the run's stderr so far. */
+export async function until(what: string, cond: () => boolean, run: Run, ms = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}\n${run.err.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

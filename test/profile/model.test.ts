@@ -66,7 +66,7 @@ function synthCell(transport: string, W: number, B: number, net: NetShape, noise
   return {
     transport, workers: W, batch: B, net, concurrency: t.concurrent && W > 1 ? Math.min(W, CORES) * 0.9 : 1,
     stepMs: referenceStep(transport, W, B, net) * noise(),
-    fixedMs: 0.01, reduceMs: W > 1 ? RHO * W * net.params * noise() : 0, optimizerMs: (U0 + U * net.params) * noise(),
+    reduceMs: W > 1 ? RHO * W * net.params * noise() : 0, optimizerMs: (U0 + U * net.params) * noise(),
     coordCpuMs: W * (sigma + coordMs) * noise(),
     ranks: Array.from({ length: W }, () => ({ shard: n, bytes, computeMs: rankCompute * noise(), coordMs: coordMs * noise(), handoffMs: (t.l0 + t.lb * bytes) * noise() })),
   };

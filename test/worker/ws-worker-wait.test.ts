@@ -59,14 +59,14 @@ describe('dpt worker before its coordinator', () => {
     const url = `ws://127.0.0.1:${port}`;
     const t0 = Date.now();
     const worker = spawnDpt(['worker', '--connect', url, '--connect-timeout', '30'], started, TOKEN);
-    // ~0.4 s of it is node starting and loading dpt
-    expect(await within(1500, () => waitingLines(worker.err).length > 0), worker.err.join('\n')).toBe(true);
+    // ~0.4 s of it is node starting and loading dpt; generous for a loaded machine
+    expect(await within(10_000, () => waitingLines(worker.err).length > 0), worker.err.join('\n')).toBe(true);
     const m = WAITING.exec(waitingLines(worker.err)[0]!);
     expect(m, worker.err[0]).not.toBeNull();
     expect(m![1]).toBe(url);
     expect(m![2]).toMatch(/connection refused/);
     expect(m![6]).toBe('30');
-    expect(secondsFrom(m!, t0 + 30_000)).toBeLessThanOrEqual(2);
+    expect(secondsFrom(m!, t0 + 30_000)).toBeLessThanOrEqual(10);
     // retries 100, 200, 400 and 800 ms apart have failed meanwhile, unannounced
     await sleep(1600);
     expect(waitingLines(worker.err)).toHaveLength(1);
@@ -84,11 +84,11 @@ describe('dpt worker before its coordinator', () => {
     const url = `ws://127.0.0.1:${port}`;
     const t0 = Date.now();
     const worker = spawnDpt(['worker', '--connect', url, '--connect-timeout', '3'], started, TOKEN);
-    expect(await within(2500, () => waitingLines(worker.err).length > 0), worker.err.join('\n')).toBe(true);
+    expect(await within(10_000, () => waitingLines(worker.err).length > 0), worker.err.join('\n')).toBe(true);
     const m = WAITING.exec(waitingLines(worker.err)[0]!);
     expect(m![2]).toBe('no answer yet');
     expect(await worker.exit).toBe(2);
-    expect(Date.now() - t0).toBeLessThan(6000);
+    expect(Date.now() - t0).toBeLessThan(20_000);
     expect(waitingLines(worker.err)).toHaveLength(1);
     expect(worker.err.join('\n')).toMatch(new RegExp(`no coordinator at ${url} after 3 s \\(no answer\\)`));
     for (const c of held) c.destroy();
