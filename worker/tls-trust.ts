@@ -10,8 +10,13 @@ const UNTRUSTED = new Set([
   'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
 ]);
 const OUT_OF_DATE = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
-/** What a TLS client sees when the other side answers in plain HTTP. */
-const NOT_TLS = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_PACKET_LENGTH_TOO_LONG', 'ERR_SSL_HTTP_REQUEST']);
+/** What OpenSSL says (under EPROTO) when the other side answers in plain HTTP, not TLS. */
+const NOT_TLS = /wrong version number|packet length too long|http request/;
+
+/** OpenSSL's reason alone ("wrong version number"), without its error number and source file. */
+function openSslReason(message: string): string {
+  return /error:[0-9A-F]+:[^:]*:[^:]*:([^:]+)/.exec(message)?.[1] ?? message;
+}
 
 /**
  * The one-line explanation of a failed TLS connection to `url`, or null when `err` is no TLS
@@ -32,8 +37,8 @@ export function tlsFailure(url: string, err: NodeJS.ErrnoException, caFile: stri
   if (OUT_OF_DATE.has(code)) {
     return `${cert} is not valid now (${err.message}): renew the coordinator's --tls-cert, or check this machine's clock`;
   }
-  if (NOT_TLS.has(code)) {
-    return `the coordinator at ${url} does not speak TLS (${err.message}): connect with ws://, or start the coordinator with --tls-cert and --tls-key`;
+  if ((code === 'EPROTO' || code.startsWith('ERR_SSL_')) && NOT_TLS.test(err.message)) {
+    return `the coordinator at ${url} does not speak TLS (${openSslReason(err.message)}): connect with ws://, or start the coordinator with --tls-cert and --tls-key`;
   }
   return null;
 }
