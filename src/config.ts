@@ -60,6 +60,9 @@ export interface TrainConfig {
   listen: string;
   /** ws: shared secret workers must prove they know; null = generate one */
   token: string | null;
+  /** ws: the coordinator serves wss:// with this PEM certificate and its key (both or neither) */
+  tlsCert: string | null;
+  tlsKey: string | null;
   dataMode: DataMode;
   /** ws: start the workers as local processes (launch) rather than wait for them (coordinator) */
   spawnWorkers: boolean;
@@ -104,6 +107,8 @@ export const DEFAULTS: TrainConfig = {
   resume: null,
   listen: '127.0.0.1:0',
   token: null,
+  tlsCert: null,
+  tlsKey: null,
   dataMode: 'local',
   spawnWorkers: true,
   joinTimeout: 60,
@@ -178,6 +183,15 @@ export function validateConfig(c: TrainConfig): void {
   }
   if (c.resume !== null && c.initFrom !== null) {
     throw new ConfigError('--resume and --init-from both set the parameters: pass only one (a checkpoint holds the parameters)');
+  }
+  if (c.tlsCert !== null && c.tlsKey === null) {
+    throw new ConfigError('--tls-cert needs --tls-key FILE, the private key of the certificate');
+  }
+  if (c.tlsKey !== null && c.tlsCert === null) {
+    throw new ConfigError('--tls-key needs --tls-cert FILE, the certificate the key belongs to');
+  }
+  if (c.tlsCert !== null && c.transport !== 'ws') {
+    throw new ConfigError(`--tls-cert and --tls-key secure WebSocket workers, not --transport ${c.transport}: use them with dpt coordinator, dpt launch or --transport ws`);
   }
   if (c.minWorkers > c.workers) {
     throw new ConfigError(`--min-workers ${c.minWorkers} exceeds --workers ${c.workers}: lower --min-workers or start more workers`);

@@ -5,7 +5,8 @@
  * with the gradient sums of its shard until told to stop. Every field of every frame is
  * validated before use (src/protocol).
  *
- * Started by `dpt worker --connect ws://HOST:PORT` (cli/dpt.ts).
+ * Started by `dpt worker --connect ws://HOST:PORT` (or wss:// when the coordinator serves TLS;
+ * --ca FILE adds a certificate to trust) (cli/dpt.ts).
  */
 import { hostname } from 'node:os';
 import { WebSocket, type RawData } from 'ws';
@@ -22,11 +23,14 @@ import {
 import { createKernels } from '../src/tensor/engines.js';
 import { ShardComputer } from './compute.js';
 import { ConnectWait, NO_ANSWER, NO_ANSWER_MS, retryReason } from './connect-wait.js';
+import { tlsFailure } from './tls-trust.js';
 
 export interface WorkerOptions {
   url: string;
   token: string;
   dataDir: string | null;
+  /** wss://: the certificates to trust (system CAs plus --ca FILE); null: the system's only */
+  ca: { file: string; certs: string[] } | null;
   /** keep retrying a refused connection this long */
   connectTimeoutMs: number;
   log: (line: string) => void;
@@ -65,7 +69,9 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     // fool a proxy's cache; a worker is no browser and sends only its own frames, and with a zero
     // key ws sends the frame as it is instead of copying and XOR-ing every byte into a fresh
     // buffer (1 MB per step for 784-256-256-10, plus the garbage to collect).
-    const socket = new WebSocket(o.url, { perMessageDeflate: false, maxPayload: 512 * 1024 * 1024, generateMask: zeroMask });
+    const socket = new WebSocket(o.url, {
+      perMessageDeflate: false, maxPayload: 512 * 1024 * 1024, generateMask: zeroMask, ...(o.ca ? { ca: o.ca.certs } : {}),
+    });
     // The session's handlers go on before the socket opens: the challenge can arrive in the
     // same packet as the upgrade response and be emitted right after 'open'.
     const opened = new Promise<NodeJS.ErrnoException | null>((resolve) => {
@@ -86,7 +92,11 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
       wait.connected();
       return done;
     }
-    const reason = silentPastDeadline ? 'no answer' : retryReason(err.code);
+    const untrusted = tlsFailure(o.url, err, o.ca?.file ?? null);
+    if (untrusted !== null) throw new WorkerExit(untrusted, 2);
+    let reason = silentPastDeadline ? 'no answer' : retryReason(err.code);
+    // a coordinator serving TLS hangs up on a plain request, which looks like any reset
+    if (reason !== null && err.code === 'ECONNRESET' && o.url.startsWith('ws://')) reason += '; if the coordinator serves TLS, connect with wss://';
     if (reason === null) throw new WorkerExit(`cannot connect to ${o.url}: ${err.message}`, 2);
     wait.waiting(reason);
     const left = wait.leftMs();
