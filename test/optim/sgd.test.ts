@@ -77,9 +77,11 @@ describe('SGD with eta changed between steps (a learning-rate schedule)', () => 
     it(`steps exactly as an optimizer built with the new eta (momentum ${o.momentum}, weight decay ${o.weightDecay})`, () => {
       const changed = new Sgd(layout, k, { eta: 3, trainSize: 100, ...o });
       const w1 = start();
-      changed.step(w1, grads(), 4); // builds the cached per-tensor runs at eta 3
+      // one gradient buffer for both steps, as in training: the per-tensor runs built at eta 3 are reused
+      const g = grads();
+      changed.step(w1, g, 4);
       changed.setEta(0.25);
-      changed.step(w1, grads(), 4);
+      changed.step(w1, g, 4);
       const built = new Sgd(layout, k, { eta: 3, trainSize: 100, ...o });
       const w2 = start();
       built.step(w2, grads(), 4);
