@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseNonNegativeInt,
+  BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
   parseNumber, parsePositiveInt, parseSizes, parseTransport, type TrainConfig,
 } from '../src/config.js';
 import { trainCommand } from './train.js';
@@ -34,7 +34,8 @@ const positiveInt = (flag: string) => arg((v) => parsePositiveInt(flag, v));
 /** The network, optimizer, data and engine flags `train` and `bench` share (bench applies them to every configuration). */
 interface SharedFlags {
   activation: TrainConfig['spec']['activation']; cost: TrainConfig['spec']['cost']; init: TrainConfig['init'];
-  eta: number; momentum: number; weightDecay: number; seed: number; trainLimit?: number; dataDir?: string; kernels: TrainConfig['kernels'];
+  eta: number; lrScale: TrainConfig['lrScale']; lrReferenceBatch: number;
+  momentum: number; weightDecay: number; seed: number; trainLimit?: number; dataDir?: string; kernels: TrainConfig['kernels'];
 }
 
 /** The options behind SharedFlags, declared once for `train` and `bench`. */
@@ -45,6 +46,10 @@ function sharedOptions(): Option[] {
     new Option('--cost <name>', 'quadratic (sigmoid outputs) or cross-entropy (softmax outputs)').argParser(arg(parseCost)).default(d.spec.cost),
     new Option('--init <scheme>', 'gaussian: N(0,1) everywhere (ch. 1); scaled: weights N(0,1/n_in) (ch. 3)').argParser(arg(parseInit)).default(d.init),
     new Option('--eta <x>', 'learning rate').argParser(arg((v) => parseNumber('--eta', v, { min: 0, minExclusive: true }))).default(d.eta),
+    new Option('--lr-scale <rule>', 'scale eta with the global batch against --lr-reference-batch: none; linear, eta x batch/reference (Goyal et al. 2017: ' +
+      'dpt steps by eta times the MEAN gradient, (eta/m) x sum, the convention the rule is stated in); sqrt, eta x sqrt(batch/reference)')
+      .argParser(arg(parseLrScale)).default(d.lrScale),
+    new Option('--lr-reference-batch <n>', 'the batch --eta was tuned for (Nielsen\'s mini-batch by default)').argParser(positiveInt('--lr-reference-batch')).default(d.lrReferenceBatch),
     new Option('--momentum <x>', 'momentum coefficient mu in [0, 1)').argParser(arg((v) => parseNumber('--momentum', v, { min: 0, max: 1 }))).default(d.momentum),
     new Option('--weight-decay <x>', 'L2 regularisation lambda (weights only, scaled by 1/n)').argParser(arg((v) => parseNumber('--weight-decay', v, { min: 0 }))).default(d.weightDecay),
     new Option('--seed <n>', 'seed of the initial weights and the data order').argParser(arg((v) => parseNonNegativeInt('--seed', v))).default(d.seed),
@@ -60,15 +65,15 @@ function burnInOption(description: string, defaultSteps: number): Option {
 }
 
 /** The parts of a TrainConfig that sharedOptions set, with the net's sizes from the command's own --sizes. */
-function sharedConfig(f: SharedFlags, sizes: number[]): Pick<TrainConfig, 'spec' | 'init' | 'eta' | 'momentum' | 'weightDecay' | 'seed' | 'trainLimit' | 'dataDir' | 'kernels'> {
+function sharedConfig(f: SharedFlags, sizes: number[]): Pick<TrainConfig, 'spec' | 'init' | 'eta' | 'lrScale' | 'lrReferenceBatch' | 'momentum' | 'weightDecay' | 'seed' | 'trainLimit' | 'dataDir' | 'kernels'> {
   return {
-    spec: { sizes, activation: f.activation, cost: f.cost }, init: f.init, eta: f.eta, momentum: f.momentum, weightDecay: f.weightDecay,
+    spec: { sizes, activation: f.activation, cost: f.cost }, init: f.init, eta: f.eta, lrScale: f.lrScale, lrReferenceBatch: f.lrReferenceBatch, momentum: f.momentum, weightDecay: f.weightDecay,
     seed: f.seed, trainLimit: f.trainLimit ?? null, dataDir: f.dataDir ?? null, kernels: f.kernels,
   };
 }
 
 interface TrainFlags extends SharedFlags {
-  burnIn: number; json: boolean; sizes: number[]; epochs: number; batch: number; shuffle: boolean; maxSteps?: number; evalSet: TrainConfig['evalSet'];
+  burnIn: number; json: boolean; sizes: number[]; epochs: number; batch: number; warmupEpochs: number; shuffle: boolean; maxSteps?: number; evalSet: TrainConfig['evalSet'];
   initFrom?: string; save?: string; transport: TrainConfig['transport']; workers: number;
   profile: boolean; trace?: string;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
@@ -83,6 +88,8 @@ function addTrainOptions(cmd: Command): Command {
   return cmd
     .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), d.epochs)
     .option('--batch <n>', 'global mini-batch size', positiveInt('--batch'), d.batch)
+    .option('--warmup-epochs <w>', 'with --lr-scale: ramp eta linearly, step by step, from --eta to the scaled eta over the first W epochs (may be fractional; rounded to whole steps)',
+      arg((v) => parseNumber('--warmup-epochs', v, { min: 0 })), d.warmupEpochs)
     .option('--no-shuffle', 'keep the training images in file order every epoch')
     .option('--max-steps <n>', 'stop after N steps in total', positiveInt('--max-steps'))
     .option('--eval-set <set>', 'evaluate each epoch on test (t10k) or validation (last 10,000 training images)', arg(parseEvalSet), d.evalSet)
@@ -117,7 +124,7 @@ function explicitOptions(cmd: Command): Set<string> {
 function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig {
   return {
     ...sharedConfig(f, f.sizes),
-    epochs: f.epochs, batch: f.batch, shuffle: f.shuffle, maxSteps: f.maxSteps ?? null,
+    epochs: f.epochs, batch: f.batch, warmupEpochs: f.warmupEpochs, shuffle: f.shuffle, maxSteps: f.maxSteps ?? null,
     evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
     transport: f.transport, workers: f.workers, json: f.json,
     profile: f.profile, trace: f.trace ?? null, burnIn: f.burnIn,
@@ -144,7 +151,9 @@ Examples:
   dpt train --epochs 1 --profile --trace steps.json   where the time goes; open steps.json in Perfetto
   dpt train --checkpoint run.ckpt --checkpoint-every 1000     (Ctrl-C also writes run.ckpt)
   dpt train --resume run.ckpt
-  dpt train --transport threads --workers 2 --verify-equivalence 20`)
+  dpt train --transport threads --workers 2 --verify-equivalence 20
+  dpt train --transport threads --workers 4 --batch 40 --lr-scale linear --warmup-epochs 2
+                                              eta 3 at batch 10 becomes 12 at batch 40, reached after 2 epochs`)
     .action(async (flags: TrainFlags, cmd: Command) => {
       await trainCommand(trainConfig(flags), undefined, explicitOptions(cmd));
     });

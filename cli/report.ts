@@ -7,6 +7,7 @@ import type { TrainConfig } from '../src/config.js';
 import { describeSpec } from '../src/model/spec.js';
 import type { EpochReport } from '../coordinator/trainer.js';
 import { fmtInt } from '../src/profile/format.js';
+import { scaledEta } from '../src/optim/lr-schedule.js';
 
 export interface RunHeader {
   config: TrainConfig;
@@ -43,7 +44,7 @@ export function textReporter(out: (line: string) => void): Reporter {
       out(`dpt train: ${describeSpec(c.spec)} (${fmtInt(h.parameters)} parameters)`);
       out(`  data        ${fmtInt(h.trainCount)} training images, ${fmtInt(h.evalCount)} ${c.evalSet} images, from ${h.dataDir}`);
       out(`  parameters  ${h.paramsSource}`);
-      out(`  sgd         eta ${c.eta}, mini-batch ${c.batch}, momentum ${c.momentum}, weight decay ${c.weightDecay}, ${c.shuffle ? 'shuffled' : 'unshuffled'} (order seed ${c.seed})`);
+      out(`  sgd         ${describeEta(c, h.stepsPerEpoch)}, mini-batch ${c.batch}, momentum ${c.momentum}, weight decay ${c.weightDecay}, ${c.shuffle ? 'shuffled' : 'unshuffled'} (order seed ${c.seed})`);
       out(`  schedule    ${c.epochs} epochs of ${fmtInt(h.stepsPerEpoch)} steps${c.maxSteps !== null ? `, at most ${fmtInt(c.maxSteps)} steps in total` : ''}`);
       out(`  kernels     ${h.kernels}${h.kernelNotes.length ? ` (${h.kernelNotes.join('; ')})` : ''}`);
       out(`  workers     ${c.transport} x ${c.workers}${c.transport === 'inproc' && c.workers === 1 ? ' (single node)' : ''}`);
@@ -62,6 +63,19 @@ export function textReporter(out: (line: string) => void): Reporter {
       if (s.saved) out(`Saved the parameters to ${s.saved}`);
     },
   };
+}
+
+/**
+ * η as the run uses it: "eta 3" without scaling; "eta 38.4 (3, linear scaling from batch 10 to
+ * 128)"; with warmup "eta 3 → 38.4 (linear scaling from batch 10 to 128, warmup 5 epochs = 25 steps)".
+ */
+export function describeEta(c: Pick<TrainConfig, 'eta' | 'lrScale' | 'lrReferenceBatch' | 'batch' | 'warmupEpochs'>, stepsPerEpoch: number): string {
+  if (c.lrScale === 'none') return `eta ${c.eta}`;
+  const scaled = Number(scaledEta({ eta: c.eta, scale: c.lrScale, referenceBatch: c.lrReferenceBatch, batch: c.batch, warmupEpochs: c.warmupEpochs }).toPrecision(6));
+  const rule = `${c.lrScale} scaling from batch ${c.lrReferenceBatch} to ${c.batch}`;
+  if (c.warmupEpochs === 0) return `eta ${scaled} (${c.eta}, ${rule})`;
+  const steps = Math.round(c.warmupEpochs * stepsPerEpoch);
+  return `eta ${c.eta} → ${scaled} (${rule}, warmup ${c.warmupEpochs} epoch${c.warmupEpochs === 1 ? '' : 's'} = ${fmtInt(steps)} steps)`;
 }
 
 export function jsonReporter(out: (line: string) => void): Reporter {

@@ -7,7 +7,7 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ConfigError, type TrainConfig } from '../src/config.js';
+import { ConfigError, DEFAULTS, type TrainConfig } from '../src/config.js';
 import { encodeSafetensors, readModelFile, specMetadata, type SafeTensor } from '../src/model/safetensors.js';
 import { ParamLayout } from '../src/tensor/layout.js';
 import type { TrainingPosition } from './trainer.js';
@@ -16,10 +16,13 @@ const FORMAT = 1;
 const VELOCITY = 'optimizer.velocity';
 
 /** The settings a resumed run must share with the interrupted one, or its result would differ. */
-export const RESUME_FIELDS = ['spec', 'batch', 'eta', 'momentum', 'weightDecay', 'seed', 'shuffle', 'trainLimit'] as const;
+export const RESUME_FIELDS = [
+  'spec', 'batch', 'eta', 'lrScale', 'lrReferenceBatch', 'warmupEpochs', 'momentum', 'weightDecay', 'seed', 'shuffle', 'trainLimit',
+] as const;
 type ResumeField = (typeof RESUME_FIELDS)[number];
 const FLAG: Record<ResumeField, string> = {
-  spec: '--sizes/--activation/--cost', batch: '--batch', eta: '--eta', momentum: '--momentum',
+  spec: '--sizes/--activation/--cost', batch: '--batch', eta: '--eta', lrScale: '--lr-scale', lrReferenceBatch: '--lr-reference-batch',
+  warmupEpochs: '--warmup-epochs', momentum: '--momentum',
   weightDecay: '--weight-decay', seed: '--seed', shuffle: '--no-shuffle', trainLimit: '--train-limit',
 };
 
@@ -74,12 +77,14 @@ export function checkpointSettings(path: string): Checkpoint['settings'] {
 export function configForResume(config: TrainConfig, settings: Checkpoint['settings'], explicit: ReadonlySet<string>): TrainConfig {
   const out: TrainConfig = { ...config };
   for (const field of RESUME_FIELDS) {
+    // a checkpoint written before a setting existed was trained with its default
+    const saved = settings[field] === undefined ? DEFAULTS[field] : settings[field];
     const mine = JSON.stringify(config[field]);
-    const theirs = JSON.stringify(settings[field]);
+    const theirs = JSON.stringify(saved);
     if (mine !== theirs && explicitFieldSet(field, explicit)) {
       throw new ConfigError(`${FLAG[field]} conflicts with the checkpoint (${theirs} there, ${mine} here): a resumed run keeps the settings it was started with; drop the flag`);
     }
-    (out as unknown as Record<string, unknown>)[field] = settings[field];
+    (out as unknown as Record<string, unknown>)[field] = saved;
   }
   return out;
 }

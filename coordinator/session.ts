@@ -12,6 +12,7 @@ import { Network } from '../src/model/network.js';
 import { loadIntoParams, readModelFile, specFromMetadata } from '../src/model/safetensors.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
+import type { LrSchedule } from '../src/optim/lr-schedule.js';
 import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -42,7 +43,11 @@ export interface Session {
  */
 export async function openSession(config: TrainConfig, data?: Mnist, explicit: ReadonlySet<string> = new Set()): Promise<Session> {
   validateConfig(config);
-  if (config.resume !== null) config = configForResume(config, checkpointSettings(config.resume), explicit);
+  if (config.resume !== null) {
+    config = configForResume(config, checkpointSettings(config.resume), explicit);
+    // the checkpoint's schedule against this run's --epochs
+    validateConfig(config);
+  }
   const mnist = data ?? loadMnist(config.dataDir ?? undefined);
   if (config.trainLimit !== null && config.trainLimit > mnist.train.count) {
     throw new ConfigError(`--train-limit ${config.trainLimit} exceeds the ${mnist.train.count} training images`);
@@ -113,6 +118,13 @@ export function trainingRun(s: Session, group: WorkerGroup, evalWorkspace = s.ne
     batch: config.batch,
     shuffle: config.shuffle,
     maxSteps: config.maxSteps,
+    lrSchedule: lrScheduleOf(config),
     ...(s.resumed ? { resumeFrom: s.resumed.position } : {}),
   };
+}
+
+/** The config's learning-rate schedule; null without --lr-scale, so η stays --eta and the step is the plain one. */
+export function lrScheduleOf(c: TrainConfig): LrSchedule | null {
+  if (c.lrScale === 'none' && c.warmupEpochs === 0) return null;
+  return { eta: c.eta, scale: c.lrScale, referenceBatch: c.lrReferenceBatch, batch: c.batch, warmupEpochs: c.warmupEpochs };
 }

@@ -8,6 +8,7 @@
 import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { Network, Workspace } from '../src/model/network.js';
+import { learningRate, type LrSchedule } from '../src/optim/lr-schedule.js';
 import type { Sgd } from '../src/optim/sgd.js';
 import type { Profiler } from '../src/profile/profiler.js';
 import type { Rng, RngState } from '../src/tensor/rng.js';
@@ -66,6 +67,8 @@ export interface TrainingRun {
   batch: number;
   shuffle: boolean;
   maxSteps: number | null;
+  /** when set, η of every step comes from it (a function of the global step); when absent η stays the optimizer's */
+  lrSchedule?: LrSchedule | null;
   events?: TrainingEvents;
   /** when set, every step and evaluation is timed into it; when absent the loop does no timing */
   profiler?: Profiler | null;
@@ -91,6 +94,7 @@ export interface TrainingResult {
 export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   const { network, sgd, group, params, train, batch } = run;
   const prof = run.profiler ?? null;
+  const schedule = run.lrSchedule ?? null;
   const gradSum = network.allocParams();
   const steps = stepsPerEpoch(train.count, batch);
   const resume = run.resumeFrom;
@@ -124,6 +128,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
         await run.waitForTurn();
         waitedMs += performance.now() - w0;
       }
+      if (schedule !== null) sgd.setEta(learningRate(globalStep, steps, schedule));
       // one null check per step: without a profiler this is the plain step
       const reduced = prof === null
         ? await trainStep(run, gradSum, globalStep, batchIndices(perm, s, batch))

@@ -9,6 +9,7 @@ import { COSTS, HIDDEN_ACTIVATIONS, type NetworkSpec } from './model/spec.js';
 import type { Cost, HiddenActivation } from './tensor/kernels.js';
 import type { WhatIf } from './profile/what-if.js';
 import { ConfigError } from './config-error.js';
+import { LR_SCALES, type LrScale } from './optim/lr-schedule.js';
 
 /** How workers run: in this process (the single-node baseline at 1), a thread pool, WebSocket processes. */
 export type TransportName = 'inproc' | 'threads' | 'ws';
@@ -29,6 +30,11 @@ export interface TrainConfig {
   epochs: number;
   batch: number;
   eta: number;
+  /** scale eta with the batch against lrReferenceBatch (src/optim/lr-schedule.ts) */
+  lrScale: LrScale;
+  lrReferenceBatch: number;
+  /** epochs over which eta ramps from --eta to the scaled eta (0 = none) */
+  warmupEpochs: number;
   momentum: number;
   weightDecay: number;
   seed: number;
@@ -85,6 +91,10 @@ export const DEFAULTS: TrainConfig = {
   epochs: 30,
   batch: 10,
   eta: 3.0,
+  lrScale: 'none',
+  // Nielsen's mini-batch, the one his eta of 3.0 goes with
+  lrReferenceBatch: 10,
+  warmupEpochs: 0,
   momentum: 0,
   weightDecay: 0,
   seed: 1,
@@ -169,6 +179,7 @@ export const parseInit = (v: string): InitScheme => parseChoice('--init', v, INI
 export const parseKernels = (v: string): KernelChoice => parseChoice('--kernels', v, KERNEL_CHOICES);
 export const parseTransport = (v: string): TransportName => parseChoice('--transport', v, TRANSPORTS);
 export const parseDataMode = (v: string): DataMode => parseChoice('--data', v, DATA_MODES);
+export const parseLrScale = (v: string): LrScale => parseChoice('--lr-scale', v, LR_SCALES);
 export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v, ['test', 'validation'] as const);
 
 /** A seed stream per purpose, so that e.g. changing the init scheme does not change the data order. */
@@ -195,6 +206,24 @@ export function validateConfig(c: TrainConfig): void {
   }
   if (c.minWorkers > c.workers) {
     throw new ConfigError(`--min-workers ${c.minWorkers} exceeds --workers ${c.workers}: lower --min-workers or start more workers`);
+  }
+  validateWarmup(c);
+}
+
+/** Warmup ramps from --eta to the scaled eta within the run: both must exist and differ. */
+function validateWarmup(c: TrainConfig): void {
+  if (!(Number.isFinite(c.warmupEpochs) && c.warmupEpochs >= 0)) {
+    throw new ConfigError(`--warmup-epochs must be a number >= 0, got ${c.warmupEpochs}`);
+  }
+  if (c.warmupEpochs === 0) return;
+  if (c.lrScale === 'none') {
+    throw new ConfigError('--warmup-epochs needs --lr-scale linear or sqrt: with none there is nothing to warm up to');
+  }
+  if (c.warmupEpochs > c.epochs) {
+    throw new ConfigError(`--warmup-epochs ${c.warmupEpochs} exceeds --epochs ${c.epochs}: the rate would never reach its scaled value; lower --warmup-epochs or raise --epochs`);
+  }
+  if (c.batch === c.lrReferenceBatch) {
+    throw new ConfigError(`--warmup-epochs has nothing to warm up to: --batch ${c.batch} equals --lr-reference-batch, so --lr-scale ${c.lrScale} leaves eta at ${c.eta}; drop --warmup-epochs or train at a larger --batch`);
   }
 }
 

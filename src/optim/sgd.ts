@@ -21,10 +21,23 @@ export interface SgdOptions {
 export class Sgd {
   /** Velocity for momentum, in the parameter layout; null when μ = 0. */
   readonly velocity: Float32Array | null;
+  /** A copy of the options given: setEta changes η here, never in the caller's object. */
+  readonly options: SgdOptions;
 
-  constructor(private readonly layout: ParamLayout, private readonly kernels: Kernels, readonly options: SgdOptions) {
+  constructor(private readonly layout: ParamLayout, private readonly kernels: Kernels, options: SgdOptions) {
     validateSgd(options);
+    this.options = { ...options };
     this.velocity = options.momentum !== 0 ? kernels.alloc(layout.size) : null;
+  }
+
+  /**
+   * Sets η for the steps that follow (a learning-rate schedule sets it before every step). The
+   * same number gives the same bits as never calling it.
+   */
+  setEta(eta: number): void {
+    if (!(Number.isFinite(eta) && eta > 0)) throw new RangeError(`eta must be a positive number, got ${eta}`);
+    this.options.eta = eta;
+    if (this.cached) for (const r of this.cached.runs) r.p.eta = eta;
   }
 
   /**

@@ -13,6 +13,12 @@ describe('bad flags get an error that names the flag', () => {
     [['--kernels', 'cuda'], /--kernels must be one of auto, js, wasm, blas, got 'cuda'/],
     [['--data-dir', '/no/such/dir'], /data directory \/no\/such\/dir does not exist: pass --data-dir DIR/],
     [['--init-from', '/no/such/file.safetensors'], /\/no\/such\/file\.safetensors: cannot read \(ENOENT\)/],
+    [['--lr-scale', 'cubic'], /--lr-scale must be one of none, linear, sqrt, got 'cubic'/],
+    [['--lr-reference-batch', '0'], /--lr-reference-batch must be a positive integer, got '0'/],
+    [['--warmup-epochs', '-1'], /--warmup-epochs must be a number >= 0, got '-1'/],
+    [['--warmup-epochs', '2'], /--warmup-epochs needs --lr-scale linear or sqrt: with none there is nothing to warm up to/],
+    [['--lr-scale', 'linear', '--batch', '40', '--epochs', '1', '--warmup-epochs', '1.5'], /--warmup-epochs 1.5 exceeds --epochs 1: .* lower --warmup-epochs or raise --epochs/],
+    [['--lr-scale', 'sqrt', '--warmup-epochs', '1'], /--warmup-epochs has nothing to warm up to: --batch 10 equals --lr-reference-batch/],
   ];
   for (const [args, message] of cases) {
     it(`dpt train ${args.join(' ')}`, () => {

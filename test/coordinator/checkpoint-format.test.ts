@@ -37,7 +37,7 @@ const POSITION: TrainingPosition = {
 };
 
 const SETTINGS: Checkpoint['settings'] = {
-  spec: SPEC, batch: 10, eta: 0.1, momentum: 0.9, weightDecay: 5, seed: 42, shuffle: false, trainLimit: 3000,
+  spec: SPEC, batch: 10, eta: 0.1, lrScale: 'sqrt', lrReferenceBatch: 5, warmupEpochs: 2, momentum: 0.9, weightDecay: 5, seed: 42, shuffle: false, trainLimit: 3000,
 };
 
 function checkpoint(velocity: boolean): Checkpoint {
@@ -148,12 +148,20 @@ describe('the config of a resumed run', () => {
     const cases: [string, RegExp][] = [
       ['sizes', /--sizes/], ['activation', /--activation/], ['cost', /--cost/], ['batch', /--batch/], ['eta', /--eta/],
       ['momentum', /--momentum/], ['weightDecay', /--weight-decay/], ['seed', /--seed/], ['shuffle', /--no-shuffle/],
-      ['trainLimit', /--train-limit/],
+      ['trainLimit', /--train-limit/], ['lrScale', /--lr-scale/], ['lrReferenceBatch', /--lr-reference-batch/],
+      ['warmupEpochs', /--warmup-epochs/],
     ];
     for (const [option, flag] of cases) {
       expect(() => configForResume(typed, SETTINGS, new Set([option]))).toThrow(ConfigError);
       expect(() => configForResume(typed, SETTINGS, new Set([option]))).toThrow(flag);
     }
+  });
+
+  it('reads a checkpoint saved before the learning-rate schedule existed as one without scaling or warmup', () => {
+    const { lrScale: _s, lrReferenceBatch: _r, warmupEpochs: _w, ...older } = SETTINGS;
+    const out = configForResume({ ...typed, lrScale: 'linear', warmupEpochs: 1 }, older as Checkpoint['settings'], new Set());
+    expect([out.lrScale, out.lrReferenceBatch, out.warmupEpochs]).toEqual([DEFAULTS.lrScale, DEFAULTS.lrReferenceBatch, DEFAULTS.warmupEpochs]);
+    expect(() => configForResume({ ...typed, lrScale: 'linear' }, older as Checkpoint['settings'], new Set(['lrScale']))).toThrow(/--lr-scale/);
   });
 
   it('accepts a flag typed with the checkpoint’s own value', () => {

@@ -12,6 +12,7 @@ import { epochPermutation, gatherBatch } from '../../src/data/batches.js';
 import { initParams } from '../../src/model/init.js';
 import { Network } from '../../src/model/network.js';
 import type { NetworkSpec } from '../../src/model/spec.js';
+import type { LrSchedule } from '../../src/optim/lr-schedule.js';
 import { Sgd } from '../../src/optim/sgd.js';
 import { Profiler } from '../../src/profile/profiler.js';
 import { createJsKernels } from '../../src/tensor/kernels-js.js';
@@ -34,6 +35,7 @@ interface Plan {
   shuffle: boolean;
   maxSteps: number | null;
   world: number;
+  lrSchedule?: LrSchedule;
 }
 
 const PLAN: Plan = { epochs: 3, batch: 5, eta: 0.5, momentum: 0.6, weightDecay: 2, orderSeed: 9, shuffle: true, maxSteps: null, world: 1 };
@@ -54,8 +56,18 @@ function trainingRun(p: Plan, group?: WorkerGroup): TrainingRun {
     network, sgd: sgdFor(network, p), params: initialParams(network),
     group: group ?? new InProcessGroup(SPEC, network.kernels, TRAIN, p.world, p.batch),
     train: TRAIN, evalSet: EVAL, evalWorkspace: network.createWorkspace(16), orderRng: new Rng(p.orderSeed),
-    epochs: p.epochs, batch: p.batch, shuffle: p.shuffle, maxSteps: p.maxSteps,
+    epochs: p.epochs, batch: p.batch, shuffle: p.shuffle, maxSteps: p.maxSteps, lrSchedule: p.lrSchedule ?? null,
   };
+}
+
+/**
+ * The schedule's rate written out for the reference loop: eta x batch/reference (or its square
+ * root), reached from eta in equal steps over the warmup's whole steps.
+ */
+function handRate(s: LrSchedule, globalStep: number): number {
+  const target = s.scale === 'linear' ? s.eta * (s.batch / s.referenceBatch) : s.scale === 'sqrt' ? s.eta * Math.sqrt(s.batch / s.referenceBatch) : s.eta;
+  const warmup = Math.round(s.warmupEpochs * STEPS_PER_EPOCH);
+  return globalStep < warmup ? s.eta + (target - s.eta) * (globalStep / warmup) : target;
 }
 
 /** The reference: the plain loop written out, on one network, without a worker group. */
@@ -79,6 +91,7 @@ function referenceTraining(p: Plan) {
       gatherBatch(ws.input, ws.labels, TRAIN, indices);
       grads.fill(0);
       const loss = network.lossAndGradSum(params, grads, ws, indices.length);
+      if (p.lrSchedule) sgd.setEta(handRate(p.lrSchedule, stepLosses.length));
       sgd.step(params, grads, indices.length);
       lossSum += loss;
       examples += indices.length;
@@ -163,6 +176,51 @@ describe('the step loop reproduces the plain training loop', () => {
     const still = await runTraining(trainingRun({ ...PLAN, eta: 1e-9, momentum: 0 }));
     expect(new Set(still.epochs.map((r) => r.testCorrect)).size).toBe(1);
     expect(still.best).toBe(still.epochs[0]);
+  });
+});
+
+describe('a learning-rate schedule', () => {
+  // 1.4 epochs of 5 steps: 7 warmup steps, across the first epoch boundary, from 0.5 to 0.5 x 5/2
+  const WARMUP: LrSchedule = { eta: PLAN.eta, scale: 'linear', referenceBatch: 2, batch: PLAN.batch, warmupEpochs: 1.4 };
+
+  for (const lrSchedule of [WARMUP, { ...WARMUP, scale: 'sqrt' as const }, { ...WARMUP, warmupEpochs: 0 }]) {
+    it(`${lrSchedule.scale} scaling, warmup ${lrSchedule.warmupEpochs} epochs: the plain loop with the rate set by hand each step, bit for bit`, async () => {
+      const plan = { ...PLAN, lrSchedule };
+      const run = trainingRun(plan);
+      const result = await runTraining(run);
+      const ref = referenceTraining(plan);
+      expect(result.epochs.map(mathOf)).toEqual(ref.epochs);
+      expect(Array.from(run.params)).toEqual(Array.from(ref.params));
+      // the schedule changed the result, or the comparison proves little
+      expect(Array.from(run.params)).not.toEqual(Array.from(referenceTraining(PLAN).params));
+    });
+  }
+
+  it('none without warmup gives the same parameters as no schedule, bit for bit', async () => {
+    const run = trainingRun({ ...PLAN, lrSchedule: { ...WARMUP, scale: 'none', warmupEpochs: 0 } });
+    await runTraining(run);
+    expect(Array.from(run.params)).toEqual(Array.from(referenceTraining(PLAN).params));
+  });
+
+  it('a run resumed mid-warmup in a fresh optimizer (built with the unscaled eta) ends bit-identical to the uninterrupted run', async () => {
+    const plan = { ...PLAN, lrSchedule: WARMUP };
+    const ref = referenceTraining(plan);
+    const saved = new Map<number, { position: TrainingPosition; params: Float32Array; velocity: Float32Array }>();
+    const first = trainingRun(plan);
+    first.events = {
+      afterStep: (position) => saved.set(position.globalStep, { position, params: first.params.slice(), velocity: first.sgd.velocity!.slice() }),
+    };
+    await runTraining(first);
+    for (const at of [3, STEPS_PER_EPOCH, 6]) {
+      const s = saved.get(at)!;
+      const run = trainingRun(plan);
+      run.params.set(s.params);
+      run.sgd.velocity!.set(s.velocity);
+      run.resumeFrom = s.position;
+      const resumed = await runTraining(run);
+      expect(resumed.epochs.map(mathOf)).toEqual(ref.epochs);
+      expect(Array.from(run.params)).toEqual(Array.from(ref.params));
+    }
   });
 });
 

@@ -68,3 +68,44 @@ describe('SGD, Nielsen update rule', () => {
     expect(() => sgd.step(new Float32Array(3), new Float32Array(3), 0)).toThrow(/at least one example/);
   });
 });
+
+describe('SGD with eta changed between steps (a learning-rate schedule)', () => {
+  const grads = () => Float32Array.from([0.3, -1.7, 2.2]);
+  const start = () => Float32Array.from([1, -2, 0.5]);
+
+  for (const o of [{ momentum: 0, weightDecay: 0 }, { momentum: 0.9, weightDecay: 5 }]) {
+    it(`steps exactly as an optimizer built with the new eta (momentum ${o.momentum}, weight decay ${o.weightDecay})`, () => {
+      const changed = new Sgd(layout, k, { eta: 3, trainSize: 100, ...o });
+      const w1 = start();
+      // one gradient buffer for both steps, as in training: the per-tensor runs built at eta 3 are reused
+      const g = grads();
+      changed.step(w1, g, 4);
+      changed.setEta(0.25);
+      changed.step(w1, g, 4);
+      const built = new Sgd(layout, k, { eta: 3, trainSize: 100, ...o });
+      const w2 = start();
+      built.step(w2, grads(), 4);
+      const second = new Sgd(layout, k, { eta: 0.25, trainSize: 100, ...o });
+      if (built.velocity) second.velocity!.set(built.velocity);
+      second.step(w2, grads(), 4);
+      expect(Array.from(w1)).toEqual(Array.from(w2));
+    });
+  }
+
+  it('on a gradient sum in two parts too', () => {
+    const changed = new Sgd(layout, k, { eta: 3, momentum: 0, weightDecay: 0, trainSize: 100 });
+    changed.setEta(0.5);
+    const w = start();
+    changed.step(w, Float32Array.from([2, 0, 0]), 2, Float32Array.from([2, 4, -2]));
+    expect(Array.from(w)).toEqual([1 - 0.5 * 2, -2 - 0.5 * 2, 0.5 + 0.5]);
+  });
+
+  it('leaves the caller’s options object as it was, and refuses a rate that is not positive', () => {
+    const options = { eta: 3, momentum: 0, weightDecay: 0, trainSize: 100 };
+    const sgd = new Sgd(layout, k, options);
+    sgd.setEta(1);
+    expect(options.eta).toBe(3);
+    expect(() => sgd.setEta(0)).toThrow(/eta must be a positive number/);
+    expect(() => sgd.setEta(NaN)).toThrow(/eta must be a positive number/);
+  });
+});
