@@ -42,9 +42,9 @@ export function withoutOwnOptions(args: string[]): string[] {
 /** Runs the emulated launch; resolves with the exit code (the coordinator's). */
 export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  if (o.spec.cpu !== null) checkCpuBudget(o.spec.cpu, o.workers + 1, availableParallelism());
   const missing = missingPrerequisite(o.spec);
   if (missing !== null) throw new ConfigError(missing);
-  if (o.spec.cpu !== null) checkCpuBudget(o.spec.cpu, o.workers + 1, availableParallelism());
   const runId = String(process.pid);
   const stale = removeDeadRuns();
   if (stale.length > 0) log(`emulate: removed the hosts left by run${stale.length > 1 ? 's' : ''} ${stale.join(', ')} (launcher no longer running)`);
