@@ -6,8 +6,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
-  parseNumber, parsePositiveInt, parseSizes, parseTransport, type TrainConfig,
+  parseEmulate, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
+import { launchEmulated, withoutOwnOptions } from './launch-emulated.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { benchCommand } from './bench.js';
@@ -136,7 +137,8 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
   };
 }
 
-export function buildProgram(): Command {
+/** `argv`: the command line being parsed (node, script, command, …), which `launch --emulate` passes on. */
+export function buildProgram(argv: string[] = process.argv): Command {
   const program = new Command('dpt')
     .description('Data-parallel neural-network trainer for MNIST: trains single-node by default and measures whether more workers pay off.')
     .showHelpAfterError('(run with --help for usage)');
@@ -159,13 +161,30 @@ Examples:
     });
 
   addTrainOptions(program.command('launch').description('train with N WebSocket worker processes started on this machine (same as train --transport ws)'))
+    .option('--emulate <spec>', 'run the coordinator and each worker as a host of its own (root): cpu=C cores each, links of bandwidth=B both ways, '
+      + 'latency=L where the kernel has sch_netem, e.g. cpu=0.5,bandwidth=100Mbit', arg(parseEmulate))
     .addHelpText('after', `
 Workers are separate processes on 127.0.0.1; their output is prefixed with [worker i]. Ctrl-C stops them all.
 With --tls-cert and --tls-key they connect over wss:// and trust that certificate (it must list the --listen address).
+With --emulate, each process gets a network namespace on a bridge (10.231.0.0/24, links shaped with tc tbf)
+and a cpu cgroup; all are removed at the end (see docs/emulate.md). Needs root, iproute2 and the cpu controller.
 Examples:
   dpt launch --workers 2 --epochs 1 --data ship
-  dpt launch --workers 2 --epochs 1 --tls-cert cert.pem --tls-key key.pem`)
-    .action(async (flags: TrainFlags, cmd: Command) => {
+  dpt launch --workers 2 --epochs 1 --tls-cert cert.pem --tls-key key.pem
+  sudo dpt launch --workers 2 --emulate cpu=0.5,bandwidth=100Mbit --sizes 784,256,256,10 --batch 1024 --profile`)
+    .action(async (flags: TrainFlags & { emulate?: EmulateSpec }, cmd: Command) => {
+      if (flags.emulate !== undefined) {
+        if (flags.tlsCert !== undefined || flags.tlsKey !== undefined) {
+          throw new ConfigError('--emulate with --tls-cert/--tls-key is not supported: the emulated hosts talk over a private bridge of their own; drop the TLS flags, or start dpt coordinator with TLS and dpt worker --connect wss://... by hand');
+        }
+        // the same arguments again, as typed: values reach the coordinator exactly as the user wrote them
+        const raw = argv.slice(2);
+        process.exitCode = await launchEmulated({
+          spec: flags.emulate, workers: flags.workers, token: flags.token, dataDir: flags.dataDir ?? null,
+          coordinatorArgs: withoutOwnOptions(raw.slice(raw.indexOf('launch') + 1)),
+        });
+        return;
+      }
       await trainCommand(trainConfig(flags, { transport: 'ws', spawnWorkers: true }), undefined, explicitOptions(cmd));
     });
 
@@ -276,7 +295,7 @@ Examples:
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram(argv).parseAsync(argv);
     // a command may have set its own code (130 after an interrupt)
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {

@@ -7,7 +7,7 @@ import type { InitScheme } from './model/init.js';
 import { INIT_SCHEMES } from './model/init.js';
 import { COSTS, HIDDEN_ACTIVATIONS, type NetworkSpec } from './model/spec.js';
 import type { Cost, HiddenActivation } from './tensor/kernels.js';
-import type { WhatIf } from './profile/what-if.js';
+import { BANDWIDTH_HINT, LATENCY_HINT, parseBitsPerS, parseLatencyMs, type WhatIf } from './profile/what-if.js';
 import { ConfigError } from './config-error.js';
 import { LR_SCALES, type LrScale } from './optim/lr-schedule.js';
 
@@ -269,4 +269,38 @@ export function parseList<T>(flag: string, value: string, parseItem: (v: string)
   const parts = value.split(',').map((p) => p.trim());
   if (parts.some((p) => p === '')) throw new ConfigError(`${flag} must be a comma-separated list without empty items, got '${value}'`);
   return [...new Set(parts.map(parseItem))];
+}
+
+/** `dpt launch --emulate`: what each emulated host gets; a key left out is not emulated. */
+export interface EmulateSpec {
+  /** cores per host (0.6 = 60% of one core) */
+  cpu: number | null;
+  bandwidthBitsPerS: number | null;
+  /** one-way, added where the kernel has sch_netem */
+  latencyMs: number | null;
+}
+
+/** Parses --emulate cpu=C,bandwidth=B[,latency=L] (bandwidth and latency as in --what-if). */
+export function parseEmulate(text: string): EmulateSpec {
+  const e: EmulateSpec = { cpu: null, bandwidthBitsPerS: null, latencyMs: null };
+  const bad = (why: string): never => {
+    throw new ConfigError(`--emulate '${text}': ${why} (e.g. --emulate cpu=0.5,bandwidth=100Mbit)`);
+  };
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const [key, value = ''] = part.split('=', 2).map((p) => p.trim());
+    if (!part.includes('=')) bad(`'${part}' is not key=value`);
+    if (key === 'cpu') {
+      const cpu = Number(value);
+      if (!/^\d+(\.\d+)?$/.test(value) || cpu < 0.01) bad(`cpu must be the cores each host may use, at least 0.01, like 0.5 or 2, got '${value}'`);
+      e.cpu = cpu;
+    } else if (key === 'bandwidth') {
+      e.bandwidthBitsPerS = parseBitsPerS(value) ?? bad(BANDWIDTH_HINT(value));
+    } else if (key === 'latency') {
+      e.latencyMs = parseLatencyMs(value) ?? bad(LATENCY_HINT(value));
+    } else {
+      bad(`unknown key '${key}'; use cpu, bandwidth, latency`);
+    }
+  }
+  if (e.cpu === null && e.bandwidthBitsPerS === null && e.latencyMs === null) bad('name at least one of cpu, bandwidth, latency');
+  return e;
 }

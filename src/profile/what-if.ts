@@ -19,6 +19,22 @@ export interface WhatIf {
 const LATENCY_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000 };
 const PREFIX: Record<string, number> = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9, t: 1e12, T: 1e12 };
 
+export const LATENCY_HINT = (value: string): string => `latency needs a unit: ns, us, ms or s, got '${value}'`;
+export const BANDWIDTH_HINT = (value: string): string => `bandwidth must be a positive rate like 100Mbit, 1Gbit, 10Gbps or 125MB/s, got '${value}'`;
+
+/** A one-way latency like 500us or 2ms, in milliseconds; null when it is not one. */
+export function parseLatencyMs(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)$/.exec(value);
+  return m ? Number(m[1]) * LATENCY_UNITS[m[2]!]! : null;
+}
+
+/** A positive rate like 100Mbit, 1Gbit, 10Gbps or 125MB/s, in bits per second; null when it is not one. */
+export function parseBitsPerS(value: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(bit|bit\/s|bps|B\/s|B)$/.exec(value);
+  if (!m || Number(m[1]) <= 0) return null;
+  return Number(m[1]) * PREFIX[m[2]!]! * (m[3]!.startsWith('B') ? 8 : 1);
+}
+
 export function parseWhatIf(text: string): WhatIf {
   const w: WhatIf = { latencyMs: null, bandwidthBitsPerS: null, workers: null, batch: null, cores: null, sizes: null, transport: null };
   const bad = (why: string): never => {
@@ -30,18 +46,12 @@ export function parseWhatIf(text: string): WhatIf {
     const key = part.slice(0, eq).trim();
     const value = part.slice(eq + 1).trim();
     switch (key) {
-      case 'latency': {
-        const m = /^(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s)$/.exec(value);
-        if (!m) bad(`latency needs a unit: ns, us, ms or s, got '${value}'`);
-        w.latencyMs = Number(m![1]) * LATENCY_UNITS[m![2]!]!;
+      case 'latency':
+        w.latencyMs = parseLatencyMs(value) ?? bad(LATENCY_HINT(value));
         break;
-      }
-      case 'bandwidth': {
-        const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(bit|bit\/s|bps|B\/s|B)$/.exec(value);
-        if (!m || Number(m[1]) <= 0) bad(`bandwidth must be a positive rate like 100Mbit, 1Gbit, 10Gbps or 125MB/s, got '${value}'`);
-        w.bandwidthBitsPerS = Number(m![1]) * PREFIX[m![2]!]! * (m![3]!.startsWith('B') ? 8 : 1);
+      case 'bandwidth':
+        w.bandwidthBitsPerS = parseBitsPerS(value) ?? bad(BANDWIDTH_HINT(value));
         break;
-      }
       case 'workers':
       case 'batch':
         w[key] = value.split(/[;/ ]+/).map((v) => positiveInt(key, v, bad));
