@@ -143,7 +143,7 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<SessionEnd> {
     socket.on('close', (code, reason) => {
       const known = errorCodeForClose(code);
       if (known === null && code !== 1000 && code !== 1001) {
-        finish({ stopped: false, lost: `the connection closed without a stop, close code ${code}` });
+        finish({ stopped: false, lost: `the connection dropped without a stop, close code ${code}` });
         return;
       }
       finish(new WorkerExit(`the coordinator closed the connection (${known ?? `close code ${code}`}${reason.length ? `: ${reason.toString()}` : ''})`, 1));
