@@ -100,6 +100,16 @@ describe('dpt worker after losing its coordinator', () => {
     expect(log).toMatch(new RegExp(`dpt: error: the coordinator at ${url} did not come back within 1 s \\(--reconnect-timeout 1; last attempt: connection refused`));
   });
 
+  // A SIGKILLed coordinator runs no exit handler; its local workers also die writing to the pipe
+  // it held, but that is an accident of where their output goes, not the rule.
+  it('dpt launch tells its local workers not to reconnect (--reconnect-timeout 0): they end with their coordinator', async () => {
+    const run = dpt(['launch', ...RUN]);
+    await until('the workers joining', () => workerPids(run.err).length === 2, run);
+    const argvs = workerPids(run.err).map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'));
+    for (const argv of argvs) expect(argv.join(' ')).toMatch(/ worker --connect ws:\/\/\S+ --reconnect-timeout 0( |$)/);
+    expect(await run.exit, run.err.join('\n')).toBe(0);
+  });
+
   it('a worker told to stop exits 0 at once and does not reconnect', async () => {
     const port = await freePort();
     const url = `ws://127.0.0.1:${port}`;
