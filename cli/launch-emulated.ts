@@ -79,7 +79,7 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
     const env = { ...process.env, DPT_TOKEN: token };
     children.push(start(coordinatorHost!, [...node, 'coordinator', ...o.coordinatorArgs, '--listen', `${coordinatorHost!.address}:${COORDINATOR_PORT}`], env, null));
     workerHosts.forEach((h, i) => {
-      children.push(start(h, [...node, 'worker', '--connect', url, ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i}] ${l}`)));
+      children.push(start(h, [...node, 'worker', '--connect', url, '--reconnect-timeout', '0', ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i}] ${l}`)));
     });
     const code = await exitOf(children[0]!);
     // workers stop on the coordinator's stop message; one that does not is not waited for long

@@ -46,7 +46,9 @@ export class LocalWorkers {
   constructor(n: number, url: string, token: string, o: { dataDir: string | null; ca?: string | null; log: (line: string) => void; onEarlyExit(e: Error): void }) {
     const cli = cliPath();
     for (let i = 0; i < n; i++) {
-      const args = [cli, 'worker', '--connect', url, ...(o.dataDir ? ['--data-dir', o.dataDir] : []), ...(o.ca ? ['--ca', o.ca] : [])];
+      // --reconnect-timeout 0: a local worker belongs to this coordinator and must not outlive it
+      // (a SIGKILLed coordinator runs no exit handler; its workers see the socket drop and exit).
+      const args = [cli, 'worker', '--connect', url, '--reconnect-timeout', '0', ...(o.dataDir ? ['--data-dir', o.dataDir] : []), ...(o.ca ? ['--ca', o.ca] : [])];
       // The token goes through the environment, not argv, where any user could read it with ps.
       // Detached, in a process group of its own: a Ctrl-C in the terminal goes to the whole
       // foreground group, and a worker killed by it would fail the very step the coordinator is

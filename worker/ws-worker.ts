@@ -2,8 +2,10 @@
  * A worker process: connects to a coordinator (retrying with backoff while it is not up yet,
  * and saying so once: connect-wait.ts), proves it knows the token, checks the coordinator does
  * too, builds the network and its own kernel engine from the setup, and then answers each step
- * with the gradient sums of its shard until told to stop. Every field of every frame is
- * validated before use (src/protocol).
+ * with the gradient sums of its shard until told to stop. A worker that loses its coordinator
+ * without being told to stop reconnects until --reconnect-timeout and rejoins as a fresh worker
+ * (a coordinator restarted with --resume); a refused handshake ends it. Every field of every
+ * frame is validated before use (src/protocol).
  *
  * Started by `dpt worker --connect ws://HOST:PORT` (or wss:// when the coordinator serves TLS;
  * --ca FILE adds a certificate to trust) (cli/dpt.ts).
@@ -22,7 +24,7 @@ import {
 } from '../src/protocol/messages.js';
 import { createKernels } from '../src/tensor/engines.js';
 import { ShardComputer } from './compute.js';
-import { ConnectWait, NO_ANSWER, NO_ANSWER_MS, retryReason } from './connect-wait.js';
+import { ConnectWait, MAX_RETRY_DELAY_MS, NO_ANSWER, NO_ANSWER_MS, ReconnectWait, retryReason, type Wait } from './connect-wait.js';
 import { tlsFailure } from './tls-trust.js';
 
 export interface WorkerOptions {
@@ -33,6 +35,8 @@ export interface WorkerOptions {
   ca: { file: string; certs: string[] } | null;
   /** keep retrying a refused connection this long */
   connectTimeoutMs: number;
+  /** after losing the coordinator without a stop, keep reconnecting this long; 0: exit at once */
+  reconnectTimeoutMs: number;
   log: (line: string) => void;
 }
 
@@ -58,9 +62,23 @@ interface Prepared {
   writer: FrameWriter;
 }
 
+/**
+ * How a session that was not refused ended: told to stop, or the connection was lost (the
+ * coordinator died, the network dropped) with the reason in words.
+ */
+type SessionEnd = { stopped: true } | { stopped: false; lost: string };
+
 /** Runs until the coordinator says stop (resolves) or something fails (rejects with WorkerExit). */
 export async function runWorker(o: WorkerOptions): Promise<void> {
-  const wait = new ConnectWait(o.url, o.connectTimeoutMs, o.log);
+  let end = await connectAndServe(o, new ConnectWait(o.url, o.connectTimeoutMs, o.log));
+  while (!end.stopped) {
+    if (o.reconnectTimeoutMs === 0) throw new WorkerExit(`lost the coordinator at ${o.url} (${end.lost}); not reconnecting (--reconnect-timeout 0)`, 2);
+    end = await connectAndServe(o, new ReconnectWait(o.url, o.reconnectTimeoutMs, end.lost, o.log));
+  }
+}
+
+/** Connects (retrying with backoff until `wait`'s deadline), then serves one session. */
+async function connectAndServe(o: WorkerOptions, wait: Wait): Promise<SessionEnd> {
   let delay = 100;
   for (;;) {
     // perMessageDeflate off (the ws client offers it by default); the real frame limit is
@@ -100,25 +118,23 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
     if (reason === null) throw new WorkerExit(`cannot connect to ${o.url}: ${err.message}`, 2);
     wait.waiting(reason);
     const left = wait.leftMs();
-    if (left <= 0) {
-      throw new WorkerExit(`no coordinator at ${o.url} after ${Math.round(o.connectTimeoutMs / 1000)} s (${reason}): start it with \`dpt coordinator --listen HOST:PORT\`, or check the address`, 2);
-    }
+    if (left <= 0) throw new WorkerExit(wait.gaveUp(reason), 2);
     await new Promise((r) => setTimeout(r, Math.min(delay, left)));
-    delay = Math.min(2000, delay * 2);
+    delay = Math.min(MAX_RETRY_DELAY_MS, delay * 2);
   }
 }
 
-function session(socket: WebSocket, o: WorkerOptions): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+function session(socket: WebSocket, o: WorkerOptions): Promise<SessionEnd> {
+  return new Promise<SessionEnd>((resolve, reject) => {
     const myNonce = newNonce();
     let challengeNonce: string | null = null;
     let prep: Prepared | null = null;
     let done = false;
-    const finish = (err: WorkerExit | null): void => {
+    const finish = (end: WorkerExit | SessionEnd): void => {
       if (done) return;
       done = true;
-      if (err) reject(err);
-      else resolve();
+      if (end instanceof WorkerExit) reject(end);
+      else resolve(end);
     };
     const refuse = (e: ProtocolError, step: number | null): void => {
       if (socket.readyState === socket.OPEN) {
@@ -128,9 +144,18 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<void> {
       finish(new WorkerExit(`refusing the coordinator: ${e.message}`, 1));
     };
 
-    socket.on('error', (e) => finish(new WorkerExit(`connection to ${o.url} failed: ${e.message}`, 1)));
+    // A refusal (an error code, a frame ws rejects) or a deliberate close (1000, 1001) ends the
+    // worker; any other end of the connection is a loss, and the worker may reconnect.
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code?.startsWith('WS_ERR')) finish(new WorkerExit(`connection to ${o.url} failed: ${e.message}`, 1));
+      else finish({ stopped: false, lost: e.message });
+    });
     socket.on('close', (code, reason) => {
       const known = errorCodeForClose(code);
+      if (known === null && code !== 1000 && code !== 1001) {
+        finish({ stopped: false, lost: `the connection dropped without a stop, close code ${code}` });
+        return;
+      }
       finish(new WorkerExit(`the coordinator closed the connection (${known ?? `close code ${code}`}${reason.length ? `: ${reason.toString()}` : ''})`, 1));
     });
     socket.on('message', (data: RawData, isBinary: boolean) => {
@@ -151,7 +176,7 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<void> {
         if (type === 'stop') {
           const m = parseStop(frame);
           o.log(`stopping: ${m.reason}${prep ? ` (last step ${prep.lastStep})` : ''}`);
-          finish(null);
+          finish({ stopped: true });
           socket.close(1000);
           return;
         }
@@ -172,6 +197,7 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<void> {
           // Preparing takes a while (loading MNIST); frames that arrive meanwhile wait in order.
           socket.pause();
           prepare(setup, o).then((p) => {
+            if (done) return; // lost while preparing
             prep = p;
             socket.send(encodeFrame({ type: 'ready', layoutHash: layoutFor(setup.spec).hash(), dataDigest: p.train ? datasetDigest(p.train) : null, kernels: p.computer.kernels.name }));
             o.log(`joined ${o.url}: ${setup.spec.sizes.join('-')}, kernels ${p.computer.kernels.name}, data ${setup.data}`);
