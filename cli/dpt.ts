@@ -175,6 +175,7 @@ Examples:
   dpt train --checkpoint run.ckpt --checkpoint-every 1000     (Ctrl-C also writes run.ckpt)
   dpt train --resume run.ckpt
   dpt train --transport threads --workers 2 --verify-equivalence 20
+  sudo dpt train --transport ws --workers 2 --emulate cpu=0.5,bandwidth=100Mbit   each process a host of its own (docs/emulate.md)
   dpt train --transport threads --workers 4 --batch 40 --lr-scale linear --warmup-epochs 2
                                               eta 3 at batch 10 becomes 12 at batch 40, reached after 2 epochs`)
     .addOption(emulateOption())
