@@ -137,6 +137,27 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
   };
 }
 
+/** --emulate, on `launch` and `train --transport ws` alike. */
+function emulateOption(): Option {
+  return new Option('--emulate <spec>', 'run the coordinator and each worker as a host of its own (root): cpu=C cores each, links of bandwidth=B both ways, '
+    + 'latency=L where the kernel has sch_netem, e.g. cpu=0.5,bandwidth=100Mbit').argParser(arg(parseEmulate));
+}
+
+/**
+ * Runs `dpt <command> … --emulate` through the emulated-hosts launcher; resolves with its exit code.
+ * The arguments after the command go on to `dpt coordinator` as typed, so values reach it exactly as the user wrote them.
+ */
+async function runEmulated(flags: TrainFlags & { emulate: EmulateSpec }, argv: string[], command: 'launch' | 'train'): Promise<number> {
+  if (flags.tlsCert !== undefined || flags.tlsKey !== undefined) {
+    throw new ConfigError('--emulate with --tls-cert/--tls-key is not supported: the emulated hosts talk over a private bridge of their own; drop the TLS flags, or start dpt coordinator with TLS and dpt worker --connect wss://... by hand');
+  }
+  const raw = argv.slice(2);
+  return launchEmulated({
+    spec: flags.emulate, workers: flags.workers, token: flags.token, dataDir: flags.dataDir ?? null,
+    coordinatorArgs: withoutOwnOptions(raw.slice(raw.indexOf(command) + 1)),
+  });
+}
+
 /** `argv`: the command line being parsed (node, script, command, …), which `launch --emulate` passes on. */
 export function buildProgram(argv: string[] = process.argv): Command {
   const program = new Command('dpt')
@@ -154,15 +175,24 @@ Examples:
   dpt train --checkpoint run.ckpt --checkpoint-every 1000     (Ctrl-C also writes run.ckpt)
   dpt train --resume run.ckpt
   dpt train --transport threads --workers 2 --verify-equivalence 20
+  sudo dpt train --transport ws --workers 2 --emulate cpu=0.5,bandwidth=100Mbit   each process a host of its own (docs/emulate.md)
   dpt train --transport threads --workers 4 --batch 40 --lr-scale linear --warmup-epochs 2
                                               eta 3 at batch 10 becomes 12 at batch 40, reached after 2 epochs`)
-    .action(async (flags: TrainFlags, cmd: Command) => {
+    .addOption(emulateOption())
+    .action(async (flags: TrainFlags & { emulate?: EmulateSpec }, cmd: Command) => {
+      if (flags.emulate !== undefined) {
+        if (flags.transport !== 'ws') {
+          throw new ConfigError(`--emulate needs --transport ws, got --transport ${flags.transport}: emulated hosts are separate processes that talk over a network; `
+            + `${flags.transport} workers live inside one process. Add --transport ws, or drop --emulate`);
+        }
+        process.exitCode = await runEmulated(flags as TrainFlags & { emulate: EmulateSpec }, argv, 'train');
+        return;
+      }
       await trainCommand(trainConfig(flags), undefined, explicitOptions(cmd));
     });
 
   addTrainOptions(program.command('launch').description('train with N WebSocket worker processes started on this machine (same as train --transport ws)'))
-    .option('--emulate <spec>', 'run the coordinator and each worker as a host of its own (root): cpu=C cores each, links of bandwidth=B both ways, '
-      + 'latency=L where the kernel has sch_netem, e.g. cpu=0.5,bandwidth=100Mbit', arg(parseEmulate))
+    .addOption(emulateOption())
     .addHelpText('after', `
 Workers are separate processes on 127.0.0.1; their output is prefixed with [worker i]. Ctrl-C stops them all.
 With --tls-cert and --tls-key they connect over wss:// and trust that certificate (it must list the --listen address).
@@ -174,15 +204,7 @@ Examples:
   sudo dpt launch --workers 2 --emulate cpu=0.5,bandwidth=100Mbit --sizes 784,256,256,10 --batch 1024 --profile`)
     .action(async (flags: TrainFlags & { emulate?: EmulateSpec }, cmd: Command) => {
       if (flags.emulate !== undefined) {
-        if (flags.tlsCert !== undefined || flags.tlsKey !== undefined) {
-          throw new ConfigError('--emulate with --tls-cert/--tls-key is not supported: the emulated hosts talk over a private bridge of their own; drop the TLS flags, or start dpt coordinator with TLS and dpt worker --connect wss://... by hand');
-        }
-        // the same arguments again, as typed: values reach the coordinator exactly as the user wrote them
-        const raw = argv.slice(2);
-        process.exitCode = await launchEmulated({
-          spec: flags.emulate, workers: flags.workers, token: flags.token, dataDir: flags.dataDir ?? null,
-          coordinatorArgs: withoutOwnOptions(raw.slice(raw.indexOf('launch') + 1)),
-        });
+        process.exitCode = await runEmulated(flags as TrainFlags & { emulate: EmulateSpec }, argv, 'launch');
         return;
       }
       await trainCommand(trainConfig(flags, { transport: 'ws', spawnWorkers: true }), undefined, explicitOptions(cmd));

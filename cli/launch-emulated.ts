@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { ConfigError, type EmulateSpec } from '../src/config.js';
 import { generateToken, tokenFrom } from '../src/protocol/auth.js';
 import { cliPath } from '../coordinator/launch.js';
-import { checkCpuBudget, COORDINATOR_PORT, hostCommand, planHosts, type EmulatedHost } from '../coordinator/emulated-hosts.js';
+import { checkCpuBudget, COORDINATOR_PORT, HOST_LINK, hostCommand, planHosts, type EmulatedHost } from '../coordinator/emulated-hosts.js';
 import { buildHosts, findCpuCgroup, missingPrerequisite, netemAvailable, removeDeadRuns, removeRun } from '../coordinator/emulated-hosts-system.js';
 
 export interface EmulatedLaunch {
@@ -24,6 +24,13 @@ export interface EmulatedLaunch {
   dataDir: string | null;
   log?: (line: string) => void;
 }
+
+/**
+ * Emulated hosts stand for separate machines, so their workers behave as hand-started ones do:
+ * a worker whose link is cut and restored reconnects and rejoins instead of exiting. They still
+ * belong to this run: the finally below kills any still reconnecting when the coordinator is done.
+ */
+export const EMULATED_RECONNECT_S = 60;
 
 /** The options the launcher consumes itself, taken out of the arguments it passes on. */
 const OWN_OPTIONS = ['--emulate', '--listen', '--token'];
@@ -73,16 +80,18 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
     const [coordinatorHost, ...workerHosts] = plan.hosts;
     const url = `ws://${coordinatorHost!.address}:${COORDINATOR_PORT}`;
     log(`emulate: ${plan.hosts.length} hosts on ${coordinatorHost!.address.replace(/\.\d+$/, '.0/24')}: ${describe(o.spec)}; the coordinator listens on ${url}`);
+    log(`emulate: hosts ${plan.hosts.map((h, i) => `${h.netns} ${h.address} (${i === 0 ? 'coordinator' : `worker ${i - 1}`})`).join(', ')}; `
+      + `each host's link is ${HOST_LINK} (cut one with: ip -n NAMESPACE link set ${HOST_LINK} down)`);
     if (signals > 0) return 130;
     const token = tokenFrom(o.token) ?? generateToken();
     const node = [process.execPath, cliPath()];
     const env = { ...process.env, DPT_TOKEN: token };
     children.push(start(coordinatorHost!, [...node, 'coordinator', ...o.coordinatorArgs, '--listen', `${coordinatorHost!.address}:${COORDINATOR_PORT}`], env, null));
     workerHosts.forEach((h, i) => {
-      children.push(start(h, [...node, 'worker', '--connect', url, '--reconnect-timeout', '0', ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i}] ${l}`)));
+      children.push(start(h, [...node, 'worker', '--connect', url, '--reconnect-timeout', String(EMULATED_RECONNECT_S), ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i}] ${l}`)));
     });
     const code = await exitOf(children[0]!);
-    // workers stop on the coordinator's stop message; one that does not is not waited for long
+    // workers stop on the coordinator's stop message; one cut off from it (still reconnecting) is not waited for long
     await Promise.race([Promise.all(children.slice(1).map(exitOf)), new Promise((r) => setTimeout(r, 5000).unref())]);
     return code;
   } finally {

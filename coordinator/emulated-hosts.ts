@@ -12,6 +12,8 @@ export const EMULATE_PREFIX = 'dpt-emu-';
 export const EMULATE_SUBNET = '10.231.0';
 export const COORDINATOR_PORT = 7070;
 const BRIDGE = 'br0';
+/** Each host's end of its link, inside its namespace: `ip -n NS link set eth0 down` cuts the host off. */
+export const HOST_LINK = 'eth0';
 /**
  * A short CFS period: a capped host runs a little of every 5 ms instead of being stopped for
  * most of a 100 ms period, so each step is slowed evenly rather than stalled now and then.
@@ -82,7 +84,7 @@ function shape(netns: string, dev: string, spec: EmulateSpec, netem: boolean): s
   const cmds: string[][] = [];
   let parent = ['root'];
   // netem only on the host's own end, so a message between two hosts is delayed once
-  const delay = netem && spec.latencyMs !== null && dev === 'eth0';
+  const delay = netem && spec.latencyMs !== null && dev === HOST_LINK;
   if (delay) {
     cmds.push(['tc', '-n', netns, 'qdisc', 'add', 'dev', dev, 'root', 'handle', '1:', 'netem', 'delay', `${Math.round(spec.latencyMs! * 1000)}us`]);
     parent = ['parent', '1:1', 'handle', '10:'];
@@ -109,11 +111,11 @@ export function setupCommands(plan: EmulationPlan, netem: boolean): string[][] {
     cmds.push(
       ['ip', 'netns', 'add', h.netns],
       ['ip', '-n', h.netns, 'link', 'set', 'lo', 'up'],
-      ['ip', '-n', sw, 'link', 'add', h.switchPort, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.netns],
+      ['ip', '-n', sw, 'link', 'add', h.switchPort, 'type', 'veth', 'peer', 'name', HOST_LINK, 'netns', h.netns],
       ['ip', '-n', sw, 'link', 'set', h.switchPort, 'master', BRIDGE, 'up'],
-      ['ip', '-n', h.netns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0'],
-      ['ip', '-n', h.netns, 'link', 'set', 'eth0', 'up'],
-      ...shape(h.netns, 'eth0', plan.spec, netem),
+      ['ip', '-n', h.netns, 'addr', 'add', `${h.address}/24`, 'dev', HOST_LINK],
+      ['ip', '-n', h.netns, 'link', 'set', HOST_LINK, 'up'],
+      ...shape(h.netns, HOST_LINK, plan.spec, netem),
       ...shape(sw, h.switchPort, plan.spec, netem),
     );
   }

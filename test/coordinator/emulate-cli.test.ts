@@ -21,18 +21,46 @@ const dir = mkdtempSync(join(tmpdir(), 'dpt-emulate-'));
 const RUN = ['--workers', '2', '--epochs', '1', '--train-limit', '2000', '--eval-set', 'validation'];
 const leftovers = (pid: number) => [...namespacesWith(`dpt-emu-${pid}-`), ...cgroupsWith(`dpt-emu-${pid}-`)];
 
+let plainRun: Promise<Buffer> | null = null;
+/** The model of the same run as a plain `dpt launch` on 127.0.0.1 (started once, shared). */
+function plainModel(): Promise<Buffer> {
+  plainRun ??= (async () => {
+    const plain = dpt(['launch', ...RUN, '--save', join(dir, 'plain.safetensors')]);
+    expect(await plain.exit, plain.err.join('\n')).toBe(0);
+    return readFileSync(join(dir, 'plain.safetensors'));
+  })();
+  return plainRun;
+}
+
 describe('dpt launch --emulate', () => {
   it.skipIf(missing !== null)(`saves exactly the model of a plain launch and leaves no namespace or cgroup${skipNote(missing)}`, async () => {
     const emulated = dpt(['launch', ...RUN, '--emulate', 'cpu=0.6,bandwidth=1gbit', '--save', join(dir, 'emulated.safetensors')]);
-    const plain = dpt(['launch', ...RUN, '--save', join(dir, 'plain.safetensors')]);
+    const plain = plainModel();
     expect(await emulated.exit, emulated.err.join('\n')).toBe(0);
-    expect(await plain.exit).toBe(0);
     // each worker reached the coordinator from its own host's address
     const joinedFrom = emulated.err.flatMap((l) => [.../worker \d \((10\.231\.0\.\d+):\d+, .*\) joined/.exec(l)?.slice(1) ?? []]);
     expect(joinedFrom.sort()).toEqual(['10.231.0.2', '10.231.0.3']);
-    expect(Buffer.compare(readFileSync(join(dir, 'emulated.safetensors')), readFileSync(join(dir, 'plain.safetensors')))).toBe(0);
+    expect(Buffer.compare(readFileSync(join(dir, 'emulated.safetensors')), await plain)).toBe(0);
     expect(leftovers(emulated.child.pid!)).toEqual([]);
   }, 30_000);
+
+  it.skipIf(missing !== null)(`dpt train --transport ws --emulate runs the same hosts and saves exactly the model of a plain launch${skipNote(missing)}`, async () => {
+    const emulated = dpt(['train', '--transport', 'ws', ...RUN, '--emulate', 'cpu=0.6,bandwidth=1gbit', '--save', join(dir, 'train-emulated.safetensors')]);
+    const plain = plainModel();
+    expect(await emulated.exit, emulated.err.join('\n')).toBe(0);
+    const joinedFrom = emulated.err.flatMap((l) => [.../worker \d \((10\.231\.0\.\d+):\d+, .*\) joined/.exec(l)?.slice(1) ?? []]);
+    expect(joinedFrom.sort()).toEqual(['10.231.0.2', '10.231.0.3']);
+    expect(Buffer.compare(readFileSync(join(dir, 'train-emulated.safetensors')), await plain)).toBe(0);
+    expect(leftovers(emulated.child.pid!)).toEqual([]);
+  }, 30_000);
+
+  it('dpt train --emulate refuses in-process transports, naming --emulate and --transport', async () => {
+    for (const transport of ['inproc', 'threads']) {
+      const r = dpt(['train', '--transport', transport, '--emulate', 'bandwidth=1gbit', ...RUN]);
+      expect(await r.exit).toBe(2);
+      expect(r.err.join('\n')).toMatch(new RegExp(`--emulate needs --transport ws, got --transport ${transport}`));
+    }
+  });
 
   it('refuses cpu caps that add up to more than the cores, naming the numbers', async () => {
     const cores = availableParallelism();
