@@ -7,6 +7,7 @@ import { maxAbsDiff, runSteps, type StepsPlan } from '../../coordinator/equivale
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
 import type { WireFormat } from '../../src/config.js';
 import { slice } from '../../src/data/mnist.js';
+import type { NetworkSpec } from '../../src/model/spec.js';
 import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
 import { wsGroupWithWorkers } from './ws-workers.js';
 
@@ -54,5 +55,19 @@ describe('--wire on WebSocket workers', () => {
       expect(half.bytesPerStep / fp32.bytesPerStep, wire).toBeGreaterThan(0.49);
       expect(half.bytesPerStep / fp32.bytesPerStep, wire).toBeLessThan(0.52);
     }
+  }, 60_000);
+
+  // N(0,1) weights give this net gradients whose 1024-example sum exceeds fp16's 65504 (see
+  // test/worker/wire-mean.test.ts): only a worker that sends the mean gets through the step
+  it('fp16 carries a batch-1024 shard of 784-256-256-10 (the mean, not the overflowing sum): finite parameters', async () => {
+    const big: NetworkSpec = { sizes: [784, 256, 256, 10], activation: 'relu', cost: 'cross-entropy' };
+    const set = slice(realMnist().train, 0, 1024);
+    const net = seededNetwork(big, 3, undefined, 'gaussian');
+    const group = await wsGroupWithWorkers({ spec: big, train: set, world: 1, maxBatch: 1024, data: 'local', wire: 'fp16' });
+    open.push(group);
+    const final = await runSteps(group, { ...plan, network: net.network, initialParams: net.params, train: set, batch: 1024, steps: 1, sgd: { eta: 0.1, momentum: 0, weightDecay: 0 } });
+    await group.close();
+    expect(final.every(Number.isFinite)).toBe(true);
+    expect(maxAbsDiff(final, net.params)).toBeGreaterThan(1e-3);
   }, 60_000);
 });
