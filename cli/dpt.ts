@@ -5,7 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
+  BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseWire, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
   parseEmulate, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
 import { launchEmulated, withoutOwnOptions } from './launch-emulated.js';
@@ -78,7 +78,7 @@ interface TrainFlags extends SharedFlags {
   initFrom?: string; save?: string; transport: TrainConfig['transport']; workers: number;
   profile: boolean; trace?: string;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
-  listen: string; token?: string; tlsCert?: string; tlsKey?: string; data: TrainConfig['dataMode']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
+  listen: string; token?: string; tlsCert?: string; tlsKey?: string; data: TrainConfig['dataMode']; wire: TrainConfig['wire']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
   verifyEquivalence?: number; equivalenceTolerance: number;
 }
 
@@ -107,6 +107,7 @@ function addTrainOptions(cmd: Command): Command {
     .option('--tls-cert <file>', 'ws: serve wss:// (TLS) with this PEM certificate; needs --tls-key')
     .option('--tls-key <file>', 'ws: the PEM private key of --tls-cert (unencrypted)')
     .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
+    .option('--wire <format>', 'ws: format of parameters and gradients on the wire: fp32, fp16 or bf16 (16-bit: half the bytes, rounding error carried to the next step)', arg(parseWire), d.wire)
     .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', positiveInt('--join-timeout'), d.joinTimeout)
     .option('--min-workers <n>', 'ws: go on after losing workers (their shards go to the survivors) while at least N remain', positiveInt('--min-workers'), d.minWorkers)
     .option('--step-timeout <s>', 'ws: seconds a worker may take to answer a shard before it is dropped and its shard re-assigned', arg((v) => parseNumber('--step-timeout', v, { min: 0, minExclusive: true })))
@@ -130,7 +131,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     transport: f.transport, workers: f.workers, json: f.json,
     profile: f.profile, trace: f.trace ?? null, burnIn: f.burnIn,
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
-    listen: f.listen, token: tokenFrom(f.token), tlsCert: f.tlsCert ?? null, tlsKey: f.tlsKey ?? null, dataMode: f.data, spawnWorkers: true, joinTimeout: f.joinTimeout,
+    listen: f.listen, token: tokenFrom(f.token), tlsCert: f.tlsCert ?? null, tlsKey: f.tlsKey ?? null, dataMode: f.data, wire: f.wire, spawnWorkers: true, joinTimeout: f.joinTimeout,
     minWorkers: f.minWorkers, stepTimeout: f.stepTimeout ?? null,
     ...ws,
     verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,

@@ -115,7 +115,7 @@ export async function startWsGroup(config: TrainConfig, train: LabelledImages, l
   const tls = config.tlsCert !== null && config.tlsKey !== null ? loadServerTls(config.tlsCert, config.tlsKey) : null;
   const group = await WsGroup.listen({
     spec: config.spec, train, world: config.workers, maxBatch: config.batch, kernels: config.kernels,
-    data: config.dataMode, token, host, port, tls, log: (l) => log(`coordinator: ${l}`),
+    data: config.dataMode, wire: config.wire, token, host, port, tls, log: (l) => log(`coordinator: ${l}`),
     minWorkers: config.minWorkers, stepTimeoutMs: config.stepTimeout === null ? null : config.stepTimeout * 1000, coordinatorKernels,
   });
   let workers: LocalWorkers | null = null;

@@ -16,14 +16,15 @@
  */
 import { shardRange } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
-import type { KernelChoice } from '../src/config.js';
+import type { KernelChoice, WireFormat } from '../src/config.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
-import { FRAME_OVERHEAD, readInto, wireBytes, type DecodedFrame, type Tensor } from '../src/protocol/codec.js';
+import { FRAME_OVERHEAD, readInto, wireBytes, type DecodedFrame, type Section } from '../src/protocol/codec.js';
 import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError } from '../src/protocol/errors.js';
 import { checkFinite, parseGrads, type DataMode } from '../src/protocol/messages.js';
 import type { ServerTls } from '../src/protocol/tls-files.js';
+import { decodeHalf, ErrorFeedbackEncoder, HALF_DTYPE } from '../src/protocol/wire-format.js';
 import type { WorkerConnection } from './ws-connection.js';
 import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, WsServer } from './ws-server.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
@@ -35,6 +36,8 @@ export interface WsGroupOptions {
   maxBatch: number;
   kernels: KernelChoice;
   data: DataMode;
+  /** the format of params and grads on the wire (default fp32) */
+  wire?: WireFormat;
   token: string;
   /** default 127.0.0.1 */
   host?: string;
@@ -88,6 +91,17 @@ export class WsGroup implements WorkerGroup {
   private readonly vacantNoted: boolean[];
   /** why each vacant rank's last worker went (for the error when too few remain) */
   private readonly vacatedBy: (ProtocolError | null)[];
+  private readonly wire: WireFormat;
+  /**
+   * 16-bit wire: ONE residual for the parameters, so every rank gets the same rounded parameters
+   * this step (the shards must be computed on identical parameters to be summed).
+   */
+  private readonly paramEncoder: ErrorFeedbackEncoder | null;
+  /** this step's params section, encoded once for every request of the step */
+  private paramsSection: Section | null = null;
+  private paramsEncodeShareMs = 0;
+  /** 16-bit wire: a received grads section before it is widened into its shard's buffer */
+  private readonly halfGrads: Uint16Array;
 
   private constructor(private readonly o: WsGroupOptions) {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
@@ -108,6 +122,9 @@ export class WsGroup implements WorkerGroup {
     this.results = new Array<ShardResult | null>(o.world).fill(null);
     this.vacantNoted = new Array<boolean>(o.world).fill(false);
     this.vacatedBy = new Array<ProtocolError | null>(o.world).fill(null);
+    this.wire = o.wire ?? 'fp32';
+    this.paramEncoder = this.wire === 'fp32' ? null : new ErrorFeedbackEncoder(this.wire, this.layoutSize);
+    this.halfGrads = new Uint16Array(this.wire === 'fp32' ? 0 : this.layoutSize);
   }
 
   /** Starts the server; workers may connect from now on (see waitForWorkers). */
@@ -119,7 +136,7 @@ export class WsGroup implements WorkerGroup {
       kernels: o.kernels, data: o.data, trainCount: o.train.count,
       dataDigest: o.data === 'local' ? datasetDigest(o.train) : null,
       // the largest frame a worker sends is its gradient: the layout in f32 plus the envelope
-      maxPayload: layout.size * 4 + FRAME_OVERHEAD,
+      maxPayload: layout.size * 4 + FRAME_OVERHEAD, wire: g.wire,
     }, {
       onReady: (c) => g.onReady(c),
       onFrame: (c, f) => g.onFrame(c, f),
@@ -207,6 +224,10 @@ export class WsGroup implements WorkerGroup {
     if (this.lastStep !== null && req.step <= this.lastStep) throw new RangeError(`step ${req.step} after step ${this.lastStep}: step ids must increase`);
     this.started = true;
     this.lastStep = req.step;
+    const t0 = performance.now();
+    this.paramsSection = this.paramEncoder === null ? ['params', req.params] : this.paramEncoder.section('params', 'params', req.params);
+    // rounding the parameters is done once for all ranks; each rank's encode time includes its share
+    this.paramsEncodeShareMs = (performance.now() - t0) / this.world;
     const results = this.results;
     results.fill(null);
     const lost: { last: { code: string; rank: number; message: string } | null } = { last: null };
@@ -269,7 +290,7 @@ export class WsGroup implements WorkerGroup {
       const [start, end] = shardRange(req.indices.length, shardIndex, this.world);
       const count = end - start;
       const shard = req.indices.subarray(start, end);
-      const sections: [string, Tensor][] = [['params', req.params]];
+      const sections: Section[] = [this.paramsSection!];
       if (this.o.data === 'local') {
         sections.push(['indices', shard]);
       } else {
@@ -278,7 +299,7 @@ export class WsGroup implements WorkerGroup {
       }
       const frame = conn.writer.encode(sections, () => ({ type: 'step', step: req.step, count }));
       // the coordinator's share of this request: gathering pixels (ship) and building the frame
-      const encodeMs = performance.now() - sentAt;
+      const encodeMs = performance.now() - sentAt + this.paramsEncodeShareMs;
       const ms = this.o.stepTimeoutMs ?? null;
       const deadline = ms === null ? null : setTimeout(() => {
         conn.terminate('DPT_ERR_WORKER_TIMEOUT', `${conn.label} did not answer step ${req.step} within ${ms / 1000} s (--step-timeout)`);
@@ -296,7 +317,12 @@ export class WsGroup implements WorkerGroup {
     const t0 = performance.now();
     const p = conn.pending;
     const msg = parseGrads(frame, p);
-    const grads = readInto(frame, 'grads', this.shardGrads[p!.shard]!, this.layoutSize);
+    const dest = this.shardGrads[p!.shard]!;
+    // 16-bit grads are the shard's MEAN (the worker divided by its count so fp16 cannot
+    // overflow); multiplied back by the count they are the sum the reduction expects
+    const grads = this.wire === 'fp32'
+      ? readInto(frame, 'grads', dest, this.layoutSize)
+      : decodeHalf(dest, readInto(frame, 'grads', this.halfGrads, this.layoutSize, HALF_DTYPE[this.wire]), HALF_DTYPE[this.wire], Math.max(1, msg.count));
     checkFinite(`grads from ${conn.label}`, grads, this.o.coordinatorKernels);
     conn.pending = null;
     const receivedAt = performance.now();

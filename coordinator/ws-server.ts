@@ -4,7 +4,7 @@
  *   server → challenge {version, nonce}
  *   worker → hello {version, proof = HMAC(token, worker/nonce), its own nonce}
  *   server → setup {proof = HMAC(token, coordinator/its nonce), spec, layout hash, max shard,
- *                   kernels, data mode, training-set size and digest, maxPayload}
+ *                   kernels, data mode, training-set size and digest, maxPayload, wire format}
  *   worker → ready {layout hash and data digest as the worker computed them}
  *
  * Each check failing refuses that one connection with its code (version, auth, layout, data) and
@@ -216,7 +216,7 @@ export class WsServer {
     conn.sendMessage({
       type: 'setup', version: PROTOCOL_VERSION, proof: proofFor(t.token, 'coordinator', hello.nonce), spec: t.spec,
       layoutHash: t.layoutHash, layoutSize: t.layoutSize, maxShard: t.maxShard, kernels: t.kernels, data: t.data,
-      trainCount: t.trainCount, dataDigest: t.dataDigest, maxPayload: t.maxPayload,
+      trainCount: t.trainCount, dataDigest: t.dataDigest, maxPayload: t.maxPayload, wire: t.wire,
     });
     conn.state = 'setup-sent';
   }

@@ -23,6 +23,9 @@ export type EvalSet = 'test' | 'validation';
 /** ws workers: local = each loads MNIST and gets indices; ship = the coordinator sends pixels and labels */
 export type DataMode = 'local' | 'ship';
 export const DATA_MODES: readonly DataMode[] = ['local', 'ship'];
+/** ws: the format parameters and gradients cross the WebSocket in (src/protocol/wire-format.ts) */
+export type WireFormat = 'fp32' | 'fp16' | 'bf16';
+export const WIRE_FORMATS: readonly WireFormat[] = ['fp32', 'fp16', 'bf16'];
 
 export interface TrainConfig {
   spec: NetworkSpec;
@@ -70,6 +73,8 @@ export interface TrainConfig {
   tlsCert: string | null;
   tlsKey: string | null;
   dataMode: DataMode;
+  /** ws: fp32, or a 16-bit format with error feedback (the coordinator keeps fp32 parameters) */
+  wire: WireFormat;
   /** ws: start the workers as local processes (launch) rather than wait for them (coordinator) */
   spawnWorkers: boolean;
   /** ws: seconds to wait for all workers to join */
@@ -120,6 +125,7 @@ export const DEFAULTS: TrainConfig = {
   tlsCert: null,
   tlsKey: null,
   dataMode: 'local',
+  wire: 'fp32',
   spawnWorkers: true,
   joinTimeout: 60,
   minWorkers: 1,
@@ -179,6 +185,7 @@ export const parseInit = (v: string): InitScheme => parseChoice('--init', v, INI
 export const parseKernels = (v: string): KernelChoice => parseChoice('--kernels', v, KERNEL_CHOICES);
 export const parseTransport = (v: string): TransportName => parseChoice('--transport', v, TRANSPORTS);
 export const parseDataMode = (v: string): DataMode => parseChoice('--data', v, DATA_MODES);
+export const parseWire = (v: string): WireFormat => parseChoice('--wire', v, WIRE_FORMATS);
 export const parseLrScale = (v: string): LrScale => parseChoice('--lr-scale', v, LR_SCALES);
 export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v, ['test', 'validation'] as const);
 
@@ -203,6 +210,9 @@ export function validateConfig(c: TrainConfig): void {
   }
   if (c.tlsCert !== null && c.transport !== 'ws') {
     throw new ConfigError(`--tls-cert and --tls-key secure WebSocket workers, not --transport ${c.transport}: use them with dpt coordinator, dpt launch or --transport ws`);
+  }
+  if (c.wire !== 'fp32' && c.transport !== 'ws') {
+    throw new ConfigError(`--wire ${c.wire} sets the format of what crosses the WebSocket, and --transport ${c.transport} sends nothing over a wire (its workers read the parameters in place): drop --wire or use dpt launch / --transport ws`);
   }
   if (c.minWorkers > c.workers) {
     throw new ConfigError(`--min-workers ${c.minWorkers} exceeds --workers ${c.workers}: lower --min-workers or start more workers`);

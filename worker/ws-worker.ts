@@ -16,12 +16,13 @@ import { loadMnist, slice } from '../src/data/mnist.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import { layoutFor, validateSpec } from '../src/model/spec.js';
 import { newNonce, proofFor, verifyProof } from '../src/protocol/auth.js';
-import { decodeFrame, encodeFrame, FrameWriter, readInto } from '../src/protocol/codec.js';
+import { decodeFrame, encodeFrame, FrameWriter, readInto, type Section } from '../src/protocol/codec.js';
 import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError, closeCodeFor, errorCodeForClose } from '../src/protocol/errors.js';
 import {
   checkFinite, parseChallenge, parseError, parseSetup, parseStep, parseStop, PROTOCOL_VERSION, type SetupMsg,
 } from '../src/protocol/messages.js';
+import { decodeHalf, ErrorFeedbackEncoder, HALF_DTYPE } from '../src/protocol/wire-format.js';
 import { createKernels } from '../src/tensor/engines.js';
 import { ShardComputer } from './compute.js';
 import { ConnectWait, MAX_RETRY_DELAY_MS, NO_ANSWER, NO_ANSWER_MS, ReconnectWait, retryReason, type Wait } from './connect-wait.js';
@@ -60,6 +61,12 @@ interface Prepared {
   D: number;
   lastStep: number;
   writer: FrameWriter;
+  /**
+   * 16-bit wire: the received params bits, and this worker's own error-feedback residual for its
+   * gradients, carried across steps (a worker that rejoins prepares afresh: a zero residual).
+   */
+  halfParams: Uint16Array;
+  gradEncoder: ErrorFeedbackEncoder | null;
 }
 
 /**
@@ -254,6 +261,8 @@ async function prepare(setup: SetupMsg, o: WorkerOptions): Promise<Prepared> {
     pixels: new Uint8Array(setup.data === 'ship' ? setup.maxShard * D : 0),
     labels: new Uint8Array(setup.data === 'ship' ? setup.maxShard : 0),
     lastStep: -1, writer: new FrameWriter(layout.size * 4 + 256),
+    halfParams: new Uint16Array(setup.wire === 'fp32' ? 0 : layout.size),
+    gradEncoder: setup.wire === 'fp32' ? null : new ErrorFeedbackEncoder(setup.wire, layout.size),
   };
 }
 
@@ -265,7 +274,10 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
   const msg = parseStep(frame, p.setup.maxShard);
   // the same step id twice is a re-assigned shard (another worker of this step was lost)
   if (msg.step < p.lastStep) throw new ProtocolError('DPT_ERR_STALE_STEP', `step ${msg.step} arrived after step ${p.lastStep}`);
-  const params = readInto(frame, 'params', p.params, p.setup.layoutSize);
+  const wire = p.setup.wire;
+  const params = wire === 'fp32'
+    ? readInto(frame, 'params', p.params, p.setup.layoutSize)
+    : decodeHalf(p.params, readInto(frame, 'params', p.halfParams, p.setup.layoutSize, HALF_DTYPE[wire]), HALF_DTYPE[wire]);
   checkFinite('params', params, p.computer.kernels);
   let sums;
   if (p.setup.data === 'local') {
@@ -286,9 +298,16 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
     sums = { ...p.computer.computeShipped(params, px, lb, msg.count), decodeMs };
   }
   p.lastStep = msg.step;
-  const reply = p.writer.encode([['grads', sums.grads]], (encodeMs) => ({
+  // 16-bit: send the shard's MEAN gradient, not its sum: a 1024-example sum can exceed fp16's
+  // 65504 where the mean cannot; the coordinator multiplies back by the count
+  const t1 = performance.now();
+  const gradsSection: Section = p.gradEncoder === null
+    ? ['grads', sums.grads]
+    : p.gradEncoder.section('grads', `the mean gradient of step ${msg.step}`, sums.grads, Math.max(1, sums.count));
+  const roundMs = performance.now() - t1;
+  const reply = p.writer.encode([gradsSection], (copyMs) => ({
     type: 'grads', step: msg.step, count: sums.count, loss: sums.loss,
-    timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: sums.decodeMs, encodeMs },
+    timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: sums.decodeMs, encodeMs: roundMs + copyMs },
   }));
   socket.send(reply, { binary: true });
 }

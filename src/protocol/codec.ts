@@ -22,9 +22,15 @@ if (endianness() !== 'LE') {
   throw new Error('dpt frames carry little-endian tensors; this big-endian host would need byte swapping, which the codec does not do');
 }
 
-export type Dtype = 'f32' | 'u32' | 'u8';
-export type Tensor = Float32Array | Uint32Array | Uint8Array;
-const DTYPE_BYTES: Record<Dtype, number> = { f32: 4, u32: 4, u8: 1 };
+/** f16 and bf16 are 16-bit float bit patterns (src/protocol/half.ts), held in a Uint16Array. */
+export type Dtype = 'f32' | 'u32' | 'u8' | 'f16' | 'bf16';
+export type HalfDtype = 'f16' | 'bf16';
+export type Tensor = Float32Array | Uint32Array | Uint8Array | Uint16Array;
+const DTYPE_BYTES: Record<Dtype, number> = { f32: 4, u32: 4, u8: 1, f16: 2, bf16: 2 };
+const DTYPES = Object.keys(DTYPE_BYTES);
+
+/** A section: a name and its tensor; a Uint16Array also says which 16-bit format it holds. */
+export type Section = [string, Float32Array | Uint32Array | Uint8Array] | [string, Uint16Array, HalfDtype];
 
 /** Where one raw section sits in a received frame. */
 export interface SectionRef {
@@ -50,9 +56,13 @@ export const FRAME_OVERHEAD = HEADER + 4096;
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-function dtypeOf(t: Tensor): Dtype {
+function dtypeOf(t: Tensor, half?: HalfDtype): Dtype {
   if (t instanceof Float32Array) return 'f32';
   if (t instanceof Uint32Array) return 'u32';
+  if (t instanceof Uint16Array) {
+    if (half === undefined) throw new TypeError('a Uint16Array section must say whether it holds f16 or bf16');
+    return half;
+  }
   return 'u8';
 }
 
@@ -74,19 +84,19 @@ export class FrameWriter {
    * Copies the sections in, then asks `envelope(copyMs)` for the fields (it may report the time
    * the copy took), and appends the packed envelope.
    */
-  encode(sections: [string, Tensor][], envelope: (copyMs: number) => Record<string, unknown>): Buffer {
+  encode(sections: Section[], envelope: (copyMs: number) => Record<string, unknown>): Buffer {
     const t0 = performance.now();
     let bytes = HEADER;
     for (const [, t] of sections) bytes += pad8(t.byteLength);
     this.reserve(bytes);
     let off = HEADER;
     const list: [string, Dtype, number][] = [];
-    for (const [name, t] of sections) {
+    for (const [name, t, half] of sections) {
       copyTensor(t, this.buf, off);
       const end = off + t.byteLength;
       this.buf.fill(0, end, off + pad8(t.byteLength));
       off += pad8(t.byteLength);
-      list.push([name, dtypeOf(t), t.length]);
+      list.push([name, dtypeOf(t, half), t.length]);
     }
     const env = packr.pack({ ...envelope(performance.now() - t0), sections: list });
     this.reserve(off + env.length);
@@ -105,7 +115,7 @@ export class FrameWriter {
 }
 
 /** A one-off frame (handshake messages); the bulk path uses a FrameWriter. */
-export function encodeFrame(envelope: Record<string, unknown>, sections: [string, Tensor][] = []): Buffer {
+export function encodeFrame(envelope: Record<string, unknown>, sections: Section[] = []): Buffer {
   return Buffer.from(new FrameWriter(64).encode(sections, () => envelope));
 }
 
@@ -138,10 +148,10 @@ export function decodeFrame(data: Uint8Array): DecodedFrame {
     if (!Array.isArray(entry) || entry.length !== 3) throw bad('each section entry must be [name, dtype, length]');
     const [name, dtype, length] = entry as unknown[];
     if (typeof name !== 'string' || sections.has(name)) throw bad(`section name ${String(name)} is not a string or is repeated`);
-    if (dtype !== 'f32' && dtype !== 'u32' && dtype !== 'u8') throw bad(`section ${name} has unknown dtype ${String(dtype)} (f32, u32 or u8)`);
+    if (typeof dtype !== 'string' || !DTYPES.includes(dtype)) throw bad(`section ${name} has unknown dtype ${String(dtype)} (${DTYPES.join(', ')})`);
     if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw bad(`section ${name} has invalid length ${String(length)}`);
-    sections.set(name, { name, dtype, length, offset: off });
-    off += pad8(length * DTYPE_BYTES[dtype]);
+    sections.set(name, { name, dtype: dtype as Dtype, length, offset: off });
+    off += pad8(length * DTYPE_BYTES[dtype as Dtype]);
     if (off > data.length) break;
   }
   if (off + E !== data.length) {
@@ -151,19 +161,24 @@ export function decodeFrame(data: Uint8Array): DecodedFrame {
 }
 
 /**
- * Copies section `name` into `dest` (the receiver's own buffer) after checking its dtype and
- * that it holds exactly `length` elements; returns the filled prefix of dest.
+ * Copies section `name` into `dest` (the receiver's own buffer) after checking its dtype (for a
+ * Uint16Array dest, `half` says which format is expected) and that it holds exactly `length`
+ * elements; returns the filled prefix of dest.
  */
-export function readInto<T extends Tensor>(frame: DecodedFrame, name: string, dest: T, length: number): T {
+export function readInto<T extends Tensor>(frame: DecodedFrame, name: string, dest: T, length: number, half?: HalfDtype): T {
   const ref = frame.sections.get(name);
   if (ref === undefined) throw new ProtocolError('DPT_ERR_SHAPE', `the ${String(frame.envelope.type)} message has no ${name} section`);
-  const want = dtypeOf(dest);
+  const want = dtypeOf(dest, half);
   if (ref.dtype !== want) throw new ProtocolError('DPT_ERR_SHAPE', `section ${name} is ${ref.dtype}, expected ${want}`);
   if (ref.length !== length) throw new ProtocolError('DPT_ERR_SHAPE', `section ${name} has ${ref.length} elements, expected ${length}`);
   if (length > dest.length) throw new ProtocolError('DPT_ERR_SHAPE', `section ${name} has ${length} elements, more than the ${dest.length} this side holds`);
   const n = length * DTYPE_BYTES[want];
   const at = frame.bytes.byteOffset + ref.offset;
   if (want === 'u8') dest.set(frame.bytes.subarray(ref.offset, ref.offset + n));
+  else if (dest instanceof Uint16Array) {
+    // 16-bit sections land in a plain (never shared) buffer, where any alignment copies fast
+    new Uint8Array(dest.buffer, dest.byteOffset, n).set(frame.bytes.subarray(ref.offset, ref.offset + n));
+  }
   else if (at % 4 === 0 && (at - dest.byteOffset) % 8 === 0) dest.set(want === 'f32' ? new Float32Array(frame.bytes.buffer, at, length) : new Uint32Array(frame.bytes.buffer, at, length));
   else {
     // ws handed the frame over at an offset that does not line up with dest mod 8: realign
@@ -182,7 +197,7 @@ export function readInto<T extends Tensor>(frame: DecodedFrame, name: string, de
  */
 function copyTensor(t: Tensor, buf: Buffer, off: number): void {
   const at = buf.byteOffset + off;
-  if (t instanceof Uint8Array || at % 4 !== 0 || (at - t.byteOffset) % 8 !== 0) {
+  if (t instanceof Uint8Array || t instanceof Uint16Array || at % 4 !== 0 || (at - t.byteOffset) % 8 !== 0) {
     buf.set(new Uint8Array(t.buffer, t.byteOffset, t.byteLength), off);
   } else if (t instanceof Float32Array) {
     new Float32Array(buf.buffer, at, t.length).set(t);

@@ -7,7 +7,7 @@
  *   coordinator → worker: challenge, setup, step (+ params, indices | pixels + labels), stop, error
  *   worker → coordinator: hello, ready, grads (+ grads), error
  */
-import { DATA_MODES, KERNEL_CHOICES, type DataMode, type KernelChoice } from '../config.js';
+import { DATA_MODES, KERNEL_CHOICES, WIRE_FORMATS, type DataMode, type KernelChoice, type WireFormat } from '../config.js';
 import type { NetworkSpec } from '../model/spec.js';
 import { COSTS, HIDDEN_ACTIVATIONS } from '../model/spec.js';
 import type { DecodedFrame } from './codec.js';
@@ -15,7 +15,8 @@ import type { Kernels } from '../tensor/kernels.js';
 import { allFiniteReference } from '../tensor/kernels-js.js';
 import { ProtocolError, isErrorCode, type ErrorCode } from './errors.js';
 
-export const PROTOCOL_VERSION = 2;
+/** 3: setup carries the wire format, and grads may be 16-bit means (docs/protocol.md) */
+export const PROTOCOL_VERSION = 3;
 
 export type { DataMode };
 
@@ -38,6 +39,8 @@ export interface SetupMsg {
   dataDigest: string | null;
   /** largest frame the coordinator accepts */
   maxPayload: number;
+  /** the format of params (coordinator → worker) and grads (worker → coordinator) sections */
+  wire: WireFormat;
 }
 export interface ReadyMsg { type: 'ready'; layoutHash: string; dataDigest: string | null; kernels: string }
 export interface StepMsg { type: 'step'; step: number; count: number }
@@ -121,11 +124,14 @@ export function parseSetup(frame: DecodedFrame): SetupMsg {
   if (!(DATA_MODES as readonly unknown[]).includes(data)) fail('DPT_ERR_BAD_FRAME', `setup.data must be local or ship, got ${String(data)}`);
   const dataDigest = env.dataDigest === null ? null : str(env, 'dataDigest', 'setup');
   if (data === 'local' && dataDigest === null) fail('DPT_ERR_BAD_FRAME', 'setup.dataDigest is required with data local');
+  const wire = env.wire;
+  if (!(WIRE_FORMATS as readonly unknown[]).includes(wire)) fail('DPT_ERR_BAD_FRAME', `setup.wire must be one of ${WIRE_FORMATS.join(', ')}, got ${String(wire)}`);
   return {
     type: 'setup', version, proof: str(env, 'proof', 'setup'), spec: parseSpec(env.spec),
     layoutHash: str(env, 'layoutHash', 'setup'), layoutSize: int(env, 'layoutSize', 'setup', 1, 1 << 28),
     maxShard: int(env, 'maxShard', 'setup', 1, 1 << 20), kernels: kernels as KernelChoice, data: data as DataMode,
     trainCount: int(env, 'trainCount', 'setup', 1, 1 << 24), dataDigest, maxPayload: int(env, 'maxPayload', 'setup', 1),
+    wire: wire as WireFormat,
   };
 }
 

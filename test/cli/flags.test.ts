@@ -19,6 +19,9 @@ describe('bad flags get an error that names the flag', () => {
     [['--warmup-epochs', '2'], /--warmup-epochs needs --lr-scale linear or sqrt: with none there is nothing to warm up to/],
     [['--lr-scale', 'linear', '--batch', '40', '--epochs', '1', '--warmup-epochs', '1.5'], /--warmup-epochs 1.5 exceeds --epochs 1: .* lower --warmup-epochs or raise --epochs/],
     [['--lr-scale', 'sqrt', '--warmup-epochs', '1'], /--warmup-epochs has nothing to warm up to: --batch 10 equals --lr-reference-batch/],
+    [['--wire', 'fp8'], /--wire must be one of fp32, fp16, bf16, got 'fp8'/],
+    [['--wire', 'fp16', '--transport', 'threads', '--workers', '2'], /--wire fp16 sets the format of what crosses the WebSocket, and --transport threads sends nothing over a wire .*: drop --wire or use dpt launch/],
+    [['--wire', 'bf16'], /--wire bf16 sets the format of what crosses the WebSocket, and --transport inproc sends nothing over a wire/],
   ];
   for (const [args, message] of cases) {
     it(`dpt train ${args.join(' ')}`, () => {

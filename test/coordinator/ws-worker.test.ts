@@ -64,7 +64,7 @@ async function runAgainst(script: Script): Promise<{ exit: number | null; stderr
       ws.send(encodeFrame({
         type: 'setup', version: PROTOCOL_VERSION, proof: script.badProof ? proofFor('guess', 'coordinator', String(hello.envelope.nonce)) : proofFor(TOKEN, 'coordinator', String(hello.envelope.nonce)),
         spec: NIELSEN, layoutHash: script.layoutHash ?? layout.hash(), layoutSize: layout.size, maxShard: 5, kernels: 'js', data: script.data ?? 'ship',
-        trainCount: train.count, dataDigest: script.data === 'local' ? datasetDigest(train) : null, maxPayload: layout.size * 4 + FRAME_OVERHEAD,
+        trainCount: train.count, dataDigest: script.data === 'local' ? datasetDigest(train) : null, maxPayload: layout.size * 4 + FRAME_OVERHEAD, wire: 'fp32',
       }));
       const ready = await next();
       if (ready?.envelope.type !== 'ready') return;

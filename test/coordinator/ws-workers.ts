@@ -5,7 +5,7 @@
 import { LocalWorkers } from '../../coordinator/launch.js';
 import { WsGroup } from '../../coordinator/ws-group.js';
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
-import type { DataMode } from '../../src/config.js';
+import type { DataMode, WireFormat } from '../../src/config.js';
 import type { LabelledImages } from '../../src/data/idx.js';
 import type { NetworkSpec } from '../../src/model/spec.js';
 import type { Kernels } from '../../src/tensor/kernels.js';
@@ -18,10 +18,10 @@ export interface WsTestGroup extends WorkerGroup {
   lines: string[];
 }
 
-export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; processes?: number; waitFor?: number; minWorkers?: number; stepTimeoutMs?: number; coordinatorKernels?: Kernels }): Promise<WsTestGroup> {
+export async function wsGroupWithWorkers(a: { spec: NetworkSpec; train: LabelledImages; world: number; maxBatch: number; data: DataMode; wire?: WireFormat; processes?: number; waitFor?: number; minWorkers?: number; stepTimeoutMs?: number; coordinatorKernels?: Kernels }): Promise<WsTestGroup> {
   const lines: string[] = [];
   const group = await WsGroup.listen({
-    spec: a.spec, train: a.train, world: a.world, maxBatch: a.maxBatch, kernels: 'js', data: a.data, token: TEST_TOKEN,
+    spec: a.spec, train: a.train, world: a.world, maxBatch: a.maxBatch, kernels: 'js', data: a.data, wire: a.wire, token: TEST_TOKEN,
     minWorkers: a.minWorkers, stepTimeoutMs: a.stepTimeoutMs, coordinatorKernels: a.coordinatorKernels,
     log: (l) => lines.push(l),
   });

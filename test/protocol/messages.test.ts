@@ -41,13 +41,16 @@ describe('message validation', () => {
   it('validates a setup: spec, kernels, data mode, and a digest with --data local', () => {
     const setup = {
       type: 'setup', version: PROTOCOL_VERSION, proof: 'p', spec: { sizes: [784, 30, 10], activation: 'sigmoid', cost: 'quadratic' },
-      layoutHash: 'abcd', layoutSize: 23_860, maxShard: 5, kernels: 'js', data: 'local', trainCount: 1009, dataDigest: 'd', maxPayload: 100_000,
+      layoutHash: 'abcd', layoutSize: 23_860, maxShard: 5, kernels: 'js', data: 'local', trainCount: 1009, dataDigest: 'd', maxPayload: 100_000, wire: 'fp16',
     };
     expect(parseSetup(frame(setup)).spec.sizes).toEqual([784, 30, 10]);
     expect(codeOf(() => parseSetup(frame({ ...setup, spec: { ...setup.spec, activation: 'gelu' } })))).toBe('DPT_ERR_BAD_FRAME');
     expect(codeOf(() => parseSetup(frame({ ...setup, kernels: 'cuda' })))).toBe('DPT_ERR_BAD_FRAME');
     expect(codeOf(() => parseSetup(frame({ ...setup, dataDigest: null })))).toBe('DPT_ERR_BAD_FRAME');
     expect(codeOf(() => parseSetup(frame({ ...setup, maxShard: 0 })))).toBe('DPT_ERR_BAD_FRAME');
+    expect(parseSetup(frame(setup)).wire).toBe('fp16');
+    expect(codeOf(() => parseSetup(frame({ ...setup, wire: 'fp8' })))).toBe('DPT_ERR_BAD_FRAME');
+    expect(codeOf(() => parseSetup(frame({ ...setup, wire: undefined })))).toBe('DPT_ERR_BAD_FRAME');
   });
 
   it('bounds a step\'s shard by the setup\'s max shard', () => {
