@@ -165,4 +165,15 @@ export const ANSWER_LEGEND: readonly string[] = [
   `pays off: over ${Math.round(EVEN_BAND * 100)}% faster, with more than one worker running at the same time`,
 ];
 
+/** The legend under the heading with --target-accuracy, where the ratio is of times to the target. */
+export const SEEDS_LEGEND: readonly string[] = [
+  'time to A: mean over seeds of the wall-clock seconds to test accuracy A',
+  '(3 or more seeds: the fastest and slowest dropped); missed: seeds that never reached A',
+  "vs one node: inproc x1's time at the same batch ÷ this configuration's",
+  `pays off: over ${Math.round(EVEN_BAND * 100)}% sooner, with more than one worker running at the same time`,
+];
+
+/** The legend for this outcome's answer tables. */
+export const answerLegend = (targetAccuracy: number | null): readonly string[] => (targetAccuracy === null ? ANSWER_LEGEND : SEEDS_LEGEND);
+
 const fmtS = (s: number | null): string => (s === null ? 'never' : `${s.toFixed(s < 1 ? 2 : 1)} s`);

@@ -5,7 +5,7 @@
  * model's prediction, the model check, and the loss / accuracy curves.
  */
 import { isBaseline, netKey } from './analysis.js';
-import { ANSWER_LEGEND, answerTable } from './answer.js';
+import { answerLegend, answerTable } from './answer.js';
 import { fmtRate } from './bench-tables.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { predictStep } from './model.js';
@@ -81,7 +81,7 @@ function verdictHtml(lines: string[]): string {
 
 /** Per net: its table (the first column, the configuration, stays left-aligned) and the advice. */
 function answerHtml(o: BenchOutcome): string[] {
-  const out = [`<h2 id="answer">Answer</h2>`, `<p class="legend">${ANSWER_LEGEND.map(esc).join('<br>')}</p>`];
+  const out = [`<h2 id="answer">Answer</h2>`, `<p class="legend">${answerLegend(o.plan.targetAccuracy).map(esc).join('<br>')}</p>`];
   for (const a of o.answer) {
     const [head, ...rows] = answerTable(a);
     out.push(`<h3>${esc(a.net)}</h3>`, table(head!, rows, { words: [4] }), `<p class="advice">${esc(a.advice)}</p>`);

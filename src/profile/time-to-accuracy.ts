@@ -50,6 +50,6 @@ export function missNote(t: TimeToAccuracy): string | null {
 /** How the mean was taken, in words: which seeds were dropped, or why none were. */
 export function meanNote(t: TimeToAccuracy): string {
   if (t.meanSeconds === null) return `no seed reached ${fmtPct(t.target, 1)}`;
-  if (t.dropped.length > 0) return `mean of ${t.averaged.length} seeds, fastest and slowest dropped`;
+  if (t.dropped.length > 0) return `mean of ${t.averaged.length} seed${t.averaged.length === 1 ? '' : 's'}, fastest and slowest dropped`;
   return `mean of the ${t.averaged.length} seed${t.averaged.length === 1 ? '' : 's'} that reached it (fewer than ${DROP_FROM}: none dropped)`;
 }

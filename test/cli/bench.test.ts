@@ -201,6 +201,7 @@ describe('dpt bench --target-accuracy (real MNIST, inproc and threads at 1 and 2
     const [a] = o.answer;
     const lines = benchTables(o);
     expect(lines).toContain(a!.advice);
+    for (const l of lines.slice(1, lines.indexOf(a!.advice))) expect(l.length).toBeLessThanOrEqual(100);
     expect(lines.some((l) => /^config +batch +time to 50\.0% +vs one node +missed +pays off$/.test(l))).toBe(true);
     for (const r of a!.rows) {
       const row = lines.find((l) => l.startsWith(`${r.config} `) && l.includes(' of 3'))!;
