@@ -6,16 +6,17 @@
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { writeFileSync } from 'node:fs';
-import { loadMnist } from '../src/data/mnist.js';
+import { loadMnist, type Mnist } from '../src/data/mnist.js';
 import type { BenchConfig } from '../src/config.js';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
 import { benchTables } from '../src/profile/bench-tables.js';
 import { reducePerFloatMs } from '../bench/harness/calibrate.js';
-import { fmtMs } from '../src/profile/format.js';
+import { fmtMs, fmtPct } from '../src/profile/format.js';
+import { aggregateSeeds, type SeedRun, type TimeToAccuracy } from '../src/profile/time-to-accuracy.js';
 import { median } from '../src/profile/stats.js';
 import { buildOutcome, type BenchOutcome, type MeasuredCell } from '../src/profile/outcome.js';
 import { reportHtml } from '../src/profile/report-html.js';
-import { mergeCell, runCell, type CellResult, type CellRun } from '../bench/harness/cell.js';
+import { mergeCell, runCell, type CellPlan, type CellResult, type CellRun } from '../bench/harness/cell.js';
 import { runSideBySide } from '../bench/harness/side-by-side.js';
 import { ModelProbes, probePoints } from '../bench/harness/probes.js';
 import { openSession, type Session } from '../coordinator/session.js';
@@ -26,9 +27,10 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const data = loadMnist(c.base.dataDir ?? undefined);
   const cores = availableParallelism();
   const loadAtStart = loadavg()[0]!;
-  const repeats = c.epochs === null ? c.repeats : 1;
+  const seedRuns = c.targetAccuracy !== null;
+  const repeats = c.epochs === null && !seedRuns ? c.repeats : 1;
   const stepsPerRepeat = Math.ceil(c.steps / repeats);
-  const plan = { steps: stepsPerRepeat, burnIn: c.burnIn, epochs: c.epochs, evalLimit: c.evalLimit };
+  const plan = { steps: stepsPerRepeat, burnIn: c.burnIn, epochs: seedRuns ? c.maxEpochs : c.epochs, evalLimit: c.evalLimit, target: c.targetAccuracy };
   const sessions: Session[] = [];
   for (const sizes of c.nets) sessions.push(await openSession({ ...c.base, spec: { ...c.base.spec, sizes } }, data));
   const initials = sessions.map((s) => Float32Array.from(s.params));
@@ -48,7 +50,12 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   // hits them alike; repetitions start them afresh. Time to accuracy (--epochs) runs one cell
   // after another.
   const runs = new Map<string, CellRun[]>();
-  for (let rep = 0; rep < repeats; rep++) {
+  const seedTimes = new Map<string, SeedRun[]>();
+  if (seedRuns) {
+    for (const line of await probes.probe()) progress(`  ${line}`);
+    await runSeeds(c, data, grid, plan, runs, seedTimes, progress);
+  }
+  for (let rep = 0; rep < (seedRuns ? 0 : repeats); rep++) {
     for (const line of await probes.probe()) progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${line}`);
     for (const [n, session] of sessions.entries()) {
       for (const batch of c.batches) {
@@ -71,14 +78,19 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
     reduceTimings.push(reducePerFloatMs(session.kernels, session.network.layout.size));
     for (const batch of c.batches) {
       const cells = grid.map(([t, w]) => mergeCell(t, w, batch, c.nets[n]!, c.burnIn, runs.get(`${n}|${batch}|${t}|${w}`)!));
-      for (const cell of cells) measured.push(toMeasured(cell, maxAbsDiff(cells[0]!.params, cell.params)));
+      for (const [i, cell] of cells.entries()) {
+        const [t, w] = grid[i]!;
+        const seeds = seedTimes.get(`${n}|${batch}|${t}|${w}`);
+        const tta = seeds ? aggregateSeeds(c.targetAccuracy!, c.maxEpochs, seeds) : null;
+        measured.push(toMeasured(cell, maxAbsDiff(cells[0]!.params, cell.params), tta, runs.get(`${n}|${batch}|${t}|${w}`)![0]!));
+      }
     }
   }
   const outcome = buildOutcome(measured, {
     cores, node: process.versions.node, kernels: sessions[0]!.kernels.name, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
     load: [loadAtStart, loadavg()[0]!], lockstep: probes.tables(),
   }, {
-    ...plan, steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
+    ...plan, epochs: c.epochs, targetAccuracy: c.targetAccuracy, maxEpochs: c.maxEpochs, seeds: seedRuns ? c.seeds : [c.base.seed], steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, median(reduceTimings));
   if (c.report !== null) {
     writeFileSync(c.report, reportHtml(outcome));
@@ -89,11 +101,43 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   return outcome;
 }
 
-function toMeasured(r: CellResult, maxParamDiff: number): MeasuredCell {
+/**
+ * --target-accuracy: every configuration once per seed, one after another, each seed with its own
+ * initial parameters and data order (a session per seed and net), until it reaches the target or
+ * runs out of epochs. The first seed's run is the configuration's measured cell (its profile and
+ * accuracy curve); every seed's time goes to seedTimes.
+ */
+async function runSeeds(c: BenchConfig, data: Mnist, grid: [TransportName, number][], plan: CellPlan, runs: Map<string, CellRun[]>,
+  seedTimes: Map<string, SeedRun[]>, progress: (line: string) => void): Promise<void> {
+  for (const seed of c.seeds) {
+    for (const [n, sizes] of c.nets.entries()) {
+      const session = await openSession({ ...c.base, seed, spec: { ...c.base.spec, sizes } }, data);
+      const initial = Float32Array.from(session.params);
+      for (const batch of c.batches) {
+        for (const [transport, workers] of grid) {
+          const r = await runCell(session, initial, transport, workers, batch, plan);
+          const key = `${n}|${batch}|${transport}|${workers}`;
+          if (!runs.has(key)) runs.set(key, [r]);
+          const last = r.epochs.at(-1)!;
+          const hit = last.testCorrect / last.testTotal >= c.targetAccuracy!;
+          seedTimes.set(key, [...(seedTimes.get(key) ?? []), { seed, seconds: hit ? r.wallSeconds.at(-1)! : null, epochs: hit ? last.epoch : null }]);
+          progress(`  seed ${seed} ${sizes.join('-')} batch ${batch} ${transport} x${workers}: ` +
+            (hit ? `${fmtPct(c.targetAccuracy!, 1)} after ${last.epoch} epochs, ${r.wallSeconds.at(-1)!.toFixed(2)} s`
+              : `missed ${fmtPct(c.targetAccuracy!, 1)} (${fmtPct(last.testCorrect / last.testTotal, 1)} after ${last.epoch} epochs)`));
+        }
+      }
+    }
+  }
+}
+
+function toMeasured(r: CellResult, maxParamDiff: number, timeToAccuracy: TimeToAccuracy | null, first: CellRun): MeasuredCell {
   let seconds = 0;
+  // with seeds, the curve is the first seed's wall clock, the same clock as its time to accuracy
+  const wall = timeToAccuracy === null ? null : first.wallSeconds;
   return {
+    timeToAccuracy,
     transport: r.transport, workers: r.workers, batch: r.batch, net: r.net, summary: r.summary, observation: r.observation,
     accuracy: r.accuracy, evalImages: r.evalImages, trainSeconds: r.trainSeconds, losses: r.summary.losses, maxParamDiff,
-    epochs: r.epochs.map((e) => ({ epoch: e.epoch, accuracy: e.testCorrect / e.testTotal, seconds: (seconds += e.trainSeconds) })),
+    epochs: r.epochs.map((e, i) => ({ epoch: e.epoch, accuracy: e.testCorrect / e.testTotal, seconds: wall ? wall[i]! : (seconds += e.trainSeconds) })),
   };
 }

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseWire, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
-  parseEmulate, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
+  parseEmulate, parseTargetAccuracy, checkTimeToAccuracyFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
 import { launchEmulated, withoutOwnOptions } from './launch-emulated.js';
 import { trainCommand } from './train.js';
@@ -275,7 +275,7 @@ Examples:
 /** Bench's own flags; the list-valued ones take several values where train takes one. */
 interface BenchFlags extends SharedFlags {
   burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes?: number[][];
-  steps: number; repeats: number; epochs?: number; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
+  steps: number; repeats: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number; seeds?: number[]; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
 }
 
 function addBenchCommand(program: Command): void {
@@ -294,6 +294,9 @@ function addBenchCommand(program: Command): void {
     .addOption(burnInOption('steps run before measuring, per configuration and repetition (a new ws session takes ~100-200 steps to reach its steady speed)', b.burnIn))
     .option('--repeats <n>', 'split the steps into N repetitions, each probing the machine again (the cost model probes) and starting every group afresh; within one, the configurations take turns in blocks of 8 steps (noise from other jobs hits all alike)', positiveInt('--repeats'), b.repeats)
     .option('--epochs <n>', 'time to accuracy: whole epochs per configuration instead of --steps, evaluated on the full test set', positiveInt('--epochs'))
+    .option('--target-accuracy <a>', 'time to accuracy over seeds: train each configuration until its test accuracy reaches A (0.95 or 95%)', arg(parseTargetAccuracy))
+    .option('--max-epochs <n>', `with --target-accuracy: a seed that has not reached it after N epochs is a miss (default ${b.maxEpochs})`, positiveInt('--max-epochs'))
+    .option('--seeds <list>', 'with --target-accuracy: seeds to run each configuration with, e.g. 1,2,3,4,5 (default: --seed); with 3 or more the fastest and slowest are dropped', arg((v) => parseList('--seeds', v, (x) => parseNonNegativeInt('--seeds', x))))
     .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', positiveInt('--eval-limit'), b.evalLimit)
     .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport)', arg(parseWhatIf))
     .option('--report <file>', 'write a self-contained HTML report with charts')
@@ -312,12 +315,15 @@ Examples:
   dpt bench --transport inproc,threads,ws --workers 1,2,4 --batch 128,1024 --sizes 784,30,10
   dpt bench --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1
   dpt bench --batch 128,1024 --epochs 3          time to accuracy instead of samples/s
+  dpt bench --target-accuracy 90% --seeds 1,2,3,4,5   seconds to 90% test accuracy, MLPerf-style over 5 seeds
   dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html`)
     .action(async (f: BenchFlags) => {
+      checkTimeToAccuracyFlags(f);
       await benchCommand({
         base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1 },
         nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
-        epochs: f.epochs ?? null, evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
+        epochs: f.epochs ?? null, targetAccuracy: f.targetAccuracy ?? null, maxEpochs: f.maxEpochs ?? b.maxEpochs, seeds: f.seeds ?? [f.seed],
+        evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
       });
     });
 }

@@ -257,6 +257,12 @@ export interface BenchConfig {
   repeats: number;
   /** time-to-accuracy mode: whole epochs per cell, evaluated on the full eval set */
   epochs: number | null;
+  /** time to a target accuracy over several seeds (--target-accuracy); null: not this mode */
+  targetAccuracy: number | null;
+  /** with targetAccuracy: epochs a seed may take before it counts as a miss */
+  maxEpochs: number;
+  /** with targetAccuracy: each seed changes the initial parameters and the data order */
+  seeds: number[];
   /** test images evaluated after a fixed-steps cell */
   evalLimit: number;
   whatIf: WhatIf | null;
@@ -271,8 +277,31 @@ export interface BenchConfig {
  * and never can, so they are only the reference beside them.
  */
 export const BENCH_DEFAULTS = {
-  transports: ['inproc', 'threads'] as TransportName[], workers: [1, 2], batches: [1024], steps: 100, burnIn: 50, repeats: 3, evalLimit: 1000,
+  transports: ['inproc', 'threads'] as TransportName[], workers: [1, 2], batches: [1024], steps: 100, burnIn: 50, repeats: 3, evalLimit: 1000, maxEpochs: 40,
 };
+
+/**
+ * --target-accuracy: a fraction (0.95) or a percentage with its sign (95%). A bare 95 is refused
+ * rather than guessed at, and so is anything above 100%, which no run can reach.
+ */
+export function parseTargetAccuracy(value: string): number {
+  const percent = /^\s*([0-9.]+)\s*%\s*$/.exec(value);
+  const n = percent ? Number(percent[1]) / 100 : Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) {
+    const hint = n > 1 && !percent && n <= 100 ? ` (for ${n} percent write ${n}%)` : n > 1 ? ': no run can reach more than 100%' : '';
+    throw new ConfigError(`--target-accuracy must be a fraction in (0, 1] such as 0.95, or a percentage such as 95%, got '${value}'${hint}`);
+  }
+  return n;
+}
+
+/** The time-to-accuracy flags of `dpt bench` against each other and against --epochs. */
+export function checkTimeToAccuracyFlags(f: { targetAccuracy?: number; epochs?: number; maxEpochs?: number; seeds?: number[] }): void {
+  if (f.targetAccuracy !== undefined && f.epochs !== undefined) {
+    throw new ConfigError('--target-accuracy and --epochs exclude each other: --target-accuracy trains each configuration until it reaches the target (at most --max-epochs epochs); drop one of them');
+  }
+  if (f.targetAccuracy === undefined && f.maxEpochs !== undefined) throw new ConfigError('--max-epochs needs --target-accuracy: it caps the epochs a seed may take to reach it');
+  if (f.targetAccuracy === undefined && f.seeds !== undefined) throw new ConfigError('--seeds needs --target-accuracy; for one seed without it use --seed');
+}
 
 /** A comma-separated list, each item checked by parseItem ("--workers 1,2,4"). */
 export function parseList<T>(flag: string, value: string, parseItem: (v: string) => T): T[] {

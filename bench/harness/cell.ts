@@ -21,6 +21,8 @@ export interface CellPlan {
   burnIn: number;
   epochs: number | null;
   evalLimit: number;
+  /** stop after the first epoch whose test accuracy reaches this (time to accuracy over seeds); null: run every epoch */
+  target?: number | null;
 }
 
 /** One repetition of a cell. */
@@ -28,6 +30,12 @@ export interface CellRun {
   world: number;
   measured: StepRecord[];
   epochs: EpochReport[];
+  /**
+   * per epoch, wall-clock seconds from just before the first step to the end of that epoch's
+   * evaluation: data order, training, waiting and evaluation are all in; starting the group
+   * (spawning threads or workers) and closing it are not, as MLPerf leaves system setup out
+   */
+  wallSeconds: number[];
   /** the parameters the run ended with (compared with the baseline's) */
   params: Float32Array;
 }
@@ -64,9 +72,18 @@ export async function runCell(session: Session, initial: Float32Array, transport
     if (plan.epochs === null) run.evalSet = slice(session.evalSet, 0, Math.min(plan.evalLimit, session.evalSet.count));
     const profiler = new Profiler(group.world, plan.burnIn, total);
     run.profiler = profiler;
+    const target = plan.target ?? null;
+    let reached = false;
+    const wallSeconds: number[] = [];
+    run.events = { ...run.events, onEpoch: (e) => {
+      wallSeconds.push((performance.now() - t0) / 1000);
+      reached = target !== null && e.testCorrect / e.testTotal >= target;
+    } };
+    run.stopRequested = () => reached;
+    const t0 = performance.now();
     const result = await runTraining(run);
     if (profiler.stepCount <= plan.burnIn) throw new RangeError(`${transport} x${workers} at batch ${batch} ran ${profiler.stepCount} steps, not more than the ${plan.burnIn} burn-in steps`);
-    return { world: group.world, measured: profiler.measuredSteps(), epochs: result.epochs, params: Float32Array.from(session.params) };
+    return { world: group.world, measured: profiler.measuredSteps(), epochs: result.epochs, wallSeconds, params: Float32Array.from(session.params) };
   } finally {
     await group.close();
   }

@@ -117,7 +117,7 @@ export async function runSideBySide(session: Session, initial: Float32Array, gri
     if (trained !== total) throw new Error(`the lanes took ${trained} steps in turns, not the ${total} their runs were set up for`);
     const results = await Promise.all(runs);
     return lanes.map((lane, i) => ({
-      world: lane.group.world, epochs: results[i]!.epochs, params: Float32Array.from(lane.run.params),
+      world: lane.group.world, epochs: results[i]!.epochs, wallSeconds: [], params: Float32Array.from(lane.run.params),
       measured: lane.profiler.steps().filter((rec) => !stepsBack.has(rec.step)).slice(plan.burnIn),
     }));
   } finally {

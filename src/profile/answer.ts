@@ -15,10 +15,12 @@ export function answer(cells: BenchCell[], timeToAccuracy: boolean, machine: Pic
 }
 
 function netAnswer(net: string, cells: BenchCell[], timeToAccuracy: boolean, machine: Pick<Machine, 'cores' | 'load'>): NetAnswer {
+  if (cells.every((c) => c.timeToAccuracy)) return seedsAnswer(net, cells);
   const target = timeToAccuracy ? Math.min(...cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy)))) : null;
   const rows: AnswerRow[] = cells.map((c) => ({
     config: cellName(c), transport: c.transport, workers: c.workers, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
     secondsToAccuracy: target === null ? null : c.epochs.find((e) => e.accuracy >= target)?.seconds ?? null,
+    speedupToAccuracy: null, misses: null, seedCount: null,
     speedup: c.speedup, concurrency: c.observation.concurrency,
     // Parallelism pays off only where workers ran at the same time: one worker, or ranks taken one
     // after another, can only look faster through noise or cache effects, which do not carry over.
@@ -88,8 +90,58 @@ function timeAdvice(best: AnswerRow, rows: AnswerRow[], target: number): string 
     `the closest with more workers is ${best.config} at batch ${best.batch} (${fmtS(best.secondsToAccuracy)}, ${fmtX(best.speedup)} single-node at that batch).`;
 }
 
+/**
+ * --target-accuracy: configurations ranked by their MLPerf mean time to the target over seeds,
+ * each against one node at its batch. Only a configuration that reached the target in at least
+ * one seed counts; more than one worker is advised when it reaches it more than the break-even
+ * band sooner than one node, with its ranks running at the same time.
+ */
+function seedsAnswer(net: string, cells: BenchCell[]): NetAnswer {
+  const target = cells[0]!.timeToAccuracy!.target;
+  const meanOf = (c: BenchCell): number | null => c.timeToAccuracy!.meanSeconds;
+  const rows: AnswerRow[] = cells.map((c) => {
+    const base = cells.find((b) => isBaseline(b) && b.batch === c.batch);
+    const mine = meanOf(c);
+    const theirs = base ? meanOf(base) : null;
+    const speedupToAccuracy = mine === null || theirs === null ? null : theirs / mine;
+    return {
+      config: cellName(c), transport: c.transport, workers: c.workers, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
+      secondsToAccuracy: mine, speedupToAccuracy, misses: c.timeToAccuracy!.misses, seedCount: c.timeToAccuracy!.seeds.length,
+      speedup: c.speedup, concurrency: c.observation.concurrency,
+      paysOff: isBaseline(c) ? null : c.workers > 1 && c.observation.concurrency >= CONCURRENT_FROM &&
+        mine !== null && (theirs === null || theirs / mine > 1 + EVEN_BAND),
+    };
+  });
+  const acc = fmtPct(target, 1);
+  const reached = rows.filter((r) => r.secondsToAccuracy !== null);
+  const parallel = reached.filter((r) => r.workers > 1);
+  const single = reached.filter((r) => r.paysOff === null);
+  if (parallel.length === 0) {
+    const advice = single.length === 0
+      ? `No configuration reached ${acc} test accuracy in any seed: lower --target-accuracy or raise --max-epochs.`
+      : `Stay on one node: ${acc} in ${fmtS(fastest(single, seconds).secondsToAccuracy)}; nothing with more than one worker reached ${acc} in any seed.`;
+    return { net, targetAccuracy: target, rows, best: null, advice };
+  }
+  const best = fastest(parallel, seconds);
+  const one = single.find((r) => r.batch === best.batch) ?? null;
+  const against = one === null ? `one node never reached it within the epochs allowed` : `against ${fmtS(one.secondsToAccuracy)} on one node`;
+  const ratio = best.speedupToAccuracy === null ? '' : ` (${fmtX(best.speedupToAccuracy)})`;
+  const advice = best.paysOff
+    ? `Use ${best.config}: ${acc} in ${fmtS(best.secondsToAccuracy)} ${against}${ratio}.`
+    : `Stay on one node: ${acc} in ${fmtS(one!.secondsToAccuracy)}; the fastest with more workers, ${best.config}, took ${fmtS(best.secondsToAccuracy)}${ratio}` +
+      `${best.concurrency < CONCURRENT_FROM ? ', its ranks one after another' : ''}.`;
+  return { net, targetAccuracy: target, rows, best: { transport: best.transport, workers: best.workers, batch: best.batch }, advice };
+}
+
 /** The answer's table as strings, header first: the text output and the HTML report both draw this. */
 export function answerTable(a: NetAnswer): string[][] {
+  if (a.rows.every((r) => r.seedCount !== null)) {
+    return [
+      ['config', 'batch', `time to ${fmtPct(a.targetAccuracy!, 1)}`, 'vs one node', 'missed', 'pays off'],
+      ...a.rows.map((r) => [r.config, String(r.batch), fmtS(r.secondsToAccuracy), r.speedupToAccuracy === null ? '–' : fmtX(r.speedupToAccuracy),
+        `${r.misses} of ${r.seedCount}`, paysOffCell(r)]),
+    ];
+  }
   const rate = a.targetAccuracy === null ? 'samples/s' : `time to ${fmtPct(a.targetAccuracy, 2)}`;
   return [
     ['config', 'batch', rate, 'speedup', 'pays off'],
@@ -102,7 +154,9 @@ function paysOffCell(r: AnswerRow): string {
   if (r.paysOff === null) return 'baseline';
   if (r.paysOff) return 'yes';
   // faster, but not through parallelism: say why it is still a no
-  return r.speedup > 1 + EVEN_BAND ? (r.workers === 1 ? 'no (1 worker)' : 'no (ranks in turn)') : 'no';
+  // over seeds, faster means reaching the target sooner; a configuration that never did is not faster
+  const speedup = r.seedCount === null ? r.speedup : r.speedupToAccuracy ?? 0;
+  return speedup > 1 + EVEN_BAND ? (r.workers === 1 ? 'no (1 worker)' : 'no (ranks in turn)') : 'no';
 }
 
 /** What the table's speedup and "pays off" mean, in two lines under the heading. */
@@ -111,4 +165,15 @@ export const ANSWER_LEGEND: readonly string[] = [
   `pays off: over ${Math.round(EVEN_BAND * 100)}% faster, with more than one worker running at the same time`,
 ];
 
-const fmtS = (s: number | null): string => (s === null ? 'never' : `${s.toFixed(1)} s`);
+/** The legend under the heading with --target-accuracy, where the ratio is of times to the target. */
+export const SEEDS_LEGEND: readonly string[] = [
+  'time to A: mean over seeds of the wall-clock seconds to test accuracy A',
+  '(3 or more seeds: the fastest and slowest dropped); missed: seeds that never reached A',
+  "vs one node: inproc x1's time at the same batch ÷ this configuration's",
+  `pays off: over ${Math.round(EVEN_BAND * 100)}% sooner, with more than one worker running at the same time`,
+];
+
+/** The legend for this outcome's answer tables. */
+export const answerLegend = (targetAccuracy: number | null): readonly string[] => (targetAccuracy === null ? ANSWER_LEGEND : SEEDS_LEGEND);
+
+const fmtS = (s: number | null): string => (s === null ? 'never' : `${s.toFixed(s < 1 ? 2 : 1)} s`);

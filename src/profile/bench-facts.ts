@@ -7,6 +7,7 @@ import type { BreakEven, ValidationRow, WhatIfRow } from './analysis.js';
 import type { CostModel, LockstepTable } from './model.js';
 import type { CellObservation, NetShape } from './observe.js';
 import type { ProfileSummary } from './summary.js';
+import type { TimeToAccuracy } from './time-to-accuracy.js';
 import type { WhatIf } from './what-if.js';
 
 /**
@@ -25,8 +26,10 @@ export interface MeasuredCell {
   accuracy: number;
   evalImages: number;
   trainSeconds: number;
-  /** per epoch: accuracy and cumulative training seconds (time-to-accuracy curves) */
+  /** per epoch: accuracy and cumulative training seconds (time-to-accuracy curves; with --target-accuracy, the first seed's wall clock) */
   epochs: { epoch: number; accuracy: number; seconds: number }[];
+  /** with --target-accuracy: every seed's time to it and their MLPerf mean (null otherwise) */
+  timeToAccuracy: TimeToAccuracy | null;
   losses: number[];
   /** largest |parameter difference| from the baseline cell at the end (0 for the baseline) */
   maxParamDiff: number;
@@ -44,6 +47,10 @@ export interface BenchPlan {
   repeats: number;
   burnIn: number;
   epochs: number | null;
+  /** --target-accuracy, its --max-epochs and --seeds (targetAccuracy null: not that mode) */
+  targetAccuracy: number | null;
+  maxEpochs: number;
+  seeds: number[];
   evalLimit: number;
   eta: number;
   seed: number;
@@ -69,8 +76,13 @@ export interface AnswerRow {
   workers: number;
   batch: number;
   samplesPerSecond: number;
-  /** seconds of training to the net's targetAccuracy (runs with --epochs only) */
+  /** seconds of training to the net's targetAccuracy (--epochs; with --target-accuracy the MLPerf mean over seeds) */
   secondsToAccuracy: number | null;
+  /** with --target-accuracy: one node's secondsToAccuracy at the same batch ÷ this row's (null otherwise, or when either never reached it) */
+  speedupToAccuracy: number | null;
+  /** with --target-accuracy: seeds that never reached it, of how many (null otherwise) */
+  misses: number | null;
+  seedCount: number | null;
   /** median step of one node (inproc x1) at the same batch ÷ this configuration's: the cell's speedup */
   speedup: number;
   /** ranks busy at once, mean over the steps (1: one after another) */
@@ -81,7 +93,7 @@ export interface AnswerRow {
 
 export interface NetAnswer {
   net: string;
-  /** with --epochs: the best test accuracy every configuration of this net reached (null without --epochs) */
+  /** with --epochs: the best test accuracy every configuration of this net reached; with --target-accuracy: that target (null otherwise) */
   targetAccuracy: number | null;
   rows: AnswerRow[];
   /** the configuration the advice names (null when nothing with more than one worker was measured) */

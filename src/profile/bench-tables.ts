@@ -5,7 +5,7 @@
  * predictions and the verdict.
  */
 import { netKey } from './analysis.js';
-import { ANSWER_LEGEND, answerTable } from './answer.js';
+import { answerLegend, answerTable } from './answer.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX, textTable } from './format.js';
 import type { LockstepTable } from './model.js';
 import type { BenchOutcome } from './outcome.js';
@@ -15,10 +15,11 @@ export function benchTables(o: BenchOutcome): string[] {
   const out: string[] = [];
   const p = o.plan;
   out.push(`dpt bench: ${o.machine.cores} cores (${o.machine.cpu}), Node ${o.machine.node}, ${o.machine.kernels} kernels; ` +
-    (p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
-    `; every configuration from the same initial parameters and data order (seed ${p.seed}), eta ${p.eta}, back to back in this run. ` +
+    (p.targetAccuracy !== null ? `until ${fmtPct(p.targetAccuracy, 1)} test accuracy (at most ${p.maxEpochs} epochs) with each of seeds ${p.seeds.join(',')}, timed from the first step through each epoch's evaluation; ` +
+      `with 3 or more seeds at the target the fastest and slowest are dropped and the rest averaged` : p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
+    `; every configuration from the same initial parameters and data order (${p.targetAccuracy !== null ? 'per seed' : `seed ${p.seed}`}), eta ${p.eta}, back to back in this run. ` +
     `Load average ${o.machine.load[0].toFixed(1)} at the start, ${o.machine.load[1].toFixed(1)} at the end${Math.max(...o.machine.load) > o.machine.cores - 0.5 ? ' (the machine was shared: expect noise)' : ''}.`);
-  out.push('', 'Answer', ...ANSWER_LEGEND);
+  out.push('', 'Answer', ...answerLegend(o.plan.targetAccuracy));
   // the "pays off" column is words: left-aligned
   for (const a of o.answer) out.push('', a.net, ...textTable(answerTable(a), [4]), a.advice);
   out.push('', 'Detail', 'Speedup, efficiency and samples/s use the median step (p50) against the single-node baseline (inproc x1) at the same net and batch; the parts load..update are mean ms per step (mean over ranks) and add up to the mean step.');

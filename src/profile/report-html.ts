@@ -5,7 +5,7 @@
  * model's prediction, the model check, and the loss / accuracy curves.
  */
 import { isBaseline, netKey } from './analysis.js';
-import { ANSWER_LEGEND, answerTable } from './answer.js';
+import { answerLegend, answerTable } from './answer.js';
 import { fmtRate } from './bench-tables.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { predictStep } from './model.js';
@@ -22,8 +22,8 @@ export function reportHtml(o: BenchOutcome): string {
   const p = o.plan;
   body.push(`<h1>Does parallelism pay off?</h1>`,
     `<p class="meta">${o.machine.cores} cores (${esc(o.machine.cpu)}), Node ${esc(o.machine.node)}, ${esc(o.machine.kernels)} kernels; ` +
-    `${p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration`}; ` +
-    `same initial parameters and data order (seed ${p.seed}), eta ${p.eta}; all measured back to back in one run; ` +
+    `${p.targetAccuracy !== null ? `until ${esc(fmtPct(p.targetAccuracy, 1))} test accuracy (at most ${p.maxEpochs} epochs), seeds ${p.seeds.join(', ')}` : p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration`}; ` +
+    `same initial parameters and data order (${p.targetAccuracy !== null ? 'per seed' : `seed ${p.seed}`}), eta ${p.eta}; all measured back to back in one run; ` +
     `load average ${o.machine.load[0].toFixed(1)} → ${o.machine.load[1].toFixed(1)}.</p>`,
     ...answerHtml(o), `<h2>Verdict in detail</h2>`, verdictHtml(o.verdict));
   const groups = new Map<string, BenchCell[]>();
@@ -51,8 +51,10 @@ export function reportHtml(o: BenchOutcome): string {
     body.push(`<figure>${lineChart(series, { xLabel: 'training time (s, measured steps)', yLabel: 'loss per example' })}<figcaption>${esc(netKey(cells[0]!.net))}, batch ${cells[0]!.batch}</figcaption></figure>`);
   }
   body.push('</div>');
-  if (p.epochs !== null) {
-    body.push(`<h2>Accuracy against time</h2><div class="row">`);
+  if (p.epochs !== null || p.targetAccuracy !== null) {
+    body.push(p.targetAccuracy === null ? `<h2>Accuracy against time</h2><div class="row">`
+      : `<h2>Time to accuracy</h2><p>Test accuracy after each epoch against wall-clock seconds from the first step (evaluations included), ` +
+        `seed ${p.seeds[0]} of each configuration, until it reached ${esc(fmtPct(p.targetAccuracy, 1))}; the answer's times are the means over seeds ${p.seeds.join(', ')}.</p><div class="row">`);
     for (const cells of groups.values()) {
       const series: Series[] = cells.map((c, i) => ({ name: cellName(c), color: PALETTE[i % PALETTE.length]!, markers: true, points: c.epochs.map((e) => [e.seconds, 100 * e.accuracy] as [number, number]) }));
       body.push(`<figure>${lineChart(series, { xLabel: 'training time (s)', yLabel: 'test accuracy (%)' })}<figcaption>${esc(netKey(cells[0]!.net))}, batch ${cells[0]!.batch}</figcaption></figure>`);
@@ -79,7 +81,7 @@ function verdictHtml(lines: string[]): string {
 
 /** Per net: its table (the first column, the configuration, stays left-aligned) and the advice. */
 function answerHtml(o: BenchOutcome): string[] {
-  const out = [`<h2 id="answer">Answer</h2>`, `<p class="legend">${ANSWER_LEGEND.map(esc).join('<br>')}</p>`];
+  const out = [`<h2 id="answer">Answer</h2>`, `<p class="legend">${answerLegend(o.plan.targetAccuracy).map(esc).join('<br>')}</p>`];
   for (const a of o.answer) {
     const [head, ...rows] = answerTable(a);
     out.push(`<h3>${esc(a.net)}</h3>`, table(head!, rows, { words: [4] }), `<p class="advice">${esc(a.advice)}</p>`);

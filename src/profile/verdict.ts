@@ -8,6 +8,7 @@ import { isBaseline, netKey } from './analysis.js';
 import { lockstepMs } from './model.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { GROUPS } from './phases.js';
+import { meanNote, missNote } from './time-to-accuracy.js';
 import type { BenchCell, BenchOutcome } from './bench-facts.js';
 import { median } from './stats.js';
 
@@ -91,6 +92,7 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
     }
   }
   if (f.plan.epochs !== null) lines.push(timeToAccuracy(cells));
+  if (f.plan.targetAccuracy !== null) lines.push(...overSeeds(cells));
   lines.push(`  What would change the answer: ${levers(f, best).join('; ')}.`);
   return lines;
 }
@@ -110,6 +112,17 @@ function timeToAccuracy(cells: BenchCell[]): string {
   const target = Math.min(...cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy))));
   const times = cells.map((c) => `${cellName(c)} ${c.epochs.find((e) => e.accuracy >= target)!.seconds.toFixed(1)} s`);
   return `  Time to ${fmtPct(target, 2)} test accuracy (the best every configuration reached): ${times.join(', ')}.`;
+}
+
+/** --target-accuracy: each configuration's mean over seeds, how it was taken and its misses. */
+function overSeeds(cells: BenchCell[]): string[] {
+  return cells.map((c) => {
+    const t = c.timeToAccuracy!;
+    const times = t.seeds.map((s) => (s.seconds === null ? `seed ${s.seed} missed` : `seed ${s.seed} ${s.seconds.toFixed(2)} s (${s.epochs} epochs)`));
+    const mean = t.meanSeconds === null ? 'never' : `${t.meanSeconds.toFixed(2)} s`;
+    const miss = missNote(t);
+    return `  Time to ${fmtPct(t.target, 1)}, ${cellName(c)}: ${mean}, ${meanNote(t)}${miss ? `; ${miss}` : ''} [${times.join(', ')}].`;
+  });
 }
 
 /** The levers that move this configuration, from its measured split and fitted costs. */

@@ -18,7 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function config(o: Partial<BenchConfig>): BenchConfig {
   return {
     base: { ...DEFAULTS, kernels: 'js', trainLimit: 1000 }, nets: [[784, 30, 10]], transports: ['inproc'], workers: [1, 2],
-    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, evalLimit: 100, whatIf: null, report: null, json: true, ...o,
+    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, targetAccuracy: null, maxEpochs: 40, seeds: [1], evalLimit: 100, whatIf: null, report: null, json: true, ...o,
   };
 }
 
@@ -155,6 +155,78 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(a!.rows.every((r) => r.secondsToAccuracy !== null && r.secondsToAccuracy > 0)).toBe(true);
     const header = new RegExp(`^config +batch +time to ${(100 * a!.targetAccuracy!).toFixed(2)}% +speedup +pays off$`);
     expect(benchTables(o).some((l) => header.test(l))).toBe(true);
+  });
+});
+
+describe('dpt bench --target-accuracy (real MNIST, inproc and threads at 1 and 2 workers)', () => {
+  const report = join(dir, 'tta.html');
+  let o: BenchOutcome;
+
+  it('trains every configuration and seed until the target, and the answer\'s times are the MLPerf means over seeds', async () => {
+    o = await bench(config({
+      base: { ...DEFAULTS, kernels: 'js', trainLimit: 1000 }, transports: ['inproc', 'threads'], batches: [10],
+      targetAccuracy: 0.5, maxEpochs: 3, seeds: [1, 2, 3], report,
+    }));
+    expect(o.cells.map((c) => `${c.transport} x${c.workers}`)).toEqual(['inproc x1', 'inproc x2', 'threads x1', 'threads x2']);
+    const [a] = o.answer;
+    expect(a!.targetAccuracy).toBe(0.5);
+    for (const [i, c] of o.cells.entries()) {
+      const t = c.timeToAccuracy!;
+      expect(t.seeds.map((s) => s.seed)).toEqual([1, 2, 3]);
+      const reached = t.seeds.filter((s) => s.seconds !== null).map((s) => s.seconds!).sort((x, y) => x - y);
+      const kept = reached.length >= 3 ? reached.slice(1, -1) : reached;
+      expect(t.meanSeconds).toBe(kept.length ? kept.reduce((x, y) => x + y, 0) / kept.length : null);
+      expect(t.misses).toBe(3 - reached.length);
+      expect(a!.rows[i]!.secondsToAccuracy).toBe(t.meanSeconds);
+      expect(a!.rows[i]!.misses).toBe(t.misses);
+      // a seed stops at the first epoch that reaches the target; the first seed's curve ends there
+      for (const s of t.seeds) if (s.epochs !== null) expect(s.epochs).toBeLessThanOrEqual(3);
+      const first = t.seeds[0]!;
+      if (first.seconds !== null) {
+        expect(c.epochs).toHaveLength(first.epochs!);
+        expect(c.epochs.at(-1)!.seconds).toBe(first.seconds);
+        expect(c.epochs.at(-1)!.accuracy).toBeGreaterThanOrEqual(0.5);
+        expect(c.epochs.slice(0, -1).every((e) => e.accuracy < 0.5)).toBe(true);
+      } else {
+        expect(c.epochs).toHaveLength(3);
+        expect(c.epochs.every((e) => e.accuracy < 0.5)).toBe(true);
+      }
+    }
+    // every configuration of one seed starts from the same parameters and data order: one trajectory
+    expect(o.cells[1]!.epochs.map((e) => e.accuracy)).toEqual(o.cells[0]!.epochs.map((e) => e.accuracy));
+    expect(o.plan.seeds).toEqual([1, 2, 3]);
+  });
+
+  it('shows the same times and misses in the text, the verdict and the report', () => {
+    const [a] = o.answer;
+    const lines = benchTables(o);
+    expect(lines).toContain(a!.advice);
+    for (const l of lines.slice(1, lines.indexOf(a!.advice))) expect(l.length).toBeLessThanOrEqual(100);
+    expect(lines.some((l) => /^config +batch +time to 50\.0% +vs one node +missed +pays off$/.test(l))).toBe(true);
+    for (const r of a!.rows) {
+      const row = lines.find((l) => l.startsWith(`${r.config} `) && l.includes(' of 3'))!;
+      const secs = r.secondsToAccuracy === null ? 'never' : `${r.secondsToAccuracy.toFixed(r.secondsToAccuracy < 1 ? 2 : 1)} s`;
+      expect(row.split(/ {2,}/).slice(2, 5)).toEqual([secs, expect.any(String), `${r.misses} of 3`]);
+    }
+    const verdict = o.verdict.join('\n');
+    for (const c of o.cells) {
+      const t = c.timeToAccuracy!;
+      expect(verdict).toContain(`Time to 50.0%, ${c.transport} x${c.workers}: ${t.meanSeconds === null ? 'never' : `${t.meanSeconds.toFixed(2)} s`}`);
+      if (t.misses > 0) expect(verdict).toContain(`${t.misses} of 3 seeds missed 50.0% within 3 epochs`);
+    }
+    const html = readFileSync(report, 'utf8');
+    expect(html).toContain('<h2>Time to accuracy</h2>');
+    expect(html).toContain(a!.advice.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+  });
+
+  it('refuses a target above 100%, a bare percentage, and flags that do not go together, naming them', () => {
+    const err = (args: string[]) => { const r = dpt(['bench', ...args]); expect(r.code).not.toBe(0); return r.stderr; };
+    expect(err(['--target-accuracy', '101%'])).toMatch(/--target-accuracy must be a fraction in \(0, 1\] .*got '101%': no run can reach more than 100%/);
+    expect(err(['--target-accuracy', '95'])).toMatch(/--target-accuracy .*got '95' \(for 95 percent write 95%\)/);
+    expect(err(['--target-accuracy', '0'])).toMatch(/--target-accuracy must be a fraction/);
+    expect(err(['--target-accuracy', '0.9', '--epochs', '2'])).toMatch(/--target-accuracy and --epochs exclude each other/);
+    expect(err(['--max-epochs', '5'])).toMatch(/--max-epochs needs --target-accuracy/);
+    expect(err(['--seeds', '1,2'])).toMatch(/--seeds needs --target-accuracy/);
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { answer, answerTable } from '../../src/profile/answer.js';
 import type { BenchCell } from '../../src/profile/bench-facts.js';
 import { netShape } from '../../src/profile/observe.js';
+import { aggregateSeeds } from '../../src/profile/time-to-accuracy.js';
 
 const NET = netShape([784, 30, 10]);
 /** a 2-core machine whose cores were both free while the bench ran */
@@ -81,5 +82,33 @@ describe('the answer a bench leads with', () => {
     const cells = [cell('inproc', 1, 1024, 1), cell('threads', 2, 1024, 0.8),
       { ...cell('inproc', 1, 1024, 1), net: big }, { ...cell('threads', 2, 1024, 1.8), net: big }];
     expect(answer(cells, false, IDLE).map((a) => [a.net, a.advice.split(':')[0]])).toEqual([['784-30-10', 'Stay on one node'], ['784-256-256-10', 'Use threads x2 at batch 1024']]);
+  });
+});
+
+describe('the answer to --target-accuracy over seeds', () => {
+  const seeds = (target: number, times: (number | null)[]) => aggregateSeeds(target, 40, times.map((s, i) => ({ seed: i + 1, seconds: s, epochs: s === null ? null : 3 })));
+  const withSeeds = (c: BenchCell, times: (number | null)[]): BenchCell => ({ ...c, timeToAccuracy: seeds(0.95, times) });
+
+  it('ranks by the mean time to the target and names the ratio against one node', () => {
+    // one node: drop 5.0 and 5.8 -> 5.4; threads x2: drop 2.9 and 3.5 -> (3.1 + 3.0 + 3.2) / 3 = 3.1
+    const [a] = answer([
+      withSeeds(cell('inproc', 1, 1024, 1), [5.2, 5.0, 5.4, 5.6, 5.8]),
+      withSeeds(cell('threads', 2, 1024, 1.6), [3.1, 2.9, 3.0, 3.2, 3.5]),
+    ], false, IDLE);
+    expect(a!.targetAccuracy).toBe(0.95);
+    expect(a!.rows.map((r) => r.secondsToAccuracy)).toEqual([expect.closeTo(5.4, 9), expect.closeTo(3.1, 9)]);
+    expect(a!.advice).toBe('Use threads x2: 95.0% in 3.1 s against 5.4 s on one node (1.74x).');
+    expect(answerTable(a!)[0]).toEqual(['config', 'batch', 'time to 95.0%', 'vs one node', 'missed', 'pays off']);
+    expect(answerTable(a!)[2]).toEqual(['threads x2', '1024', '3.1 s', '1.74x', '0 of 5', 'yes']);
+  });
+
+  it('counts a configuration only if it reached the target in some seed, and shows its misses', () => {
+    const [a] = answer([
+      withSeeds(cell('inproc', 1, 1024, 1), [5.0, null, 5.2]),
+      withSeeds(cell('threads', 2, 1024, 1.6), [null, null, null]),
+    ], false, IDLE);
+    expect(a!.rows.map((r) => [r.secondsToAccuracy, r.misses])).toEqual([[5.1, 1], [null, 3]]);
+    expect(a!.advice).toBe('Stay on one node: 95.0% in 5.1 s; nothing with more than one worker reached 95.0% in any seed.');
+    expect(answerTable(a!)[2]).toEqual(['threads x2', '1024', 'never', '–', '3 of 3', 'no']);
   });
 });
