@@ -51,19 +51,23 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
   if (parallel.length === 0) return [`${head} only the single-node baseline was measured (${fmtMs(base.summary.step.meanMs)} per step); add --transport and --workers to compare.`];
   const best = contenders(parallel, (c) => c.observation.concurrency).reduce((a, b) => (b.speedup > a.speedup ? b : a));
   const lines: string[] = [];
+  // with --target-accuracy the answer is the time to it; the speed per step follows as detail
+  const timed = base.timeToAccuracy !== undefined && base.timeToAccuracy !== null;
+  if (timed) lines.push(timeHeadline(head, base, parallel));
+  const stepHead = timed ? '  Per step:' : head;
   const inTurn = (c: BenchCell): boolean => c.workers > 1 && c.observation.concurrency < CONCURRENT_FROM && c.speedup > 1 + EVEN_BAND;
   const notParallelism = (c: BenchCell): string => `ran its ranks one after another (${c.observation.concurrency.toFixed(2)} busy at once), so the gain is not ` +
     `parallelism: smaller shards running faster per example (caches), or another job loading the machine while the baseline ran ` +
     `(load average ${f.machine.load[0].toFixed(1)} → ${f.machine.load[1].toFixed(1)} on ${f.machine.cores} cores)`;
   if (inTurn(best)) {
-    lines.push(`${head} parallelism does NOT pay off: ${cellName(best)} measured ${fmtX(best.speedup)} the speed of one node, but it ${notParallelism(best)}.`);
+    lines.push(`${stepHead} parallelism does NOT pay off: ${cellName(best)} measured ${fmtX(best.speedup)} the speed of one node, but it ${notParallelism(best)}.`);
   } else if (best.speedup > 1 + EVEN_BAND) {
-    lines.push(`${head} parallelism PAYS OFF: ${cellName(best)} is ${fmtX(best.speedup)} as fast as one node ` +
+    lines.push(`${stepHead} parallelism PAYS OFF: ${cellName(best)} is ${fmtX(best.speedup)} as fast as one node ` +
       `(${fmtPct(best.efficiency, 0)} efficiency; ${fmtInt(best.samplesPerSecond)} against ${fmtInt(base.samplesPerSecond)} samples/s).`);
   } else if (best.speedup >= 1 - EVEN_BAND) {
-    lines.push(`${head} BREAK-EVEN: the best, ${cellName(best)}, runs at ${fmtX(best.speedup)} the speed of one node: no real gain for the extra workers.`);
+    lines.push(`${stepHead} BREAK-EVEN: the best, ${cellName(best)}, runs at ${fmtX(best.speedup)} the speed of one node: no real gain for the extra workers.`);
   } else {
-    lines.push(`${head} parallelism does NOT pay off: the best parallel configuration, ${cellName(best)}, runs at ${fmtX(best.speedup)} ` +
+    lines.push(`${stepHead} parallelism does NOT pay off: the best parallel configuration, ${cellName(best)}, runs at ${fmtX(best.speedup)} ` +
       `the speed of one node (${(1 / best.speedup).toFixed(1)}x slower; ${fmtInt(best.samplesPerSecond)} against ${fmtInt(base.samplesPerSecond)} samples/s).`);
   }
   // a faster configuration passed over because its ranks took turns: say why it is not the answer
@@ -105,6 +109,25 @@ function ceilingLine(f: Facts, c: BenchCell): string {
   const together = lockstepMs(f.model, c.net, Math.min(c.workers, f.model.cores), shard) * Math.max(1, c.workers / f.model.cores);
   return `  Ceiling: with a free exchange ${c.workers} ranks would reach ${fmtX(one / together)} here (lockstep probe: ${fmtMs(one)} per step for one rank ` +
     `on the whole batch, ${fmtMs(together)} for ${c.workers} on ${shard} examples each); ${cellName(c)} reached ${fmtPct(c.speedup * together / one, 0)} of it.`;
+}
+
+/**
+ * The time-to-accuracy answer for one net and batch, by the rule the answer table uses: the
+ * fastest configuration with more than one worker running at the same time, against one node's
+ * mean time, over 5% sooner to pay off.
+ */
+function timeHeadline(head: string, base: BenchCell, parallel: BenchCell[]): string {
+  const t = base.timeToAccuracy!;
+  const at = `by time to ${fmtPct(t.target, 1)}:`;
+  const reached = contenders(parallel, (c) => c.observation.concurrency).filter((c) => c.timeToAccuracy?.meanSeconds != null);
+  if (reached.length === 0) return `${head} ${at} no configuration with more workers reached it within ${t.maxEpochs} epochs${t.meanSeconds === null ? ', nor did one node' : `; one node took ${t.meanSeconds.toFixed(2)} s`}.`;
+  const best = reached.reduce((a, b) => (b.timeToAccuracy!.meanSeconds! < a.timeToAccuracy!.meanSeconds! ? b : a));
+  const mine = best.timeToAccuracy!.meanSeconds!;
+  if (t.meanSeconds === null) return `${head} ${at} parallelism PAYS OFF: ${cellName(best)} reached it in ${mine.toFixed(2)} s; one node never did within ${t.maxEpochs} epochs.`;
+  const ratio = t.meanSeconds / mine;
+  const together = best.workers > 1 && best.observation.concurrency >= CONCURRENT_FROM;
+  const verb = together && ratio > 1 + EVEN_BAND ? 'parallelism PAYS OFF:' : 'parallelism does NOT pay off:';
+  return `${head} ${at} ${verb} ${cellName(best)} reached it in ${mine.toFixed(2)} s against ${t.meanSeconds.toFixed(2)} s on one node (${fmtX(ratio)}).`;
 }
 
 /** Seconds of training until each configuration first reached the accuracy all of them reached. */

@@ -209,6 +209,10 @@ describe('dpt bench --target-accuracy (real MNIST, inproc and threads at 1 and 2
       expect(row.split(/ {2,}/).slice(2, 5)).toEqual([secs, expect.any(String), `${r.misses} of 3`]);
     }
     const verdict = o.verdict.join('\n');
+    // the verdict leads with the same answer: by time to the target, pays off exactly where the advice says "Use"
+    const headline = o.verdict.find((l) => l.startsWith('784-30-10 at batch 10: by time to 50.0%:'))!;
+    expect(headline, verdict).toBeDefined();
+    expect(headline.includes('PAYS OFF')).toBe(a!.advice.startsWith('Use '));
     for (const c of o.cells) {
       const t = c.timeToAccuracy!;
       expect(verdict).toContain(`Time to 50.0%, ${c.transport} x${c.workers}: ${t.meanSeconds === null ? 'never' : `${t.meanSeconds.toFixed(2)} s`}`);
