@@ -7,7 +7,9 @@ import { shardRange } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { NetworkSpec } from '../src/model/spec.js';
 import type { Kernels } from '../src/tensor/kernels.js';
+import type { LocalRound } from '../src/optim/local-sgd.js';
 import { ShardComputer } from '../worker/compute.js';
+import { LocalRoundRunner } from '../worker/local-round.js';
 import type { ShardResult, StepRequest, WorkerGroup } from './worker-group.js';
 
 /**
@@ -23,17 +25,21 @@ export interface InProcessFaults {
 export class InProcessGroup implements WorkerGroup {
   readonly transport = 'inproc' as const;
   private readonly computers: ShardComputer[];
+  /** each rank's local-SGD buffers, made on the first round */
+  private readonly runners: (LocalRoundRunner | null)[];
 
   constructor(spec: NetworkSpec, kernels: Kernels, private readonly train: LabelledImages,
     readonly world: number, maxBatch: number, private readonly faults: InProcessFaults | null = null) {
     if (!(Number.isInteger(world) && world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${world}`);
     const maxShard = Math.ceil(maxBatch / world);
     this.computers = Array.from({ length: world }, () => new ShardComputer(spec, kernels, maxShard));
+    this.runners = this.computers.map(() => null);
     // setup, so the wasm engines' copy of the data set is not timed as the first steps' work
     kernels.holdImages(train.images);
   }
 
   async computeStep(req: StepRequest): Promise<ShardResult[]> {
+    if (req.local) return this.computeRound(req, req.local);
     const results: ShardResult[] = [];
     for (let rank = 0; rank < this.world; rank++) {
       const sentAt = performance.now();
@@ -43,6 +49,21 @@ export class InProcessGroup implements WorkerGroup {
       results.push({
         rank, grads: s.grads, loss: s.loss, count: s.count,
         timing: { loadMs: s.loadMs, computeMs: s.computeMs + slowedMs, decodeMs: 0, encodeMs: 0 },
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
+      });
+    }
+    return results;
+  }
+
+  private computeRound(req: StepRequest, round: LocalRound): ShardResult[] {
+    const results: ShardResult[] = [];
+    for (let rank = 0; rank < this.world; rank++) {
+      const sentAt = performance.now();
+      const runner = this.runners[rank] ??= new LocalRoundRunner(this.computers[rank]!);
+      const s = runner.run(req.params, this.train, req.indices, round, rank, this.world);
+      results.push({
+        rank, grads: s.delta, ...(s.velocity ? { velocity: s.velocity } : {}), loss: s.loss, count: s.count,
+        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
         bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
       });
     }

@@ -9,9 +9,11 @@ import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batch
 import type { LabelledImages } from '../src/data/idx.js';
 import type { Network, Workspace } from '../src/model/network.js';
 import { learningRate, type LrSchedule } from '../src/optim/lr-schedule.js';
+import type { LocalRound, LocalSgdPlan } from '../src/optim/local-sgd.js';
 import type { Sgd } from '../src/optim/sgd.js';
 import type { Profiler } from '../src/profile/profiler.js';
 import type { Rng, RngState } from '../src/tensor/rng.js';
+import { LocalAveraging, roundLength } from './local-averaging.js';
 import { OUT_OF_PROCESS, type ShardResult, type WorkerGroup } from './worker-group.js';
 
 export interface EpochReport {
@@ -52,6 +54,8 @@ export interface TrainingPosition {
   epochSeconds: number;
   orderRngAtEpochStart: RngState;
   reports: EpochReport[];
+  /** local SGD with momentum kept per rank: each rank's velocity */
+  rankVelocities?: Float32Array[];
 }
 
 export interface TrainingRun {
@@ -69,6 +73,8 @@ export interface TrainingRun {
   maxSteps: number | null;
   /** when set, η of every step comes from it (a function of the global step); when absent η stays the optimizer's */
   lrSchedule?: LrSchedule | null;
+  /** when set (K > 1), the ranks run local SGD and the coordinator averages their parameters every K steps */
+  localSgd?: LocalSgdPlan | null;
   events?: TrainingEvents;
   /** when set, every step and evaluation is timed into it; when absent the loop does no timing */
   profiler?: Profiler | null;
@@ -104,6 +110,7 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
   // kept across epochs: with fast kernels a whole epoch (and its evaluation) can take under 50 ms,
   // and a clock reset every epoch would never yield, so SIGINT would wait for the end of training
   let lastYield = performance.now();
+  const averaging = run.localSgd ? new LocalAveraging(sgd, group.world, run.localSgd, resume?.rankVelocities) : null;
   for (let epoch = resume?.epoch ?? 1; epoch <= run.epochs && !limitReached(); epoch++) {
     const resuming = resume !== undefined && epoch === resume.epoch;
     if (resuming) run.orderRng.setState(resume.orderRngAtEpochStart);
@@ -116,7 +123,9 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     const t0 = performance.now();
     let waitedMs = 0;
     const epochSeconds = () => priorSeconds + (performance.now() - t0 - waitedMs) / 1000;
-    for (; s < steps && !limitReached(); s++) {
+    // post-local SGD: per-step averaging for the first epochs, then rounds of up to K steps
+    const local = averaging !== null && epoch > averaging.plan.afterEpochs ? averaging : null;
+    for (let n = 1; s < steps && !limitReached(); s += n) {
       // An in-process step resolves without I/O, so a loop of them would never let signals,
       // timers or sockets be served: hand the event loop a turn every 50 ms.
       if (performance.now() - lastYield > 50) {
@@ -128,22 +137,31 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
         await run.waitForTurn();
         waitedMs += performance.now() - w0;
       }
-      if (schedule !== null) sgd.setEta(learningRate(globalStep, steps, schedule));
-      // one null check per step: without a profiler this is the plain step
-      const reduced = prof === null
-        ? await trainStep(run, gradSum, globalStep, batchIndices(perm, s, batch))
-        : await profiledTrainStep(run, prof, gradSum, globalStep, perm, s, batch);
+      let reduced: { loss: number; count: number };
+      if (local !== null) {
+        n = roundLength(s, steps, local.plan.every, run.maxSteps === null ? Infinity : run.maxSteps - globalStep);
+        const round = local.round(roundBatches(perm.length, s, n, batch), roundEtas(sgd.options.eta, schedule, globalStep, n, steps));
+        const indices = perm.subarray(s * batch, Math.min(perm.length, (s + n) * batch));
+        reduced = await localRound(run, local, prof, gradSum, globalStep, indices, round);
+      } else {
+        if (schedule !== null) sgd.setEta(learningRate(globalStep, steps, schedule));
+        // one null check per step: without a profiler this is the plain step
+        reduced = prof === null
+          ? await trainStep(run, gradSum, globalStep, batchIndices(perm, s, batch))
+          : await profiledTrainStep(run, prof, gradSum, globalStep, perm, s, batch);
+      }
       lossSum += reduced.loss;
       examples += reduced.count;
-      globalStep++;
-      run.events?.onStep?.(s + 1, steps, epoch);
+      globalStep += n;
+      run.events?.onStep?.(s + n, steps, epoch);
       if (run.events?.afterStep || run.stopRequested?.()) {
+        const rankVelocities = averaging?.savedVelocities();
         const position: TrainingPosition = {
-          epoch, stepInEpoch: s + 1, globalStep, epochLoss: lossSum, epochExamples: examples,
-          epochSeconds: epochSeconds(), orderRngAtEpochStart, reports: [...reports],
+          epoch, stepInEpoch: s + n, globalStep, epochLoss: lossSum, epochExamples: examples,
+          epochSeconds: epochSeconds(), orderRngAtEpochStart, reports: [...reports], ...(rankVelocities ? { rankVelocities } : {}),
         };
         run.events?.afterStep?.(position);
-        if (run.stopRequested?.() && s + 1 < steps) return finish(reports, globalStep, position);
+        if (run.stopRequested?.() && s + n < steps) return finish(reports, globalStep, position);
       }
     }
     const trainSeconds = epochSeconds();
@@ -159,9 +177,10 @@ export async function runTraining(run: TrainingRun): Promise<TrainingResult> {
     reports.push(report);
     run.events?.onEpoch?.(report);
     if (run.stopRequested?.() && epoch < run.epochs && !limitReached()) {
+      const rankVelocities = averaging?.savedVelocities();
       return finish(reports, globalStep, {
         epoch: epoch + 1, stepInEpoch: 0, globalStep, epochLoss: 0, epochExamples: 0, epochSeconds: 0,
-        orderRngAtEpochStart: run.orderRng.getState(), reports: [...reports],
+        orderRngAtEpochStart: run.orderRng.getState(), reports: [...reports], ...(rankVelocities ? { rankVelocities } : {}),
       });
     }
   }
@@ -180,6 +199,35 @@ export async function trainStep(run: Pick<TrainingRun, 'network' | 'sgd' | 'grou
   const reduced = reduceInRankOrder(run.network, results, gradSum, run.sgd.plain);
   checkExactlyOnce(step, reduced.count, indices.length);
   run.sgd.step(run.params, reduced.grads, reduced.count, reduced.last);
+  return reduced;
+}
+
+/** The global batch sizes of the n steps from step s of an epoch over `examples` examples. */
+function roundBatches(examples: number, s: number, n: number, batch: number): number[] {
+  return Array.from({ length: n }, (_, j) => Math.min(batch, examples - (s + j) * batch));
+}
+
+function roundEtas(eta: number, schedule: LrSchedule | null, globalStep: number, n: number, steps: number): number[] {
+  return Array.from({ length: n }, (_, j) => (schedule === null ? eta : learningRate(globalStep + j, steps, schedule)));
+}
+
+/**
+ * One round of local SGD: the ranks step their own copies through the round's batches, their
+ * weighted deltas are added in rank order, and the parameters move to the weighted average.
+ * Profiled as one record (its count is the round's examples).
+ */
+async function localRound(run: Pick<TrainingRun, 'network' | 'group' | 'params'>, averaging: LocalAveraging, prof: Profiler | null,
+  gradSum: Float32Array, step: number, indices: Uint32Array, round: LocalRound): Promise<{ loss: number; count: number }> {
+  const t0 = performance.now();
+  const cpu0 = prof !== null && OUT_OF_PROCESS.has(run.group.transport) ? process.cpuUsage() : null;
+  const results = await run.group.computeStep({ step, params: run.params, indices, local: round });
+  const cpu = cpu0 === null ? null : process.cpuUsage(cpu0);
+  const t2 = performance.now();
+  const reduced = reduceInRankOrder(run.network, results, gradSum);
+  checkExactlyOnce(step, reduced.count, indices.length);
+  const t3 = performance.now();
+  averaging.absorb(run.params, reduced.grads, reduced.count, results);
+  if (prof !== null) prof.recordStep(step, t0, t0, results, t2, t3, performance.now(), reduced.loss, reduced.count, cpu === null ? NaN : (cpu.user + cpu.system) / 1000);
   return reduced;
 }
 

@@ -7,6 +7,7 @@
  */
 
 import type { TransportName } from '../src/config.js';
+import type { LocalRound } from '../src/optim/local-sgd.js';
 import type { ShardResult } from '../src/shard-result.js';
 
 export type { ShardResult, WorkerTiming } from '../src/shard-result.js';
@@ -21,8 +22,13 @@ export interface StepRequest {
   step: number;
   /** current parameters (the coordinator's buffer; groups must not keep it past the call) */
   params: Float32Array;
-  /** the whole global batch, as indices into the training set */
+  /** the whole global batch, as indices into the training set (a local round: its batches one after another) */
   indices: Uint32Array;
+  /**
+   * Present for a round of local SGD: each rank steps its own copy of `params` through the
+   * round's batches and returns its weighted delta and velocity (src/optim/local-sgd.ts).
+   */
+  local?: LocalRound;
 }
 
 export interface WorkerGroup {

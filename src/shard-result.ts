@@ -14,8 +14,13 @@ export interface WorkerTiming {
 
 export interface ShardResult {
   rank: number;
-  /** Σ ∇C_x over the shard; valid until the next computeStep call */
+  /**
+   * Σ ∇C_x over the shard; for a local-SGD round, the rank's weighted parameter delta
+   * n·(p₀ − p) instead (src/optim/local-sgd.ts). Valid until the next computeStep call.
+   */
   grads: Float32Array;
+  /** a local-SGD round with momentum: the rank's velocity at the end of the round */
+  velocity?: Float32Array;
   loss: number;
   count: number;
   /** the worker's own timing of its part of the step */

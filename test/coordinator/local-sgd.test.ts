@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { InProcessGroup } from '../../coordinator/inproc-group.js';
+import { roundLength } from '../../coordinator/local-averaging.js';
+import { maxAbsDiff, runSteps } from '../../coordinator/equivalence.js';
+import { slice } from '../../src/data/mnist.js';
+import { describeLocalSgdEquivalence, productLocalSgd, referenceLocalSgd, type ReferencePlan } from './local-sgd-suite.js';
+import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
+
+describeLocalSgdEquivalence('in-process', async ({ spec, train, world, maxBatch }) => {
+  const { network } = seededNetwork(spec);
+  return new InProcessGroup(spec, network.kernels, train, world, maxBatch);
+});
+
+describe('local SGD rounds', () => {
+  it('end at the next multiple of K, the end of the epoch or the step limit, whichever comes first', () => {
+    expect(roundLength(0, 26, 5, Infinity)).toBe(5);
+    expect(roundLength(5, 26, 5, Infinity)).toBe(5);
+    expect(roundLength(7, 26, 5, Infinity)).toBe(3);
+    expect(roundLength(25, 26, 5, Infinity)).toBe(1);
+    expect(roundLength(20, 26, 16, Infinity)).toBe(6);
+    expect(roundLength(0, 26, 5, 2)).toBe(2);
+  });
+
+  it('with one rank and plain SGD, follow the single-node trajectory', async () => {
+    const train = slice(realMnist().train, 0, 301);
+    const { network, params } = seededNetwork(NIELSEN, 3);
+    const plan: ReferencePlan = {
+      every: 8, momentum: 0, weightDecay: 0, averageOptimizerState: false,
+      network, initial: params, train, world: 1, batch: 12, steps: 40, eta: 3, orderSeed: 9,
+    };
+    const single = await runSteps(new InProcessGroup(NIELSEN, network.kernels, train, 1, 12), {
+      network, initialParams: params, train, batch: 12, steps: 40, orderSeed: 9, shuffle: true, sgd: { eta: 3, momentum: 0, weightDecay: 0 },
+    });
+    const local = await productLocalSgd(new InProcessGroup(NIELSEN, network.kernels, train, 1, 12), plan);
+    expect(maxAbsDiff(single, local)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(referenceLocalSgd(plan), local)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('with two ranks and K > 1, differ from per-step averaging (the ranks really step apart)', async () => {
+    const train = slice(realMnist().train, 0, 301);
+    const { network, params } = seededNetwork(NIELSEN, 3);
+    const plan: ReferencePlan = {
+      every: 8, momentum: 0, weightDecay: 0, averageOptimizerState: false,
+      network, initial: params, train, world: 2, batch: 12, steps: 40, eta: 3, orderSeed: 9,
+    };
+    const perStep = await runSteps(new InProcessGroup(NIELSEN, network.kernels, train, 2, 12), {
+      network, initialParams: params, train, batch: 12, steps: 40, orderSeed: 9, shuffle: true, sgd: { eta: 3, momentum: 0, weightDecay: 0 },
+    });
+    const local = await productLocalSgd(new InProcessGroup(NIELSEN, network.kernels, train, 2, 12), plan);
+    expect(maxAbsDiff(perStep, local)).toBeGreaterThan(1e-3);
+  });
+});
