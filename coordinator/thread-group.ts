@@ -12,6 +12,10 @@
  * that round trip measured about half the time of one piscina task per rank and step
  * (docs/threads.md). Piscina keeps the threads' lifecycle:
  * it starts them, reports a throw or a dead thread by rejecting that rank's task, and destroys them.
+ * A local-SGD round (StepRequest.local) travels the same way: its K batches fill the indices
+ * buffer one after another, its batch sizes, η and optimizer settings a small `round` block, the
+ * ranks' velocities their velocity slots; each rank's weighted delta comes back in its gradient
+ * slot, so the trainer's rank-order reduction reads it as it reads gradients.
  * Limits: one step at a time (the trainer awaits every step); a hung thread is waited for.
  */
 import { availableParallelism } from 'node:os';
@@ -19,6 +23,7 @@ import { Piscina } from 'piscina';
 import { shardRange } from '../src/data/batches.js';
 import { createKernels } from '../src/tensor/engines.js';
 import { ShardComputer } from '../worker/compute.js';
+import { checkRound, LocalRoundRunner } from '../worker/local-round.js';
 import { SpinBudget } from '../worker/spin-budget.js';
 import { compiledFile } from '../src/compiled.js';
 import type { KernelChoice } from '../src/config.js';
@@ -26,10 +31,11 @@ import type { LabelledImages } from '../src/data/idx.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { wasmModule } from '../src/tensor/kernels-wasm.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
+import { roundExamples, type LocalRound } from '../src/optim/local-sgd.js';
 import type { ServeTask, ThreadSetup } from '../worker/thread-task.js';
 import {
-  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
-  REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, type ThreadMemory,
+  allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_ROUND_STEPS, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
+  REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, velocitySlot, writeRound, type ThreadMemory,
 } from '../worker/thread-memory.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
@@ -52,6 +58,12 @@ export interface ThreadGroupOptions {
   world: number;
   /** the largest global batch a step may carry */
   maxBatch: number;
+  /**
+   * The most steps of a local-SGD round the group serves (the K of --average-every; default 1):
+   * the indices buffer holds that many global batches. Above 1, the group also keeps a velocity
+   * slot per rank for rounds with momentum.
+   */
+  maxRoundSteps?: number;
   /** fault injection for tests: rank `rank`'s thread exits when it reaches step `step` */
   exitAt?: { rank: number; step: number };
   /**
@@ -92,6 +104,8 @@ export class ThreadGroup implements WorkerGroup {
   private readonly residents: Promise<number>[];
   /** rank 0's computer when it runs on this thread, on the coordinator's engine; null: all ranks on the pool */
   private readonly local: ShardComputer | null;
+  /** rank 0's local-SGD buffers when it runs on this thread, made on the first round */
+  private localRunner: LocalRoundRunner | null = null;
   private readonly train: LabelledImages;
   /** ranks on pool threads: world, or world - 1 with a local rank 0 */
   private readonly poolRanks: number;
@@ -116,7 +130,7 @@ export class ThreadGroup implements WorkerGroup {
     // This thread polls for the replies instead of sleeping when a core is left for it: a sleeping
     // coordinator is woken ~0.1-0.2 ms after the last reply (the same budget as the threads' polling)
     this.waitBudget = spinMs > 0 && this.poolRanks <= cores - 1 ? new SpinBudget(spinMs) : null;
-    this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch, engine ? (n) => engine.alloc(n) : undefined,
+    this.memory = allocThreadMemory(layoutFor(o.spec).size, o.world, o.maxBatch, o.maxRoundSteps ?? 1, engine ? (n) => engine.alloc(n) : undefined,
       { spinMs, maxSpinners: Math.max(0, cores - 1) });
     this.slots = Array.from({ length: o.world }, (_, r) => gradSlot(this.memory, r));
     this.receivedAt = new Float64Array(o.world);
@@ -151,6 +165,9 @@ export class ThreadGroup implements WorkerGroup {
   static async start(o: ThreadGroupOptions): Promise<ThreadGroup> {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
     if (!(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`maxBatch must be a positive integer, got ${o.maxBatch}`);
+    if (o.maxRoundSteps !== undefined && !(Number.isInteger(o.maxRoundSteps) && o.maxRoundSteps >= 1)) {
+      throw new RangeError(`maxRoundSteps must be a positive integer (the --average-every K), got ${o.maxRoundSteps}`);
+    }
     const localRank = o.world >= 2 && (o.coordinatorRank ?? true);
     if (localRank && o.exitAt?.rank === 0) {
       throw new RangeError('exitAt: rank 0 runs on the coordinator\'s thread; choose a rank from 1, or coordinatorRank: false');
@@ -171,7 +188,9 @@ export class ThreadGroup implements WorkerGroup {
     if (this.closed) throw new WorkerError(DPT_ERR_GROUP_CLOSED, 0, req.step, 'the thread group is closed');
     const m = this.memory;
     const B = req.indices.length;
-    if (B > m.maxBatch) throw new RangeError(`a batch of ${B} examples exceeds the thread group's maxBatch of ${m.maxBatch}`);
+    const round = req.local ?? null;
+    if (round !== null) this.checkRound(round, B);
+    else if (B > m.maxBatch) throw new RangeError(`a batch of ${B} examples exceeds the thread group's maxBatch of ${m.maxBatch}`);
     const c = m.control;
     // Publish, then signal. Every worker is asleep in Atomics.wait (the previous step has fully
     // settled), so plain writes are safe; the atomic bump of CTRL_GEN orders them before any
@@ -182,6 +201,7 @@ export class ThreadGroup implements WorkerGroup {
     if (at < 0) m.params.set(req.params);
     Atomics.store(c, CTRL_PARAMS_AT, at);
     m.indices.set(req.indices);
+    if (round !== null) this.publishRound(round);
     Atomics.store(c, CTRL_STEP, req.step);
     Atomics.store(c, CTRL_BATCH, B);
     Atomics.store(c, CTRL_DONE, 0);
@@ -192,8 +212,10 @@ export class ThreadGroup implements WorkerGroup {
     Atomics.add(c, CTRL_GEN, 1);
     Atomics.notify(c, CTRL_GEN);
     const results: ShardResult[] = [];
-    if (this.local) results.push(await this.computeLocal(req));
+    if (this.local) results.push(await (round === null ? this.computeLocal(req) : this.computeLocalRound(req, round)));
     await this.awaitDone(req.step);
+    // every rank has finished the round: the next plain step's bump of CTRL_GEN orders this store before its reads
+    if (round !== null) Atomics.store(c, CTRL_ROUND_STEPS, 0);
 
     for (let rank = results.length; rank < this.world; rank++) {
       const d0 = performance.now();
@@ -205,7 +227,38 @@ export class ThreadGroup implements WorkerGroup {
         sentAt, receivedAt: this.receivedAt[rank]!, encodeMs, decodeMs: performance.now() - d0,
       });
     }
+    if (round?.velocities) {
+      for (let rank = this.world - this.poolRanks; rank < this.world; rank++) results[rank]!.velocity = velocitySlot(m, rank);
+    }
     return results;
+  }
+
+  /** A round the shared memory can carry; refused before anything is published, so the group stays usable. */
+  private checkRound(round: LocalRound, indices: number): void {
+    const m = this.memory;
+    checkRound(round, 0, this.world);
+    const K = round.batches.length;
+    if (K > m.maxRoundSteps) {
+      throw new RangeError(`a local round of ${K} steps exceeds the thread group's maxRoundSteps of ${m.maxRoundSteps}: start the group with maxRoundSteps of at least the --average-every K`);
+    }
+    for (const b of round.batches) {
+      if (b > m.maxBatch) throw new RangeError(`a batch of ${b} examples exceeds the thread group's maxBatch of ${m.maxBatch}`);
+    }
+    const examples = roundExamples(round);
+    if (indices !== examples) throw new RangeError(`a local round of ${examples} examples came with ${indices} indices`);
+    if (round.velocities !== null && m.velocities === null) {
+      throw new RangeError('a local round with momentum needs velocity slots, which the thread group keeps only when started with maxRoundSteps above 1');
+    }
+  }
+
+  /** The round's settings, and the pool ranks' starting velocities, into shared memory (the threads are asleep). */
+  private publishRound(round: LocalRound): void {
+    const m = this.memory;
+    writeRound(m, round);
+    if (round.velocities !== null) {
+      for (let r = this.world - this.poolRanks; r < this.world; r++) velocitySlot(m, r).set(round.velocities[r]!);
+    }
+    Atomics.store(m.control, CTRL_ROUND_STEPS, round.batches.length);
   }
 
   /**
@@ -223,10 +276,30 @@ export class ThreadGroup implements WorkerGroup {
         bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
       };
     } catch (e) {
-      // the pool's ranks finish this step, see the stop and end
-      await this.close();
-      throw toWorkerError(e instanceof Error ? e : new Error(String(e)), 0, req.step);
+      throw await this.failLocal(e, req.step);
     }
+  }
+
+  /** Rank 0's part of a local round, run here from the coordinator's parameters; its delta stays in its runner's buffer. */
+  private async computeLocalRound(req: StepRequest, round: LocalRound): Promise<ShardResult> {
+    const sentAt = performance.now();
+    try {
+      const runner = this.localRunner ??= new LocalRoundRunner(this.local!);
+      const s = runner.run(req.params, this.train, req.indices, round, 0, this.world);
+      return {
+        rank: 0, grads: s.delta, ...(s.velocity ? { velocity: s.velocity } : {}), loss: s.loss, count: s.count,
+        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
+      };
+    } catch (e) {
+      throw await this.failLocal(e, req.step);
+    }
+  }
+
+  /** Rank 0 failed on this thread: the pool's ranks finish this step, see the stop and end. */
+  private async failLocal(e: unknown, step: number): Promise<WorkerError> {
+    await this.close();
+    return toWorkerError(e instanceof Error ? e : new Error(String(e)), 0, step);
   }
 
   /** Stops the resident tasks and destroys the pool (every thread ends); safe to call twice. */

@@ -2,14 +2,15 @@
  * The piscina task of the thread-pool group, run as compiled JS (dist/worker/thread-task.js).
  * Each thread builds its own kernel engine and ShardComputer once. Its one task, `serve`, stays
  * resident for the life of the group: it sleeps in Atomics.wait until the coordinator bumps the
- * step generation, computes its shard from shared memory, writes the gradient sum to its slot
- * and its sums and timing to its reply row, and counts itself done. Piscina still owns the
+ * step generation, computes its shard from shared memory (or runs its rank through a local-SGD
+ * round: thread-round.ts), writes the gradient sum (the round's delta) to its slot and its sums
+ * and timing to its reply row, and counts itself done. Piscina still owns the
  * thread: it started it, and a throw or a dead thread rejects the task's promise, which is how
  * the coordinator learns of a failure. No tensor is ever cloned or posted.
  */
 import { workerData } from 'piscina';
 import {
-  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
+  CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_ROUND_STEPS, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS,
   R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, type ThreadMemory,
 } from './thread-memory.js';
 import type { KernelChoice } from '../src/config.js';
@@ -20,6 +21,7 @@ import { createKernels } from '../src/tensor/engines.js';
 import { adoptWasmModule } from '../src/tensor/kernels-wasm.js';
 import { ShardComputer } from './compute.js';
 import { SpinBudget } from './spin-budget.js';
+import { ThreadRound } from './thread-round.js';
 
 /** What every thread receives once (piscina workerData); the typed arrays share memory. */
 export interface ThreadSetup {
@@ -73,6 +75,8 @@ async function setUp(): Promise<(task: ServeTask) => number> {
     Atomics.add(c, CTRL_DONE, 1);
     Atomics.notify(c, CTRL_DONE);
     let steps = 0;
+    // a local-SGD round's buffers, made on the first round
+    let rounds: ThreadRound | null = null;
     const budget = new SpinBudget(m.spinMs);
     for (;;) {
       const finishedAt = performance.now();
@@ -82,15 +86,30 @@ async function setUp(): Promise<(task: ServeTask) => number> {
       if (Atomics.load(c, CTRL_STOP) !== 0) return steps;
       const step = Atomics.load(c, CTRL_STEP);
       if (step === task.exitAtStep) process.exit(70);
-      const [start, end] = shardRange(Atomics.load(c, CTRL_BATCH), rank, m.world);
-      // an index outside the training set is refused by the engine's gather, as for every group
-      const indices = m.indices.subarray(start, end);
-      const t0 = performance.now();
-      params.set(paramsSource(Atomics.load(c, CTRL_PARAMS_AT)));
-      const t1 = performance.now();
-      const sums = computer.computeIndexed(params, train, indices);
-      const t2 = performance.now();
-      slot.set(sums.grads);
+      const roundSteps = Atomics.load(c, CTRL_ROUND_STEPS);
+      let sums: { loss: number; count: number; loadMs: number; computeMs: number };
+      let t0: number, t1: number, t2: number;
+      if (roundSteps === 0) {
+        const [start, end] = shardRange(Atomics.load(c, CTRL_BATCH), rank, m.world);
+        // an index outside the training set is refused by the engine's gather, as for every group
+        const indices = m.indices.subarray(start, end);
+        t0 = performance.now();
+        params.set(paramsSource(Atomics.load(c, CTRL_PARAMS_AT)));
+        t1 = performance.now();
+        const shard = computer.computeIndexed(params, train, indices);
+        t2 = performance.now();
+        slot.set(shard.grads);
+        sums = shard;
+      } else {
+        t0 = performance.now();
+        params.set(paramsSource(Atomics.load(c, CTRL_PARAMS_AT)));
+        t1 = performance.now();
+        rounds ??= new ThreadRound(m, train, rank, computer);
+        const round = rounds.run(params, roundSteps);
+        t2 = performance.now();
+        rounds.writeBack(round);
+        sums = round;
+      }
       const t3 = performance.now();
       reply[R_LOSS] = sums.loss;
       reply[R_COUNT] = sums.count;
