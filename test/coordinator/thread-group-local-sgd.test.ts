@@ -21,7 +21,7 @@ describeLocalSgdEquivalence('threads', ({ spec, train, world, maxBatch }) =>
 describeLocalSgdEquivalence('threads (coordinatorRank: false)', ({ spec, train, world, maxBatch }) =>
   ThreadGroup.start({ spec, kernels: 'js', train, world, maxBatch, maxRoundSteps: longestRound, coordinatorRank: false }), [2]);
 
-describe('threads: local rounds the shared memory was not sized for', () => {
+describe('threads: local rounds beside plain steps, and rounds the shared memory was not sized for', () => {
   const train = slice(realMnist().train, 0, 301);
 
   /** A round of `steps` batches of 4 examples at η 0.5, no momentum. */
@@ -42,6 +42,21 @@ describe('threads: local rounds the shared memory was not sized for', () => {
       expect(results.map((r) => r.count)).toEqual([4, 4]);
     } finally {
       await group.close();
+    }
+  });
+
+  it('serves a plain step after a round as a plain step: the same gradient sums as a group that never ran a round', async () => {
+    const fresh = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 2, maxBatch: 4, maxRoundSteps: 2 });
+    const used = await ThreadGroup.start({ spec: NIELSEN, kernels: 'js', train, world: 2, maxBatch: 4, maxRoundSteps: 2 });
+    try {
+      const { params } = seededNetwork(NIELSEN, 3);
+      const plain: StepRequest = { step: 2, params, indices: Uint32Array.from([10, 11, 12, 13]) };
+      const expected = (await fresh.computeStep(plain)).map((r) => Float32Array.from(r.grads));
+      await used.computeStep(roundRequest(0, 2));
+      const actual = (await used.computeStep(plain)).map((r) => r.grads);
+      for (let r = 0; r < 2; r++) expect(actual[r]).toEqual(expected[r]);
+    } finally {
+      await Promise.all([fresh.close(), used.close()]);
     }
   });
 
