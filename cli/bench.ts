@@ -26,7 +26,7 @@ import { checkWhatIfWire } from '../src/profile/what-if.js';
 export async function benchCommand(c: BenchConfig, out: (line: string) => void = (l) => console.log(l),
   progress: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<BenchOutcome> {
   // a what-if the measured transports cannot answer fails before anything is measured
-  if (c.whatIf) checkWhatIfWire(c.whatIf, ['inproc', ...c.transports]);
+  if (c.whatIf) checkWhatIfWire(c.whatIf, [...new Set(['inproc', ...c.transports])]);
   const data = loadMnist(c.base.dataDir ?? undefined);
   const cores = availableParallelism();
   const loadAtStart = loadavg()[0]!;

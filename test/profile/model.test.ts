@@ -4,7 +4,7 @@ import { fitCostModel, lockstepMs, predictStep, type CostModel, type LockstepTab
 import { netShape, observeCell, type CellObservation, type NetShape } from '../../src/profile/observe.js';
 import type { StepRecord } from '../../src/profile/profiler.js';
 import { breakEven, validateOnOneWorker, whatIf } from '../../src/profile/analysis.js';
-import { whatIfLines } from '../../src/profile/bench-tables.js';
+import { whatIfLines, whatIfSettings } from '../../src/profile/bench-tables.js';
 import type { BenchPlan } from '../../src/profile/bench-facts.js';
 import { checkWhatIfWire, parseWhatIf } from '../../src/profile/what-if.js';
 import { Rng } from '../../src/tensor/rng.js';
@@ -262,6 +262,11 @@ describe('what-if rows: per step, per epoch and to the target', () => {
     expect(plain.map((r) => `${r.transport} ${r.wire}`)).toEqual(['inproc null', 'threads null', 'ws fp32']);
     // the run's momentum makes the velocity travel
     expect(plain[2]!.prediction.bytesPerRank).toBeCloseTo((120 + 8 * 23_860 + 4 * 256 + 8 * 23_860) / 16, 9);
+    // and the line above the table says all of it
+    expect(whatIfSettings(parseWhatIf('average-every=16,wire=bf16'), rows, 0)).toBe('average-every=16 (local SGD: one exchange per 16 steps) and wire=bf16');
+    expect(whatIfSettings(parseWhatIf('average-every=16'), plain, 0.9)).toBe('average-every=16 (local SGD: one exchange per 16 steps, each rank\'s momentum velocity travelling with it in fp32) ' +
+      'and wire=fp32 (as measured) on ws (the others move nothing over a wire)');
+    expect(whatIfSettings(parseWhatIf('workers=2'), plain.slice(0, 2), 0)).toBe('average-every=1 (an exchange every step, as measured), nothing on a wire (shared memory)');
   });
 
   it('predict samples/s and the epoch from the step: ⌈50,000 / batch⌉ steps', () => {
