@@ -21,9 +21,12 @@ import { runSideBySide } from '../bench/harness/side-by-side.js';
 import { ModelProbes, probePoints } from '../bench/harness/probes.js';
 import { openSession, type Session } from '../coordinator/session.js';
 import type { TransportName } from '../src/config.js';
+import { checkWhatIfWire } from '../src/profile/what-if.js';
 
 export async function benchCommand(c: BenchConfig, out: (line: string) => void = (l) => console.log(l),
   progress: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<BenchOutcome> {
+  // a what-if the measured transports cannot answer fails before anything is measured
+  if (c.whatIf) checkWhatIfWire(c.whatIf, [...new Set(['inproc', ...c.transports])]);
   const data = loadMnist(c.base.dataDir ?? undefined);
   const cores = availableParallelism();
   const loadAtStart = loadavg()[0]!;
@@ -90,7 +93,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
     cores, node: process.versions.node, kernels: sessions[0]!.kernels.name, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
     load: [loadAtStart, loadavg()[0]!], lockstep: probes.tables(),
   }, {
-    ...plan, epochs: c.epochs, targetAccuracy: c.targetAccuracy, maxEpochs: c.maxEpochs, seeds: seedRuns ? c.seeds : [c.base.seed], steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
+    ...plan, epochs: c.epochs, targetAccuracy: c.targetAccuracy, maxEpochs: c.maxEpochs, seeds: seedRuns ? c.seeds : [c.base.seed], steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, momentum: c.base.momentum, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, median(reduceTimings));
   if (c.report !== null) {
     writeFileSync(c.report, reportHtml(outcome));

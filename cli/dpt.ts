@@ -298,7 +298,8 @@ function addBenchCommand(program: Command): void {
     .option('--max-epochs <n>', `with --target-accuracy: a seed that has not reached it after N epochs is a miss (default ${b.maxEpochs})`, positiveInt('--max-epochs'))
     .option('--seeds <list>', 'with --target-accuracy: seeds to run each configuration with, e.g. 1,2,3,4,5 (default: --seed); with 3 or more the fastest and slowest are dropped', arg((v) => parseList('--seeds', v, (x) => parseNonNegativeInt('--seeds', x))))
     .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', positiveInt('--eval-limit'), b.evalLimit)
-    .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport)', arg(parseWhatIf))
+    .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport, ' +
+      'average-every (K steps per exchange: local SGD), wire (fp32, fp16, bf16: ws or a network))', arg(parseWhatIf))
     .option('--report <file>', 'write a self-contained HTML report with charts')
     .option('--json', 'print one JSON object instead of text', false)
     .addHelpText('after', `
@@ -316,7 +317,9 @@ Examples:
   dpt bench --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1
   dpt bench --batch 128,1024 --epochs 3          time to accuracy instead of samples/s
   dpt bench --target-accuracy 90% --seeds 1,2,3,4,5   seconds to 90% test accuracy, MLPerf-style over 5 seeds
-  dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html`)
+  dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html
+  dpt bench --transport ws --batch 128 --what-if average-every=16,wire=bf16,workers=4,bandwidth=1Gbit
+                                                 time per step and per epoch averaging every 16 steps, bf16`)
     .action(async (f: BenchFlags) => {
       checkTimeToAccuracyFlags(f);
       await benchCommand({

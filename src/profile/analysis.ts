@@ -7,7 +7,8 @@
  */
 import { fitCostModel, predictStep, type CostModel, type FitOptions, type NetworkWhatIf, type Prediction } from './model.js';
 import { netShape, type CellObservation, type NetShape } from './observe.js';
-import type { WhatIf } from './what-if.js';
+import { stepsPerEpoch } from '../data/batches.js';
+import { WIRE_ELEMENT_BYTES, WIRE_TRANSPORTS, type WhatIf, type WireName } from './what-if.js';
 
 export const BASELINE_TRANSPORT = 'inproc';
 export const netKey = (n: NetShape): string => n.sizes.join('-');
@@ -118,9 +119,27 @@ export interface WhatIfRow {
   net: NetShape;
   cores: number;
   network: NetworkWhatIf | null;
+  /** steps per exchange (1: every step) */
+  averageEvery: number;
+  /** format on the wire; null where nothing crosses one (shared memory, no network) */
+  wire: WireName | null;
   prediction: Prediction;
   baselineMs: number;
   speedup: number;
+  samplesPerSecond: number;
+  /** predicted seconds of one epoch's training steps (evaluation left out) */
+  epochSeconds: number;
+  /** with --target-accuracy: the measured epochs to the target at this net and batch × epochSeconds (null otherwise, or none measured there) */
+  timeToAccuracy: { target: number; epochs: number; seconds: number } | null;
+}
+
+export interface WhatIfContext {
+  /** training examples in an epoch */
+  trainCount: number;
+  /** the run's momentum is on: with average-every > 1 each rank's velocity travels too */
+  momentum: boolean;
+  /** with --target-accuracy: the measured epochs to the target at a net and batch (null: not measured there) */
+  epochsToTarget?: (net: NetShape, batch: number) => { target: number; epochs: number } | null;
 }
 
 /**
@@ -128,8 +147,9 @@ export interface WhatIfRow {
  * each worker is taken to sit on its own machine (cores = workers unless cores= says otherwise),
  * and transports whose ranks were seen to run one after another are replaced by 'network': the
  * single node's measured compute, messages costing only the network's latency and bandwidth.
+ * A wire= without a network keeps only the transports that have a wire (ws).
  */
-export function whatIf(model: CostModel, cells: CellObservation[], w: WhatIf): WhatIfRow[] {
+export function whatIf(model: CostModel, cells: CellObservation[], w: WhatIf, ctx: WhatIfContext): WhatIfRow[] {
   const uniq = <T>(xs: T[]): T[] => [...new Set(xs)];
   const network = w.latencyMs !== null && w.bandwidthBitsPerS !== null ? { latencyMs: w.latencyMs, bandwidthBitsPerS: w.bandwidthBitsPerS } : null;
   let transports = w.transport ? [w.transport] : uniq(cells.filter((c) => !isBaseline(c) || cells.every(isBaseline)).map((c) => c.transport));
@@ -144,16 +164,26 @@ export function whatIf(model: CostModel, cells: CellObservation[], w: WhatIf): W
       transports = ['network'];
     }
   }
+  if (w.wire !== null && network === null) transports = transports.filter((t) => WIRE_TRANSPORTS.includes(t));
   const workers = w.workers ?? uniq(cells.map((c) => c.workers)).filter((n) => n > 1);
   const batches = w.batch ?? uniq(cells.map((c) => c.batch));
   const nets = w.sizes ? [netShape(w.sizes)] : uniq(cells.map((c) => netKey(c.net))).map((k) => cells.find((c) => netKey(c.net) === k)!.net);
+  const averageEvery = w.averageEvery ?? 1;
   const rows: WhatIfRow[] = [];
   for (const net of nets) for (const batch of batches) for (const transport of transports) for (const W of workers.length ? workers : [2]) {
     const cores = w.cores ?? (network !== null ? Math.max(W, model.cores) : model.cores);
-    const prediction = predictStep(m, { transport, workers: W, batch, net, network, cores });
+    const wire = network !== null || WIRE_TRANSPORTS.includes(transport) ? w.wire ?? 'fp32' : null;
+    const prediction = predictStep(m, { transport, workers: W, batch, net, network, cores, averageEvery,
+      wireElementBytes: WIRE_ELEMENT_BYTES[wire ?? 'fp32'], velocity: ctx.momentum });
     if (transport === 'network') prediction.assumptions.unshift('compute as measured on one node here; messages cost only the network');
     const baselineMs = predictStep(m, { transport: BASELINE_TRANSPORT, workers: 1, batch, net }).stepMs;
-    rows.push({ transport, workers: W, batch, net, cores, network, prediction, baselineMs, speedup: baselineMs / prediction.stepMs });
+    const epochSeconds = stepsPerEpoch(ctx.trainCount, batch) * prediction.stepMs / 1000;
+    const toTarget = ctx.epochsToTarget?.(net, batch) ?? null;
+    rows.push({
+      transport, workers: W, batch, net, cores, network, averageEvery, wire, prediction, baselineMs, speedup: baselineMs / prediction.stepMs,
+      samplesPerSecond: batch / (prediction.stepMs / 1000), epochSeconds,
+      timeToAccuracy: toTarget === null ? null : { ...toTarget, seconds: toTarget.epochs * epochSeconds },
+    });
   }
   return rows;
 }

@@ -53,6 +53,8 @@ export interface BenchPlan {
   seeds: number[];
   evalLimit: number;
   eta: number;
+  /** the run's momentum (with local SGD each rank's velocity then travels too) */
+  momentum: number;
   seed: number;
   trainCount: number;
   requestedWorkers: number[];

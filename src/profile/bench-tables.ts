@@ -4,12 +4,13 @@
  * bytes), the fitted cost model, its check against the multi-worker cells, the what-if
  * predictions and the verdict.
  */
-import { netKey } from './analysis.js';
+import { netKey, type WhatIfRow } from './analysis.js';
 import { answerLegend, answerTable } from './answer.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX, textTable } from './format.js';
 import type { LockstepTable } from './model.js';
 import type { BenchOutcome } from './outcome.js';
 import { cellName } from './verdict.js';
+import type { WhatIf } from './what-if.js';
 
 export function benchTables(o: BenchOutcome): string[] {
   const out: string[] = [];
@@ -47,19 +48,51 @@ export function benchTables(o: BenchOutcome): string[] {
         fmtX(r.measuredSpeedup), fmtX(r.predictedSpeedup), `${r.error >= 0 ? '+' : ''}${fmtPct(r.error, 1)}`]),
     ]));
   }
-  if (o.whatIf) {
-    const n = o.whatIf[0]?.network;
-    out.push('', `What if${n ? ` each worker sat on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}` : ''}` +
-      `: predicted by the model; baseline = one node of this machine, no network`);
-    out.push(...textTable([
-      ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'update', 'bytes/rank', 'one node', 'speedup', 'assumes'],
-      ...o.whatIf.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs),
-        fmtMs(r.prediction.communicationMs), fmtMs(r.prediction.updateMs), fmtBytes(r.prediction.bytesPerRank), fmtMs(r.baselineMs), fmtX(r.speedup),
-        r.prediction.assumptions.join('; ') || '–']),
-    ]));
-  }
+  if (o.whatIf) out.push('', ...whatIfLines(o));
   out.push('', ...o.verdict);
   return out;
+}
+
+/** The what-if table, led by the line that says what it assumes and followed, with --target-accuracy, by how its times are made. */
+export function whatIfLines(o: Pick<BenchOutcome, 'whatIf' | 'whatIfSpec' | 'plan'>): string[] {
+  const rows = o.whatIf ?? [];
+  const n = rows[0]?.network;
+  const target = o.plan.targetAccuracy;
+  const toTarget = target === null ? [] : [`to ${fmtPct(target, 1)}`];
+  const out = [`What if${n ? ` each worker sat on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}` : ''}` +
+    `: predicted by the model with ${whatIfSettings(o.whatIfSpec, rows, o.plan.momentum)}; baseline = one node of this machine, no network`];
+  out.push(...textTable([
+    ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'update', 'bytes/rank', 'samples/s', 'epoch', ...toTarget, 'one node', 'speedup', 'assumes'],
+    ...rows.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs),
+      fmtMs(r.prediction.communicationMs), fmtMs(r.prediction.updateMs), fmtBytes(r.prediction.bytesPerRank), fmtInt(r.samplesPerSecond), fmtMs(r.epochSeconds * 1000),
+      ...(target === null ? [] : [r.timeToAccuracy === null ? '–' : fmtMs(r.timeToAccuracy.seconds * 1000)]),
+      fmtMs(r.baselineMs), fmtX(r.speedup), r.prediction.assumptions.join('; ') || '–']),
+  ]));
+  if (target !== null) out.push(timeToTargetNote(target, rows));
+  return out;
+}
+
+/** Which K and wire format the what-if assumes, in words: "average-every=16 (local SGD: one exchange per 16 steps) and wire=bf16". */
+export function whatIfSettings(w: WhatIf | null, rows: WhatIfRow[], momentum: number): string {
+  const K = w?.averageEvery ?? 1;
+  const every = K === 1 ? 'average-every=1 (an exchange every step, as measured)'
+    : `average-every=${K} (local SGD: one exchange per ${K} steps${momentum > 0 ? `, each rank's momentum velocity travelling with it in fp32` : ''})`;
+  const wired = [...new Set(rows.filter((r) => r.wire !== null).map((r) => r.transport))];
+  if (wired.length === 0) return `${every}, nothing on a wire (shared memory)`;
+  const where = wired.length < new Set(rows.map((r) => r.transport)).size ? ` on ${wired.join(', ')} (the others move nothing over a wire)` : '';
+  return `${every} and wire=${w?.wire ?? 'fp32'}${w?.wire ? '' : ' (as measured)'}${where}`;
+}
+
+/** How a what-if's time to the target is made, and what it takes from the measurements. */
+function timeToTargetNote(target: number, rows: WhatIfRow[]): string {
+  const pct = fmtPct(target, 1);
+  const K = Math.max(1, ...rows.map((r) => r.averageEvery));
+  const half = rows.some((r) => r.wire !== null && r.wire !== 'fp32');
+  const changed = [...(K > 1 ? [`local SGD (average-every=${K})`] : []), ...(half ? ['a 16-bit wire'] : [])];
+  return `to ${pct}: measured epochs to ${pct} × predicted epoch time (the epochs: one node's mean over its seeds at that batch, as the MLPerf mean takes them; ` +
+    `the time: training steps only, evaluations left out)` +
+    (changed.length > 0 ? `. The epochs were measured averaging every step in fp32; with ${changed.join(' and ')} the optimisation differs, and the epochs may too.` : '') +
+    (rows.some((r) => r.timeToAccuracy === null) ? ` –: no seed reached ${pct} at that batch, or it was not run.` : '');
 }
 
 function modelTable(o: BenchOutcome): string[] {

@@ -23,6 +23,17 @@
  * coefficient is fitted by non-negative least squares from the measured cells, each on the part
  * of the step it explains (worker compute, coordinator per-rank work, the untimed rest of the
  * round trip, reduce, optimizer); F is the mean of what is left.
+ *
+ * Settings no measured cell ran with enter as factors on these terms, with no constant of their own:
+ * - local SGD, one exchange per K steps: the exchange (the W·e and handoff terms, the network's)
+ *   and the coordinator's reduce and averaging (priced as an optimizer step, u₀ + u·P) happen once
+ *   per round, so per step they are divided by K; each rank adds its own optimizer step per step
+ *   (u₀ + u·P, spread over the cores like its compute). With momentum each rank's velocity (P
+ *   floats, fp32) travels with the parameters and back, and the coordinator reduces and averages it
+ *   too. F stays per step. K = 1 is the formula above, bit for bit.
+ * - a 16-bit wire format: the parameter and gradient bytes (b_P·P) are halved wherever bytes cross
+ *   the wire (the handoff, σ, the network); the coordinator's timed encode/decode stays priced per
+ *   element, at the fp32 bytes, because converting a float is no cheaper than copying it.
  */
 import { nnls } from './least-squares.js';
 import type { CellObservation, NetShape } from './observe.js';
@@ -84,14 +95,25 @@ export interface Scenario {
   network?: NetworkWhatIf | null;
   /** cores available to the workers (default: the model's) */
   cores?: number;
+  /** local SGD: steps per exchange (default 1: every step, as measured) */
+  averageEvery?: number;
+  /** bytes of one parameter or gradient element on the wire: 4 (fp32, as measured; the default) or 2 (fp16, bf16) */
+  wireElementBytes?: number;
+  /** momentum is on: with averageEvery > 1 each rank's velocity travels too */
+  velocity?: boolean;
 }
 
+/** All per step: with local SGD, a round's exchange, reduce and averaging ÷ K. */
 export interface Prediction {
   stepMs: number;
   computeMs: number;
   communicationMs: number;
+  /** the coordinator's reduce and optimizer step (or averaging), plus the ranks' own local updates */
   updateMs: number;
+  /** the part of updateMs the ranks spend on their own optimizer steps (0 unless averageEvery > 1) */
+  localUpdateMs: number;
   overheadMs: number;
+  /** bytes on the wire per rank and step: one exchange's ÷ K */
   bytesPerRank: number;
   /** k: ranks computing at once, as the lockstep probe measured them (1 for ranks taking turns) */
   ranksAtOnce: number;
@@ -185,13 +207,27 @@ export function predictStep(model: CostModel, s: Scenario): Prediction {
 function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Prediction {
   const W = s.workers;
   const P = s.net.params;
+  const K = s.averageEvery ?? 1;
+  const wireElement = s.wireElementBytes ?? 4;
   const shard = Math.ceil(s.batch / W);
   const assumptions: string[] = [];
-  let bytes = Math.max(0, tm.bytesFixed + tm.bytesPerParam * P + tm.bytesPerExample * shard);
+  // one exchange, per rank: the fitted bytes are fp32 (b_P·P: parameters out, gradient sums back);
+  // on a 16-bit wire that part is halved, headers and the shard's indices are not
+  const tensorBytes = tm.bytesPerParam * P;
+  let elementBytes = Math.max(0, tm.bytesFixed + tensorBytes + tm.bytesPerExample * shard);
+  let bytes = Math.max(0, tm.bytesFixed + tensorBytes * (wireElement / 4) + tm.bytesPerExample * shard);
   const parallel = tm.concurrent !== false;
   if (tm.concurrent === null && W > 1) assumptions.push(`${tm.transport} ranks run at the same time (no multi-worker run of it was measured)`);
   const basis = computeBasis(model, parallel, s);
   const computeMs = tm.computeFactor * basis.ms;
+  // with local SGD and momentum, each rank's velocity travels too, fp32 whatever the wire: out with
+  // the parameters, back with the delta
+  const velocity = K > 1 && s.velocity === true;
+  const velocityBytes = velocity ? 8 * P : 0;
+  if (bytes > 0) {
+    bytes += velocityBytes;
+    elementBytes += velocityBytes;
+  }
   const roundTrip = tm.handoffPerRankMs + tm.handoffPerByteMs * bytes;
   // the coordinator's share (σ, measured) adds up over the ranks; the rest overlaps
   const serial = tm.serialPerRankMs === null ? 0 : Math.min(roundTrip, Math.max(0, tm.serialPerRankMs + tm.serialPerByteMs * bytes));
@@ -199,12 +235,14 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   if (s.network) {
     if (bytes === 0) {
       // a shared-memory transport moved nothing; over a network it would move parameters out,
-      // gradient sums back and the shard's indices
-      bytes = 8 * P + 4 * shard + 64;
-      assumptions.push(`${fmtInt(bytes)} bytes per rank over the network (parameters out, gradient sums back, indices)`);
+      // gradient sums back and the shard's indices (its measured handoff, the signalling, stays)
+      elementBytes = 8 * P + 4 * shard + 64 + velocityBytes;
+      bytes = 2 * wireElement * P + 4 * shard + 64 + velocityBytes;
+      assumptions.push(`${fmtInt(bytes)} bytes per rank over the network (parameters out, gradient sums back, indices${velocity ? ', velocity' : ''})`);
     }
     handoffMs += 2 * s.network.latencyMs + (W * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
   }
+  if (wireElement < 4 && bytes > 0) assumptions.push('16-bit conversion priced as fp32 encode/decode per element (not measured)');
   // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
   // theirs) with the coordinator need W + 1 cores; with fewer, the OS time-slices them and no
   // one-worker run shows what that costs (on a 2-core VM, ws x2 at 784-256-256-10: ~2 ms per
@@ -213,13 +251,21 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   if (W > 1 && tm.serialPerRankMs !== null && !s.network && W + 1 > machineCores) {
     assumptions.push(`${W} worker processes and the coordinator share ${machineCores} cores: what the OS scheduling of ${W + 1} processes on ${machineCores} cores costs is not in the model (no one-worker run shows it)`);
   }
-  const coordMs = W * (tm.coordPerRankMs + tm.coordPerByteMs * bytes);
-  const updateMs = model.optimizerFixedMs + model.optimizerPerParamMs * P + (W > 1 ? model.reducePerFloatMs * W * P : 0);
+  const coordMs = W * (tm.coordPerRankMs + tm.coordPerByteMs * elementBytes);
+  const optimizerMs = model.optimizerFixedMs + model.optimizerPerParamMs * P;
+  // the coordinator reduces and steps (or averages) once per exchange: the delta, and the velocity
+  const tensors = velocity ? 2 : 1;
+  const roundUpdateMs = tensors * optimizerMs + (W > 1 ? tensors * model.reducePerFloatMs * W * P : 0);
   if (W > 1 && model.reduceSource === 'none') assumptions.push('no cost for adding the workers\' gradients (not measured)');
-  const communicationMs = handoffMs + coordMs;
+  // local SGD: every rank steps its own copy every step, on the cores its compute runs on
+  const localUpdateMs = K > 1 ? optimizerMs * (parallel ? basis.sharing : W) : 0;
+  if (K > 1) assumptions.push('each rank\'s local update priced as the measured optimizer step');
+  const communicationMs = (handoffMs + coordMs) / K;
+  const updateMs = roundUpdateMs / K + localUpdateMs;
   return {
     stepMs: tm.overheadMs + computeMs + communicationMs + updateMs,
-    computeMs, communicationMs, updateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes, ranksAtOnce: basis.ranks, cpuSharing: basis.sharing, assumptions,
+    computeMs, communicationMs, updateMs, localUpdateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes / K,
+    ranksAtOnce: basis.ranks, cpuSharing: basis.sharing, assumptions,
   };
 }
 

@@ -60,6 +60,13 @@ export interface CellObservation {
 
 export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
   if (steps.length === 0) throw new RangeError('a measured configuration needs at least one measured step (steps > burn-in)');
+  // a run that averages every K > 1 steps records a round of K steps as one record (count: all its
+  // examples); every term here is per step of one exchange, so such a run cannot be read as one
+  const perRecord = Math.round(median(steps.map((s) => s.count)) / batch);
+  if (perRecord > 1) {
+    throw new RangeError(`${transport} at batch ${batch}: a step record holds ${perRecord} steps' examples (a run averaging every ${perRecord} steps); ` +
+      `the cost model is fitted on runs that average every step: measure those and ask --what-if average-every=${perRecord}`);
+  }
   const world = steps[0]!.ranks.length;
   const ranks: RankObservation[] = [];
   for (let r = 0; r < world; r++) {

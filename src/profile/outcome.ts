@@ -6,10 +6,12 @@
  * I/O, no clocks.
  */
 import { answer } from './answer.js';
-import { breakEven, speedups, validateOnOneWorker, whatIf, type BreakEven } from './analysis.js';
+import { breakEven, isBaseline, netKey, speedups, validateOnOneWorker, whatIf, type BreakEven } from './analysis.js';
 import type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
 import { fitCostModel } from './model.js';
 import { verdict } from './verdict.js';
+import type { NetShape } from './observe.js';
+import { meanEpochs } from './time-to-accuracy.js';
 import type { WhatIf } from './what-if.js';
 
 export type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
@@ -34,8 +36,19 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
       breakEvens.push(breakEven(model, obs, c.transport, W, c.batch, c.net, plan.trainCount, cell ? cell.summary.groups.communication : null));
     }
   }
-  const whatIfRows = w ? whatIf(model, obs, w) : null;
+  const whatIfRows = w ? whatIf(model, obs, w, { trainCount: plan.trainCount, momentum: plan.momentum > 0, epochsToTarget: (net, batch) => epochsToTarget(measured, net, batch) }) : null;
   const partial = { machine, plan, cells, model, validation, breakEvens, whatIf: whatIfRows, whatIfSpec: w };
   // the answer first: JSON keeps this order, and a reader should meet the answer before the detail
   return { answer: answer(cells, plan.epochs !== null, machine), ...partial, verdict: verdict(partial) };
+}
+
+/**
+ * With --target-accuracy, the epochs one node took to the target at a net and batch (MLPerf mean
+ * over its seeds): every configuration computes the same SGD at that global batch, so its epochs
+ * are theirs too; null when the target was not set, that batch not run, or no seed reached it.
+ */
+function epochsToTarget(measured: MeasuredCell[], net: NetShape, batch: number): { target: number; epochs: number } | null {
+  const t = measured.find((c) => isBaseline(c) && netKey(c.net) === netKey(net) && c.batch === batch)?.timeToAccuracy;
+  const epochs = t ? meanEpochs(t) : null;
+  return t && epochs !== null ? { target: t.target, epochs } : null;
 }

@@ -6,7 +6,7 @@
  */
 import { isBaseline, netKey } from './analysis.js';
 import { answerLegend, answerTable } from './answer.js';
-import { fmtRate } from './bench-tables.js';
+import { fmtRate, whatIfSettings } from './bench-tables.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { predictStep } from './model.js';
 import type { BenchCell, BenchOutcome } from './outcome.js';
@@ -136,7 +136,7 @@ function validationHtml(o: BenchOutcome): string {
 function whatIfHtml(o: BenchOutcome): string {
   if (!o.whatIf || o.whatIf.length === 0) return '';
   const n = o.whatIf[0]!.network;
-  return `<h2>What if</h2><p>${n ? `Each worker on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}. ` : ''}Predicted by the model; baseline = one node of this machine.</p>` + table(
-    ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'one node', 'speedup', 'assumes'],
-    o.whatIf.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs), fmtMs(r.prediction.communicationMs), fmtMs(r.baselineMs), fmtX(r.speedup), r.prediction.assumptions.join('; ') || '–']), { text: [9] });
+  return `<h2>What if</h2><p>${n ? `Each worker on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}. ` : ''}Predicted by the model with ${esc(whatIfSettings(o.whatIfSpec, o.whatIf, o.plan.momentum))}; baseline = one node of this machine.</p>` + table(
+    ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'epoch', 'one node', 'speedup', 'assumes'],
+    o.whatIf.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs), fmtMs(r.prediction.communicationMs), fmtMs(r.epochSeconds * 1000), fmtMs(r.baselineMs), fmtX(r.speedup), r.prediction.assumptions.join('; ') || '–']), { text: [10] });
 }

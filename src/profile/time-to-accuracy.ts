@@ -41,6 +41,15 @@ export function aggregateSeeds(target: number, maxEpochs: number, seeds: SeedRun
   };
 }
 
+/**
+ * Epochs to the target over the seeds the mean time is over (the same MLPerf selection): what a
+ * what-if multiplies its predicted epoch time by. Null when no seed reached the target.
+ */
+export function meanEpochs(t: TimeToAccuracy): number | null {
+  const kept = t.seeds.filter((s) => t.averaged.includes(s.seed) && s.epochs !== null);
+  return kept.length === 0 ? null : kept.reduce((a, s) => a + s.epochs!, 0) / kept.length;
+}
+
 /** "2 of 5 seeds missed 95% within 40 epochs", or null when none did. */
 export function missNote(t: TimeToAccuracy): string | null {
   if (t.misses === 0) return null;

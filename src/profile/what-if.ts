@@ -2,9 +2,21 @@
  * `--what-if latency=500us,bandwidth=1Gbit,workers=8`: the parser. Keys: latency (one-way per
  * message: ns, us/µs, ms, s), bandwidth (bit/s: 100Mbit, 1Gbit, 10Gbps; or bytes: 125MB/s),
  * workers, batch, cores (cores the workers may use, e.g. one machine each), sizes (784-100-10),
- * transport. Anything left out keeps the measured configurations' values.
+ * transport, average-every (local SGD: one exchange per K steps) and wire (fp32, fp16, bf16: the
+ * format of parameters and gradients on a wire). Anything left out keeps the measured
+ * configurations' values: averaging every step, fp32.
  */
 import { ConfigError } from '../config-error.js';
+
+/**
+ * The formats of --wire (src/config.ts WireFormat; spelled out here because config.ts imports this
+ * parser, and importing it back would close a circle), with the bytes one element takes.
+ */
+export const WIRE_ELEMENT_BYTES = { fp32: 4, fp16: 2, bf16: 2 } as const;
+export type WireName = keyof typeof WIRE_ELEMENT_BYTES;
+
+/** Transports whose workers receive parameters and send gradients over a wire (the others read shared memory). */
+export const WIRE_TRANSPORTS: readonly string[] = ['ws'];
 
 export interface WhatIf {
   latencyMs: number | null;
@@ -14,6 +26,10 @@ export interface WhatIf {
   cores: number | null;
   sizes: number[] | null;
   transport: string | null;
+  /** local SGD: steps per exchange, K ≥ 1 (null: 1, as measured) */
+  averageEvery: number | null;
+  /** format of parameters and gradients on the wire (null: fp32, as measured) */
+  wire: WireName | null;
 }
 
 const LATENCY_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000 };
@@ -36,7 +52,7 @@ export function parseBitsPerS(value: string): number | null {
 }
 
 export function parseWhatIf(text: string): WhatIf {
-  const w: WhatIf = { latencyMs: null, bandwidthBitsPerS: null, workers: null, batch: null, cores: null, sizes: null, transport: null };
+  const w: WhatIf = { latencyMs: null, bandwidthBitsPerS: null, workers: null, batch: null, cores: null, sizes: null, transport: null, averageEvery: null, wire: null };
   const bad = (why: string): never => {
     throw new ConfigError(`--what-if '${text}': ${why} (e.g. --what-if latency=500us,bandwidth=1Gbit,workers=8)`);
   };
@@ -68,9 +84,21 @@ export function parseWhatIf(text: string): WhatIf {
       case 'transport':
         w.transport = value;
         break;
+      case 'average-every':
+        if (!/^\d+$/.test(value) || Number(value) < 1) bad(`average-every must be a whole number of steps per exchange, at least 1 (1: every step, as measured; 16: local SGD with one exchange per 16 steps), got '${value}'`);
+        w.averageEvery = Number(value);
+        break;
+      case 'wire':
+        if (!Object.hasOwn(WIRE_ELEMENT_BYTES, value)) bad(`wire must be fp32, fp16 or bf16, got '${value}'`);
+        w.wire = value as WireName;
+        break;
       default:
-        bad(`unknown key '${key}'; use latency, bandwidth, workers, batch, cores, sizes, transport`);
+        bad(`unknown key '${key}'; use latency, bandwidth, workers, batch, cores, sizes, transport, average-every, wire`);
     }
+  }
+  const network = w.bandwidthBitsPerS !== null;
+  if (w.wire !== null && w.transport !== null && !network && !WIRE_TRANSPORTS.includes(w.transport)) {
+    bad(`wire=${w.wire} sets the format on the WebSocket, and transport=${w.transport} sends nothing over a wire (its workers read the parameters in place): drop wire=, use transport=ws, or add bandwidth= to ask about a network`);
   }
   if ((w.latencyMs === null) !== (w.bandwidthBitsPerS === null)) {
     if (w.latencyMs === null) w.latencyMs = 0;
@@ -82,4 +110,15 @@ export function parseWhatIf(text: string): WhatIf {
 function positiveInt(key: string, v: string, bad: (why: string) => never): number {
   if (!/^\d+$/.test(v) || Number(v) < 1) bad(`${key} must be a positive integer, got '${v}'`);
   return Number(v);
+}
+
+/**
+ * A wire key needs a transport with a wire: ws, or any over a what-if network. Checked before the
+ * bench runs, against the transports it will measure, so a what-if it cannot answer fails at once.
+ */
+export function checkWhatIfWire(w: WhatIf, measured: readonly string[]): void {
+  if (w.wire === null || w.bandwidthBitsPerS !== null || w.transport !== null) return;
+  if (!measured.some((t) => WIRE_TRANSPORTS.includes(t))) {
+    throw new ConfigError(`--what-if wire=${w.wire}: none of the measured transports (${measured.join(', ')}) sends over a wire (their workers read the parameters in place): add --transport ws, or add bandwidth= to the what-if to ask about a network`);
+  }
 }

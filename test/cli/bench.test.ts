@@ -7,6 +7,7 @@ import { BENCH_DEFAULTS, DEFAULTS, type BenchConfig } from '../../src/config.js'
 import { dpt } from '../helpers/cli.js';
 import type { BenchOutcome } from '../../src/profile/outcome.js';
 import { parseWhatIf } from '../../src/profile/what-if.js';
+import { meanEpochs } from '../../src/profile/time-to-accuracy.js';
 import { screenshot, tableEdges } from '../../bench/report-screenshot.js';
 import { benchTables } from '../../src/profile/bench-tables.js';
 import { fmtX } from '../../src/profile/format.js';
@@ -165,7 +166,7 @@ describe('dpt bench --target-accuracy (real MNIST, inproc and threads at 1 and 2
   it('trains every configuration and seed until the target, and the answer\'s times are the MLPerf means over seeds', async () => {
     o = await bench(config({
       base: { ...DEFAULTS, kernels: 'js', trainLimit: 1000 }, transports: ['inproc', 'threads'], batches: [10],
-      targetAccuracy: 0.5, maxEpochs: 3, seeds: [1, 2, 3], report,
+      targetAccuracy: 0.5, maxEpochs: 3, seeds: [1, 2, 3], report, whatIf: parseWhatIf('average-every=4,workers=2'),
     }));
     expect(o.cells.map((c) => `${c.transport} x${c.workers}`)).toEqual(['inproc x1', 'inproc x2', 'threads x1', 'threads x2']);
     const [a] = o.answer;
@@ -223,6 +224,20 @@ describe('dpt bench --target-accuracy (real MNIST, inproc and threads at 1 and 2
     expect(html).toContain(a!.advice.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
   });
 
+  it('gives a what-if\'s time to the target as one node\'s measured epochs to it × the predicted epoch time, and says so', () => {
+    const base = o.cells.find((c) => c.transport === 'inproc' && c.workers === 1)!.timeToAccuracy!;
+    const epochs = meanEpochs(base);
+    expect(o.whatIf!.map((r) => `${r.transport} x${r.workers} every ${r.averageEvery}`)).toEqual(['inproc x2 every 4', 'threads x2 every 4']);
+    for (const r of o.whatIf!) {
+      expect(r.epochSeconds).toBeCloseTo(Math.ceil(1000 / 10) * r.prediction.stepMs / 1000, 12);
+      if (epochs === null) expect(r.timeToAccuracy).toBeNull();
+      else expect(r.timeToAccuracy).toEqual({ target: 0.5, epochs, seconds: epochs * r.epochSeconds });
+    }
+    const lines = benchTables(o);
+    expect(lines.find((l) => l.startsWith('What if'))).toMatch(/^What if: predicted by the model with average-every=4 \(local SGD: one exchange per 4 steps\), nothing on a wire \(shared memory\);/);
+    expect(lines.some((l) => l.startsWith('to 50.0%: measured epochs to 50.0% × predicted epoch time'))).toBe(true);
+  });
+
   it('refuses a target above 100%, a bare percentage, and flags that do not go together, naming them', () => {
     const err = (args: string[]) => { const r = dpt(['bench', ...args]); expect(r.code).not.toBe(0); return r.stderr; };
     expect(err(['--target-accuracy', '101%'])).toMatch(/--target-accuracy must be a fraction in \(0, 1\] .*got '101%': no run can reach more than 100%/);
@@ -231,6 +246,24 @@ describe('dpt bench --target-accuracy (real MNIST, inproc and threads at 1 and 2
     expect(err(['--target-accuracy', '0.9', '--epochs', '2'])).toMatch(/--target-accuracy and --epochs exclude each other/);
     expect(err(['--max-epochs', '5'])).toMatch(/--max-epochs needs --target-accuracy/);
     expect(err(['--seeds', '1,2'])).toMatch(/--seeds needs --target-accuracy/);
+  });
+});
+
+describe('dpt bench --what-if with local SGD and a wire format', () => {
+  it('lists average-every and wire in --help, with an example', () => {
+    const r = dpt(['bench', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.replace(/\s+/g, ' ')).toMatch(/keys: latency, bandwidth, workers, batch, cores, sizes, transport, average-every \(K steps per exchange: local SGD\), wire \(fp32, fp16, bf16: ws or a network\)/);
+    expect(r.stdout).toContain('--what-if average-every=16,wire=bf16,workers=4,bandwidth=1Gbit');
+  });
+
+  it('refuses a bad K, an unknown format and a wire no measured transport has, before measuring anything', () => {
+    const err = (spec: string) => { const r = dpt(['bench', '--what-if', spec]); expect(r.code).not.toBe(0); expect(r.stdout).toBe(''); return r.stderr; };
+    expect(err('average-every=0')).toMatch(/--what-if 'average-every=0': average-every must be a whole number of steps per exchange, at least 1/);
+    expect(err('wire=fp8')).toMatch(/wire must be fp32, fp16 or bf16, got 'fp8'/);
+    expect(err('transport=threads,wire=bf16')).toMatch(/transport=threads sends nothing over a wire .*use transport=ws, or add bandwidth=/);
+    // the default bench measures inproc and threads: nothing there has a wire
+    expect(err('wire=bf16')).toMatch(/--what-if wire=bf16: none of the measured transports \(inproc, threads\) sends over a wire/);
   });
 });
 

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { nnls } from '../../src/profile/least-squares.js';
 import { fitCostModel, lockstepMs, predictStep, type CostModel, type LockstepTable, type Scenario, type TransportModel } from '../../src/profile/model.js';
-import { netShape, type CellObservation, type NetShape } from '../../src/profile/observe.js';
-import { breakEven, validateOnOneWorker } from '../../src/profile/analysis.js';
-import { parseWhatIf } from '../../src/profile/what-if.js';
+import { netShape, observeCell, type CellObservation, type NetShape } from '../../src/profile/observe.js';
+import type { StepRecord } from '../../src/profile/profiler.js';
+import { breakEven, validateOnOneWorker, whatIf } from '../../src/profile/analysis.js';
+import { whatIfLines, whatIfSettings } from '../../src/profile/bench-tables.js';
+import type { BenchPlan } from '../../src/profile/bench-facts.js';
+import { checkWhatIfWire, parseWhatIf } from '../../src/profile/what-if.js';
 import { Rng } from '../../src/tensor/rng.js';
 
 const CORES = 2;
@@ -167,6 +170,130 @@ describe('cost model: the step formula', () => {
   });
 });
 
+describe('cost model: local SGD (average-every) and the wire format', () => {
+  const model = truthModel();
+  const at = (s: Scenario) => predictStep(model, s);
+  const NET = { latencyMs: 0.5, bandwidthBitsPerS: 1e9 };
+
+  it('average-every=1 and an fp32 wire are the measured setting, bit for bit (momentum or not)', () => {
+    const scenarios: Scenario[] = [
+      { transport: 'ws', workers: 2, batch: 128, net: SMALL },
+      { transport: 'ws', workers: 8, batch: 1024, net: SMALL, cores: 8, network: NET },
+      { transport: 'threads', workers: 4, batch: 1024, net: LARGE, network: NET },
+      { transport: 'inproc', workers: 2, batch: 1024, net: SMALL },
+    ];
+    for (const s of scenarios) {
+      const today = at(s);
+      for (const same of [at({ ...s, averageEvery: 1, wireElementBytes: 4 }), at({ ...s, averageEvery: 1, wireElementBytes: 4, velocity: true })]) {
+        expect(same).toEqual(today);
+        for (const k of ['stepMs', 'computeMs', 'communicationMs', 'updateMs', 'bytesPerRank'] as const) expect(Object.is(same[k], today[k]), k).toBe(true);
+        expect(same.localUpdateMs).toBe(0);
+      }
+    }
+  });
+
+  it('average-every=16 divides the exchange and the coordinator\'s reduce and step by 16 and adds each rank\'s own update every step', () => {
+    // ws x2 at 128, as in 'adds up ws x2': coord 0.865024 + wire 2.721304 = 3.586328 → ÷ 16 = 0.2241455
+    // update: (0.01 + 0.09544 + 0.14316) ÷ 16 = 0.0155375, + the rank's own step 0.01 + 0.09544 = 0.10544
+    // step = 0.1 + 0.297 + 0.2241455 + 0.1209775 = 0.742123; bytes 191,256 ÷ 16 = 11,953.5
+    const p = at({ transport: 'ws', workers: 2, batch: 128, net: SMALL, averageEvery: 16 });
+    expect(p.computeMs).toBeCloseTo(0.297, 12);
+    expect(p.communicationMs).toBeCloseTo(0.2241455, 12);
+    expect(p.localUpdateMs).toBeCloseTo(0.10544, 12);
+    expect(p.updateMs).toBeCloseTo(0.1209775, 12);
+    expect(p.bytesPerRank).toBeCloseTo(11_953.5, 9);
+    expect(p.stepMs).toBeCloseTo(0.742123, 12);
+    expect(p.assumptions.join('; ')).toContain('local update priced as the measured optimizer step');
+  });
+
+  it('spreads the ranks\' local updates over the cores like their compute: taking turns, or W / cores', () => {
+    // one optimizer step 0.10544; inproc ranks take turns: 4 of them; 4 threads on 2 cores: 2 at a time
+    expect(at({ transport: 'inproc', workers: 4, batch: 1024, net: SMALL, averageEvery: 4 }).localUpdateMs).toBeCloseTo(4 * 0.10544, 12);
+    expect(at({ transport: 'threads', workers: 4, batch: 1024, net: SMALL, averageEvery: 4 }).localUpdateMs).toBeCloseTo(2 * 0.10544, 12);
+  });
+
+  it('bf16 halves the parameter and gradient bytes on the wire, and keeps the encode/decode per element', () => {
+    // bytes = 120 + 8 · 23,860 / 2 + 4 · 64 = 95,816; coord as fp32: 0.865024
+    // wire = (0.7 + 8e-6 · 95,816) + (0.3 + 1e-6 · 95,816) = 1.466528 + 0.395816 = 1.862344
+    // step = 0.1 + 0.297 + 0.865024 + 1.862344 + 0.2486 = 3.372968
+    const p = at({ transport: 'ws', workers: 2, batch: 128, net: SMALL, wireElementBytes: 2 });
+    expect(p.bytesPerRank).toBe(95_816);
+    expect(p.communicationMs).toBeCloseTo(0.865024 + 1.862344, 12);
+    expect(p.stepMs).toBeCloseTo(3.372968, 12);
+    expect(p.assumptions.join('; ')).toContain('16-bit conversion priced as fp32 encode/decode per element');
+  });
+
+  it('bf16 over a network halves what the link carries of the tensors', () => {
+    // ws x8 at 1024 on 8 cores, as in 'over a what-if network', with bytes = 120 + 95,440 + 512 = 96,072
+    // wire = (0.7 + 0.768576) + 7 · (0.3 + 0.096072) + 2 · 0.5 + 8 · 96,072 · 8 / 1e6 = 1.468576 + 2.772504 + 1 + 6.148608
+    // step = 0.1 + 0.477 + (11.389688 + coord 3.464192) + 0.67808 = 16.10896
+    const p = at({ transport: 'ws', workers: 8, batch: 1024, net: SMALL, cores: 8, network: NET, wireElementBytes: 2 });
+    expect(p.bytesPerRank).toBe(96_072);
+    expect(p.stepMs).toBeCloseTo(16.10896, 12);
+  });
+
+  it('with momentum, local SGD sends each rank\'s fp32 velocity both ways and the coordinator averages it too', () => {
+    // the example of --help: average-every=16, bf16, over 1 Gbit/s (0.5 ms), ws x8 at 1024 on 8 cores
+    // bytes = 96,072 + 8 · 23,860 = 286,952 on the wire; 191,512 + 190,880 = 382,392 encoded as fp32
+    // coord = 8 · (0.05 + 2e-6 · 382,392) = 6.518272
+    // wire = (0.7 + 2.295616) + 7 · (0.3 + 0.286952) + 1 + 8 · 286,952 · 8 / 1e6 = 2.995616 + 4.108664 + 1 + 18.364928 = 26.469208
+    // comm = (26.469208 + 6.518272) ÷ 16 = 2.0617175
+    // update = (2 · 0.10544 + 2 · 3e-6 · 8 · 23,860) ÷ 16 + 0.10544 = 1.35616 ÷ 16 + 0.10544 = 0.1902
+    // step = 0.1 + 0.477 + 2.0617175 + 0.1902 = 2.8289175
+    const p = at({ transport: 'ws', workers: 8, batch: 1024, net: SMALL, cores: 8, network: NET, wireElementBytes: 2, averageEvery: 16, velocity: true });
+    expect(p.bytesPerRank).toBeCloseTo(286_952 / 16, 9);
+    expect(p.communicationMs).toBeCloseTo(2.0617175, 12);
+    expect(p.updateMs).toBeCloseTo(0.1902, 12);
+    expect(p.stepMs).toBeCloseTo(2.8289175, 12);
+  });
+});
+
+describe('what-if rows: per step, per epoch and to the target', () => {
+  const model = truthModel();
+  const cells = synthCells(() => 1);
+  const ctx = { trainCount: 50_000, momentum: false };
+
+  it('say which K and wire each row assumes, and keep only transports with a wire when wire= has no network', () => {
+    const rows = whatIf(model, cells, parseWhatIf('average-every=16,wire=bf16,workers=4,batch=1024'), ctx);
+    expect(rows.map((r) => `${r.transport} x${r.workers} ${r.averageEvery} ${r.wire}`)).toEqual(['ws x4 16 bf16', 'ws x4 16 bf16']);
+    expect(rows[0]!.prediction.stepMs).toBe(predictStep(model, { transport: 'ws', workers: 4, batch: 1024, net: SMALL, cores: CORES, network: null, averageEvery: 16, wireElementBytes: 2, velocity: false }).stepMs);
+    // without wire=, threads stays, with nothing on a wire
+    const plain = whatIf(model, cells, parseWhatIf('average-every=16,workers=4,batch=1024,sizes=784-30-10'), { ...ctx, momentum: true });
+    expect(plain.map((r) => `${r.transport} ${r.wire}`)).toEqual(['inproc null', 'threads null', 'ws fp32']);
+    // the run's momentum makes the velocity travel
+    expect(plain[2]!.prediction.bytesPerRank).toBeCloseTo((120 + 8 * 23_860 + 4 * 256 + 8 * 23_860) / 16, 9);
+    // and the line above the table says all of it
+    expect(whatIfSettings(parseWhatIf('average-every=16,wire=bf16'), rows, 0)).toBe('average-every=16 (local SGD: one exchange per 16 steps) and wire=bf16');
+    expect(whatIfSettings(parseWhatIf('average-every=16'), plain, 0.9)).toBe('average-every=16 (local SGD: one exchange per 16 steps, each rank\'s momentum velocity travelling with it in fp32) ' +
+      'and wire=fp32 (as measured) on ws (the others move nothing over a wire)');
+    expect(whatIfSettings(parseWhatIf('workers=2'), plain.slice(0, 2), 0)).toBe('average-every=1 (an exchange every step, as measured), nothing on a wire (shared memory)');
+  });
+
+  it('predict samples/s and the epoch from the step: ⌈50,000 / batch⌉ steps', () => {
+    const [r] = whatIf(model, cells, parseWhatIf('transport=ws,workers=2,batch=128,sizes=784-30-10,average-every=16'), ctx);
+    // the step of 'average-every=16 divides the exchange…': 0.742123 ms; 391 steps an epoch
+    expect(r!.prediction.stepMs).toBeCloseTo(0.742123, 12);
+    expect(r!.samplesPerSecond).toBeCloseTo(128 / 0.742123e-3, 6);
+    expect(r!.epochSeconds).toBeCloseTo(391 * 0.742123e-3, 12);
+    expect(r!.timeToAccuracy).toBeNull();
+  });
+
+  it('with --target-accuracy, multiply the measured epochs to the target by the predicted epoch time, and say so', () => {
+    const epochsToTarget = (_: NetShape, batch: number) => (batch === 128 ? { target: 0.95, epochs: 24.5 } : null);
+    const rows = whatIf(model, cells, parseWhatIf('transport=ws,workers=2,batch=128/256,sizes=784-30-10,average-every=16'), { ...ctx, epochsToTarget });
+    expect(rows[0]!.timeToAccuracy).toEqual({ target: 0.95, epochs: 24.5, seconds: 24.5 * rows[0]!.epochSeconds });
+    expect(rows[1]!.timeToAccuracy).toBeNull();
+    const plan = { targetAccuracy: 0.95, momentum: 0 } as BenchPlan;
+    const lines = whatIfLines({ whatIf: rows, whatIfSpec: parseWhatIf('average-every=16'), plan });
+    expect(lines[0]).toContain('predicted by the model with average-every=16 (local SGD: one exchange per 16 steps) and wire=fp32 (as measured);');
+    expect(lines[1]).toMatch(/ epoch +to 95\.0% +one node /);
+    const note = lines.at(-1)!;
+    expect(note).toMatch(/^to 95\.0%: measured epochs to 95\.0% × predicted epoch time /);
+    expect(note).toContain('with local SGD (average-every=16) the optimisation differs, and the epochs may too');
+    expect(note).toContain('–: no seed reached 95.0% at that batch, or it was not run');
+  });
+});
+
 describe('cost model: the fit', () => {
   it('recovers every coefficient synthetic timings were generated from', () => {
     const model = fitCostModel(synthCells(() => 1), { cores: CORES, lockstep: LOCKSTEP });
@@ -226,6 +353,14 @@ describe('cost model: the fit', () => {
     expect(ratio(be.payingBatch! / 2)).toBeGreaterThanOrEqual(1);
   });
 
+  it('refuses step records that each cover a round of K steps: the model is fitted per step', () => {
+    const record = (step: number, count: number): StepRecord => ({ step, t0: 0, t1: 0.1, t2: 1, t3: 1.1, t4: 1.2, loss: 1, count,
+      ranks: [{ rank: 0, sentAt: 0.1, receivedAt: 1, coordEncodeMs: 0, coordDecodeMs: 0, loadMs: 0, computeMs: 0.8, workerDecodeMs: 0, workerEncodeMs: 0, bytesSent: 0, bytesReceived: 0, count }] });
+    // batch 10, averaging every 16 steps: 160 examples a record; the last, short batch of an epoch is no round
+    expect(() => observeCell('threads', 10, SMALL, [record(0, 160), record(1, 160), record(2, 4)])).toThrow(/a step record holds 16 steps' examples .*ask --what-if average-every=16/);
+    expect(observeCell('threads', 10, SMALL, [record(0, 10), record(1, 10), record(2, 4)]).stepMs).toBeCloseTo(1.2, 12);
+  });
+
   it('nnls drops a column the data cannot tell apart from another and keeps costs non-negative', () => {
     const X = [[1, 5, 1], [1, 5, 2], [1, 5, 3]];
     const fit = nnls(X, [3, 5, 7]);
@@ -249,5 +384,27 @@ describe('--what-if', () => {
     expect(() => parseWhatIf('speed=1Gbit')).toThrow(/unknown key 'speed'/);
     expect(() => parseWhatIf('latency=1ms')).toThrow(/needs a bandwidth/);
     expect(() => parseWhatIf('workers=0')).toThrow(/positive integer/);
+  });
+  it('parses average-every and wire', () => {
+    const w = parseWhatIf('average-every=16,wire=bf16,workers=4,bandwidth=1Gbit');
+    expect([w.averageEvery, w.wire, w.workers, w.latencyMs, w.bandwidthBitsPerS]).toEqual([16, 'bf16', [4], 0, 1e9]);
+    expect(parseWhatIf('workers=4')).toMatchObject({ averageEvery: null, wire: null });
+    expect(parseWhatIf('average-every=1,wire=fp16,transport=ws')).toMatchObject({ averageEvery: 1, wire: 'fp16' });
+  });
+  it('rejects an average-every that is not a whole number of steps ≥ 1 and a wire that is not a format, naming the key and the fix', () => {
+    for (const k of ['0', '1.5', '-2', 'x', '']) {
+      expect(() => parseWhatIf(`average-every=${k}`)).toThrow(new RegExp(`average-every must be a whole number of steps per exchange, at least 1 .*got '${k}'`));
+    }
+    expect(() => parseWhatIf('wire=int8')).toThrow(/wire must be fp32, fp16 or bf16, got 'int8'/);
+    expect(() => parseWhatIf('wire=BF16')).toThrow(/wire must be fp32, fp16 or bf16/);
+    expect(() => parseWhatIf('averageevery=4')).toThrow(/unknown key 'averageevery'; use .*average-every, wire/);
+  });
+  it('refuses a wire for a transport without one, unless the what-if is a network', () => {
+    expect(() => parseWhatIf('transport=threads,wire=bf16')).toThrow(/wire=bf16 sets the format on the WebSocket, and transport=threads sends nothing over a wire .*drop wire=, use transport=ws, or add bandwidth=/);
+    expect(() => parseWhatIf('transport=inproc,wire=fp32')).toThrow(/transport=inproc sends nothing over a wire/);
+    expect(parseWhatIf('transport=threads,wire=bf16,bandwidth=1Gbit').wire).toBe('bf16');
+    expect(() => checkWhatIfWire(parseWhatIf('wire=bf16'), ['inproc', 'threads'])).toThrow(/--what-if wire=bf16: none of the measured transports \(inproc, threads\) sends over a wire.*add --transport ws, or add bandwidth=/);
+    expect(() => checkWhatIfWire(parseWhatIf('wire=bf16'), ['inproc', 'ws'])).not.toThrow();
+    expect(() => checkWhatIfWire(parseWhatIf('wire=bf16,bandwidth=1Gbit'), ['inproc', 'threads'])).not.toThrow();
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateSeeds, meanNote, missNote } from '../../src/profile/time-to-accuracy.js';
+import { aggregateSeeds, meanEpochs, meanNote, missNote } from '../../src/profile/time-to-accuracy.js';
 
 const run = (seed: number, seconds: number | null) => ({ seed, seconds, epochs: seconds === null ? null : 2 });
 
@@ -36,5 +36,13 @@ describe('time to accuracy over seeds, scored the MLPerf way', () => {
     expect(t.meanSeconds).toBeNull();
     expect(t.misses).toBe(2);
     expect(meanNote(t)).toBe('no seed reached 99.0%');
+  });
+
+  it('takes the epochs to the target over the same seeds as the mean time, for a what-if to multiply', () => {
+    // by time: seed 5 (2 s, 30 epochs) and seed 4 (9 s, 12 epochs) dropped; seeds 1, 3, 2 kept: (24 + 26 + 22) / 3 = 24
+    const epochs: Record<number, number> = { 1: 24, 2: 22, 3: 26, 4: 12, 5: 30 };
+    const t = aggregateSeeds(0.95, 40, [run(1, 3), run(2, 5), run(3, 4), run(4, 9), run(5, 2)].map((s) => ({ ...s, epochs: epochs[s.seed]! })));
+    expect(meanEpochs(t)).toBe(24);
+    expect(meanEpochs(aggregateSeeds(0.99, 3, [run(1, null), run(2, null)]))).toBeNull();
   });
 });
