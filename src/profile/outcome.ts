@@ -8,6 +8,7 @@
 import { answer } from './answer.js';
 import { breakEven, speedups, validateOnOneWorker, whatIf, type BreakEven } from './analysis.js';
 import type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
+import { HOST_PER_WORKER_TRANSPORTS } from './emulated.js';
 import { fitCostModel } from './model.js';
 import { verdict } from './verdict.js';
 import type { WhatIf } from './what-if.js';
@@ -21,7 +22,8 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
     samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
-  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep };
+  // on emulated hosts each ws worker had a host of its own (the rest ran on the coordinator's)
+  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: machine.emulated ? HOST_PER_WORKER_TRANSPORTS : [] };
   const model = fitCostModel(obs, fit);
   const validation = validateOnOneWorker(obs, fit)?.rows ?? null;
   const breakEvens: BreakEven[] = [];

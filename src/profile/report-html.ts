@@ -6,8 +6,8 @@
  */
 import { isBaseline, netKey } from './analysis.js';
 import { answerLegend, answerTable } from './answer.js';
-import { fmtRate } from './bench-tables.js';
-import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
+import { emulatedHostsLine } from './emulated.js';
+import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtRate, fmtX } from './format.js';
 import { predictStep } from './model.js';
 import type { BenchCell, BenchOutcome } from './outcome.js';
 import { GROUPS } from './phases.js';
@@ -25,6 +25,7 @@ export function reportHtml(o: BenchOutcome): string {
     `${p.targetAccuracy !== null ? `until ${esc(fmtPct(p.targetAccuracy, 1))} test accuracy (at most ${p.maxEpochs} epochs), seeds ${p.seeds.join(', ')}` : p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration`}; ` +
     `same initial parameters and data order (${p.targetAccuracy !== null ? 'per seed' : `seed ${p.seed}`}), eta ${p.eta}; all measured back to back in one run; ` +
     `load average ${o.machine.load[0].toFixed(1)} → ${o.machine.load[1].toFixed(1)}.</p>`,
+    ...(o.machine.emulated ? [`<p class="meta">${esc(emulatedHostsLine(o.machine.emulated))}</p>`] : []),
     ...answerHtml(o), `<h2>Verdict in detail</h2>`, verdictHtml(o.verdict));
   const groups = new Map<string, BenchCell[]>();
   for (const c of o.cells) groups.set(`${netKey(c.net)}|${c.batch}`, [...(groups.get(`${netKey(c.net)}|${c.batch}`) ?? []), c]);
