@@ -9,11 +9,13 @@ import { availableParallelism } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, spawnDpt, until, type Run } from '../helpers/cli.js';
 import { skipNote } from '../helpers/environment.js';
-import { cgroupsWith, missingPrerequisite, namespacesWith } from '../../coordinator/emulated-hosts-system.js';
+import { cgroupsWith, missingPrerequisite, namespacesWith, removeRun } from '../../coordinator/emulated-hosts-system.js';
 
 const started: ChildProcess[] = [];
 afterAll(() => {
   for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  // a failed test's hosts, and the bench still running in them, go with it
+  if (missing === null) for (const c of started) removeRun(String(c.pid));
 });
 const dpt = (args: string[]): Run => spawnDpt(args, started);
 const missing = missingPrerequisite({ cpu: 0.5, bandwidthBitsPerS: 1e9, latencyMs: null }, 'bench');
