@@ -22,8 +22,10 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
     samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
-  // on emulated hosts each ws worker had a host of its own (the rest ran on the coordinator's)
-  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: machine.emulated ? HOST_PER_WORKER_TRANSPORTS : [] };
+  // on capped emulated hosts each ws worker had cores of its own (the rest ran on the coordinator's
+  // host); without a cap the hosts' processes share the machine's cores as any processes do
+  const ownCores = machine.emulated?.cpu != null;
+  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: ownCores ? HOST_PER_WORKER_TRANSPORTS : [] };
   const model = fitCostModel(obs, fit);
   const validation = validateOnOneWorker(obs, fit)?.rows ?? null;
   const breakEvens: BreakEven[] = [];
