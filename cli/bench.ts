@@ -91,7 +91,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   }
   const outcome = buildOutcome(measured, {
     cores, node: process.versions.node, kernels: sessions[0]!.kernels.name, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
-    load: [loadAtStart, loadavg()[0]!], lockstep: probes.tables(),
+    load: [loadAtStart, loadavg()[0]!], lockstep: probes.tables(), emulated: c.emulated,
   }, {
     ...plan, epochs: c.epochs, targetAccuracy: c.targetAccuracy, maxEpochs: c.maxEpochs, seeds: seedRuns ? c.seeds : [c.base.seed], steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, momentum: c.base.momentum, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
   }, c.whatIf, median(reduceTimings));

@@ -8,7 +8,9 @@ import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseWire, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
   parseEmulate, parseTargetAccuracy, checkTimeToAccuracyFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
-import { launchEmulated, withoutOwnOptions } from './launch-emulated.js';
+import { launchEmulated, withoutOptions, withoutOwnOptions } from './launch-emulated.js';
+import { benchEmulated, workerHostsFor } from './bench-emulated.js';
+import { workerHostsFrom } from '../coordinator/emulated-hosts.js';
 import { trainCommand } from './train.js';
 import { evaluateCommand } from './evaluate.js';
 import { benchCommand } from './bench.js';
@@ -154,7 +156,7 @@ async function runEmulated(flags: TrainFlags & { emulate: EmulateSpec }, argv: s
   }
   const raw = argv.slice(2);
   return launchEmulated({
-    spec: flags.emulate, workers: flags.workers, token: flags.token, dataDir: flags.dataDir ?? null,
+    spec: flags.emulate, workers: flags.workers, token: flags.token, dataDir: flags.dataDir ?? null, command,
     coordinatorArgs: withoutOwnOptions(raw.slice(raw.indexOf(command) + 1)),
   });
 }
@@ -268,7 +270,7 @@ Examples:
       });
     });
 
-  addBenchCommand(program);
+  addBenchCommand(program, argv);
   return program;
 }
 
@@ -276,9 +278,10 @@ Examples:
 interface BenchFlags extends SharedFlags {
   burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes?: number[][];
   steps: number; repeats: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number; seeds?: number[]; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
+  emulate?: EmulateSpec;
 }
 
-function addBenchCommand(program: Command): void {
+function addBenchCommand(program: Command, argv: string[]): void {
   const d = DEFAULTS;
   const b = BENCH_DEFAULTS;
   const ints = (flag: string) => arg((v) => parseList(flag, v, (x) => parsePositiveInt(flag, x)));
@@ -302,6 +305,8 @@ function addBenchCommand(program: Command): void {
       'average-every (K steps per exchange: local SGD), wire (fp32, fp16, bf16: ws or a network))', arg(parseWhatIf))
     .option('--report <file>', 'write a self-contained HTML report with charts')
     .option('--json', 'print one JSON object instead of text', false)
+    .addOption(new Option('--emulate <spec>', 'run the whole bench on emulated hosts (root): cpu=C cores each, links of bandwidth=B both ways, '
+      + 'latency=L where the kernel has sch_netem, e.g. cpu=0.5,bandwidth=100Mbit').argParser(arg(parseEmulate)))
     .addHelpText('after', `
 With no flags it compares one node (inproc x1) with two workers in a thread pool (threads x2), beside
 inproc x2 and threads x1 (what splitting the batch and what the pool cost alone), on Nielsen's 784-30-10
@@ -319,14 +324,32 @@ Examples:
   dpt bench --target-accuracy 90% --seeds 1,2,3,4,5   seconds to 90% test accuracy, MLPerf-style over 5 seeds
   dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html
   dpt bench --transport ws --batch 128 --what-if average-every=16,wire=bf16,workers=4,bandwidth=1Gbit
-                                                 time per step and per epoch averaging every 16 steps, bf16`)
+                                                 time per step and per epoch averaging every 16 steps, bf16
+  sudo dpt bench --emulate cpu=0.5,bandwidth=100Mbit --transport ws --workers 1,2,3 --batch 128,1024
+                                                 the model measured on emulated hosts (docs/emulate.md)
+
+With --emulate the bench runs inside an emulated coordinator host (a network namespace and a cpu
+cgroup) and each ws worker process on a host of its own, one per worker of the largest ws
+configuration, on links shaped with tc tbf. inproc and threads configurations, the single-node
+baseline among them, run inside the coordinator host: one host, its cpu cap shared by their
+threads, no network. Needs root, iproute2 and the cpu controller; all is removed at the end.`)
     .action(async (f: BenchFlags) => {
       checkTimeToAccuracyFlags(f);
+      if (f.emulate !== undefined) {
+        const raw = argv.slice(2);
+        process.exitCode = await benchEmulated({
+          spec: f.emulate, workerHosts: workerHostsFor(f.transport, f.workers), benchArgs: withoutOptions(raw.slice(raw.indexOf('bench') + 1), ['--emulate']),
+        });
+        return;
+      }
+      // set by dpt bench --emulate for the bench it runs inside the coordinator host
+      const hosts = workerHostsFrom(process.env);
       await benchCommand({
         base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1 },
         nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
         epochs: f.epochs ?? null, targetAccuracy: f.targetAccuracy ?? null, maxEpochs: f.maxEpochs ?? b.maxEpochs, seeds: f.seeds ?? [f.seed],
         evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
+        emulated: hosts === null ? null : { ...hosts.spec, netem: hosts.netem, workerHosts: hosts.workers.length },
       });
     });
 }

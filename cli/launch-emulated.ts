@@ -7,13 +7,13 @@
  * hosts when all have exited, on a failure, or at the next run after a kill -9.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
-import { ConfigError, type EmulateSpec } from '../src/config.js';
+import type { EmulateSpec } from '../src/config.js';
 import { generateToken, tokenFrom } from '../src/protocol/auth.js';
 import { cliPath } from '../coordinator/launch.js';
-import { checkCpuBudget, COORDINATOR_PORT, HOST_LINK, hostCommand, planHosts, type EmulatedHost } from '../coordinator/emulated-hosts.js';
-import { buildHosts, findCpuCgroup, missingPrerequisite, netemAvailable, removeDeadRuns, removeRun } from '../coordinator/emulated-hosts-system.js';
+import { COORDINATOR_PORT, hostCommand, type EmulatedHost } from '../coordinator/emulated-hosts.js';
+import { removeRun } from '../coordinator/emulated-hosts-system.js';
+import { buildEmulatedHosts, checkEmulation, describeSpec, exitOf, removeDeadRunsSaying, removeHostsSaying } from './emulated-setup.js';
 
 export interface EmulatedLaunch {
   spec: EmulateSpec;
@@ -22,6 +22,8 @@ export interface EmulatedLaunch {
   coordinatorArgs: string[];
   token?: string;
   dataDir: string | null;
+  /** the command run with --emulate, for the messages */
+  command?: 'launch' | 'train';
   log?: (line: string) => void;
 }
 
@@ -37,11 +39,16 @@ const OWN_OPTIONS = ['--emulate', '--listen', '--token'];
 
 /** `args` without the launcher's own options (as `--opt value` or `--opt=value`). */
 export function withoutOwnOptions(args: string[]): string[] {
+  return withoutOptions(args, OWN_OPTIONS);
+}
+
+/** `args` without `options`, each given as `--opt value` or `--opt=value`. */
+export function withoutOptions(args: string[], options: string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (OWN_OPTIONS.includes(a)) i++;
-    else if (!OWN_OPTIONS.some((o) => a.startsWith(`${o}=`))) kept.push(a);
+    if (options.includes(a)) i++;
+    else if (!options.some((o) => a.startsWith(`${o}=`))) kept.push(a);
   }
   return kept;
 }
@@ -49,13 +56,9 @@ export function withoutOwnOptions(args: string[]): string[] {
 /** Runs the emulated launch; resolves with the exit code (the coordinator's). */
 export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  if (o.spec.cpu !== null) checkCpuBudget(o.spec.cpu, o.workers + 1, availableParallelism());
-  const missing = missingPrerequisite(o.spec);
-  if (missing !== null) throw new ConfigError(missing);
+  checkEmulation(o.spec, o.workers + 1, o.command ?? 'launch');
   const runId = String(process.pid);
-  const stale = removeDeadRuns();
-  if (stale.length > 0) log(`emulate: removed the hosts left by run${stale.length > 1 ? 's' : ''} ${stale.join(', ')} (launcher no longer running)`);
-  const plan = planHosts(runId, o.workers, o.spec, o.spec.cpu !== null ? findCpuCgroup() : null);
+  removeDeadRunsSaying(log);
   // From here on, whatever happens, the hosts go: at the end, on a failure, or as this process exits.
   const removeOnExit = (): void => void removeRun(runId);
   process.on('exit', removeOnExit);
@@ -71,17 +74,10 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    let netem = false;
-    if (o.spec.latencyMs !== null) {
-      netem = netemAvailable(runId);
-      if (!netem) log('--emulate latency: this kernel has no sch_netem; the link latency is left to the cost model (--what-if latency=...)');
-    }
-    buildHosts(plan, netem);
+    const { plan } = buildEmulatedHosts(runId, o.spec, o.workers, log);
     const [coordinatorHost, ...workerHosts] = plan.hosts;
     const url = `ws://${coordinatorHost!.address}:${COORDINATOR_PORT}`;
-    log(`emulate: ${plan.hosts.length} hosts on ${coordinatorHost!.address.replace(/\.\d+$/, '.0/24')}: ${describe(o.spec)}; the coordinator listens on ${url}`);
-    log(`emulate: hosts ${plan.hosts.map((h, i) => `${h.netns} ${h.address} (${i === 0 ? 'coordinator' : `worker ${i - 1}`})`).join(', ')}; `
-      + `each host's link is ${HOST_LINK} (cut one with: ip -n NAMESPACE link set ${HOST_LINK} down)`);
+    log(`emulate: ${plan.hosts.length} hosts on ${coordinatorHost!.address.replace(/\.\d+$/, '.0/24')}: ${describeSpec(o.spec)}; the coordinator listens on ${url}`);
     if (signals > 0) return 130;
     const token = tokenFrom(o.token) ?? generateToken();
     const node = [process.execPath, cliPath()];
@@ -99,18 +95,9 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
     await Promise.all(children.map(exitOf));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    const left = removeRun(runId);
+    removeHostsSaying(runId, log);
     process.off('exit', removeOnExit);
-    if (left.length > 0) log(`emulate: could not remove ${left.join(', ')}`);
   }
-}
-
-function describe(spec: EmulateSpec): string {
-  const parts = [
-    spec.cpu !== null ? `${spec.cpu} cores each` : 'no cpu cap',
-    spec.bandwidthBitsPerS !== null ? `links of ${spec.bandwidthBitsPerS / 1e6} Mbit/s both ways` : 'links not shaped',
-  ];
-  return parts.join(', ');
 }
 
 /**
@@ -128,12 +115,4 @@ function start(h: EmulatedHost, argv: string[], env: NodeJS.ProcessEnv, prefixed
     for (const stream of [child.stdout!, child.stderr!]) createInterface({ input: stream }).on('line', prefixed);
   }
   return child;
-}
-
-function exitOf(c: ChildProcess): Promise<number> {
-  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode ?? 1);
-  return new Promise((r) => {
-    c.once('exit', (code, signal) => r(code ?? (signal === 'SIGINT' ? 130 : 1)));
-    c.once('error', () => r(1));
-  });
 }

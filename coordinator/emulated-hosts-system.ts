@@ -27,9 +27,12 @@ function found(tool: string): boolean {
   return !spawnSync(tool, ['-V'], { stdio: 'ignore' }).error;
 }
 
-/** One line saying what this machine lacks for `spec` and how to get it, or null when nothing is missing. */
-export function missingPrerequisite(spec: EmulateSpec): string | null {
-  if (process.getuid?.() !== 0) return '--emulate needs root (network namespaces, tc and cgroups): run dpt launch --emulate as root, e.g. with sudo';
+/**
+ * One line saying what this machine lacks for `spec` and how to get it, or null when nothing is
+ * missing. `command` is the dpt command being run with --emulate; `uid` this process's user.
+ */
+export function missingPrerequisite(spec: EmulateSpec, command: 'launch' | 'train' | 'bench' = 'launch', uid = process.getuid?.()): string | null {
+  if (uid !== 0) return `--emulate needs root (network namespaces, tc and cgroups): run dpt ${command} --emulate as root, e.g. with sudo`;
   for (const tool of ['ip', 'tc']) {
     if (!found(tool)) return `--emulate needs the '${tool}' command: install iproute2 (e.g. apt-get install iproute2)`;
   }

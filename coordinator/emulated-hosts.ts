@@ -142,7 +142,7 @@ export function namespacesOf(plan: EmulationPlan): string[] {
  * the launcher signals); then `ip netns exec` enters the namespace and execs the command. The
  * cgroup comes first because `ip netns exec` mounts a sysfs of the namespace over /sys.
  */
-export function hostCommand(h: EmulatedHost, command: string[]): string[] {
+export function hostCommand(h: Pick<EmulatedHost, 'netns' | 'cgroup'>, command: string[]): string[] {
   const inNetns = ['ip', 'netns', 'exec', h.netns, ...command];
   return h.cgroup === null ? inNetns : ['sh', '-c', 'echo $$ > "$0" && exec "$@"', `${h.cgroup}/cgroup.procs`, ...inNetns];
 }
@@ -155,4 +155,57 @@ export function deadRunIds(names: string[], alive: (pid: number) => boolean): st
     if (m && !alive(Number(m[1]))) ids.add(m[1]!);
   }
   return [...ids];
+}
+
+/**
+ * `dpt bench --emulate` runs the real bench inside the coordinator host and tells it the worker
+ * hosts through this variable; wherever it then spawns ws worker processes, worker i runs in
+ * worker host i and the group listens on the coordinator host's address.
+ */
+export const WORKER_HOSTS_ENV = 'DPT_EMULATED_WORKER_HOSTS';
+
+/** What the bench inside the coordinator host needs to know of the hosts built around it. */
+export interface WorkerHostsPlan {
+  spec: EmulateSpec;
+  /** whether the latency of spec was applied (the kernel has sch_netem) */
+  netem: boolean;
+  /** the coordinator host's address, which the ws group listens on */
+  coordinator: string;
+  /** worker process i of a ws group runs in workers[i] */
+  workers: Pick<EmulatedHost, 'netns' | 'cgroup'>[];
+}
+
+/**
+ * The worker-hosts plan of a built emulation, as the value of WORKER_HOSTS_ENV for the bench run
+ * inside the coordinator host by the process `launcherPid`. That bench cannot see the cgroups
+ * where they are: `ip netns exec` mounted the namespace's own sysfs over its /sys. It reaches
+ * them through the launcher's root (/proc/PID/root), which keeps the machine's mounts and lives
+ * as long as the bench.
+ */
+export function workerHostsValue(plan: EmulationPlan, netem: boolean, launcherPid: number): string {
+  const [coordinator, ...workers] = plan.hosts;
+  const value: WorkerHostsPlan = {
+    spec: plan.spec, netem, coordinator: coordinator!.address,
+    workers: workers.map((h) => ({ netns: h.netns, cgroup: h.cgroup === null ? null : `/proc/${launcherPid}/root${h.cgroup}` })),
+  };
+  return JSON.stringify(value);
+}
+
+/** The worker-hosts plan in `env`, or null when this process does not run on emulated hosts. */
+export function workerHostsFrom(env: NodeJS.ProcessEnv): WorkerHostsPlan | null {
+  const text = env[WORKER_HOSTS_ENV];
+  if (text === undefined || text === '') return null;
+  let v: Partial<WorkerHostsPlan>;
+  try {
+    v = JSON.parse(text) as Partial<WorkerHostsPlan>;
+  } catch {
+    v = {};
+  }
+  const validHost = (h: unknown): boolean => typeof h === 'object' && h !== null && typeof (h as EmulatedHost).netns === 'string'
+    && ((h as EmulatedHost).cgroup === null || typeof (h as EmulatedHost).cgroup === 'string');
+  if (typeof v.coordinator !== 'string' || !Array.isArray(v.workers) || !v.workers.every(validHost) || typeof v.spec !== 'object' || v.spec === null) {
+    throw new ConfigError(`${WORKER_HOSTS_ENV} is set but is not the plan dpt bench --emulate writes ({"spec":…,"coordinator":"10.231.0.1","workers":[{"netns":…,"cgroup":…}]}): `
+      + `unset it, or run dpt bench --emulate`);
+  }
+  return { spec: v.spec, netem: v.netem === true, coordinator: v.coordinator, workers: v.workers };
 }

@@ -5,7 +5,8 @@
  * closed — first by the protocol's stop message, then SIGTERM, then SIGKILL, so none is orphaned.
  * Once the workers have joined, SIGINT and SIGTERM belong to the command (cli/train.ts finishes
  * the step and writes a checkpoint before it closes the group); this module answers them only
- * while waiting for the join, when nothing has been trained.
+ * while waiting for the join, when nothing has been trained. Inside `dpt bench --emulate`
+ * (WORKER_HOSTS_ENV set) worker process i runs in emulated worker host i.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -15,6 +16,7 @@ import type { Kernels } from '../src/tensor/kernels.js';
 import { compiledFile } from '../src/compiled.js';
 import { generateToken } from '../src/protocol/auth.js';
 import { loadServerTls } from '../src/protocol/tls-files.js';
+import { hostCommand, workerHostsFrom, WORKER_HOSTS_ENV, type WorkerHostsPlan } from './emulated-hosts.js';
 import { WsGroup } from './ws-group.js';
 import { WorkerError, type WorkerGroup } from './worker-group.js';
 
@@ -42,9 +44,22 @@ export class LocalWorkers {
     for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   };
 
-  /** `ca`: the coordinator's certificate file, which the workers trust for a wss:// url */
-  constructor(n: number, url: string, token: string, o: { dataDir: string | null; ca?: string | null; log: (line: string) => void; onEarlyExit(e: Error): void }) {
+  /**
+   * `ca`: the coordinator's certificate file, which the workers trust for a wss:// url;
+   * `hosts`: emulated hosts, worker process i started in hosts[i] (its namespace and cgroup)
+   */
+  constructor(n: number, url: string, token: string, o: {
+    dataDir: string | null; ca?: string | null; hosts?: WorkerHostsPlan['workers'] | null; log: (line: string) => void; onEarlyExit(e: Error): void;
+  }) {
     const cli = cliPath();
+    const hosts = o.hosts ?? null;
+    if (hosts !== null && n > hosts.length) {
+      throw new ConfigError(`${n} worker processes asked for, but the emulated hosts were built for ${hosts.length}: `
+        + `dpt bench --emulate builds a host for each worker of its largest ws configuration; run it again rather than setting ${WORKER_HOSTS_ENV} by hand`);
+    }
+    const env: NodeJS.ProcessEnv = { ...process.env, DPT_TOKEN: token };
+    // a worker spawns nothing: the plan of hosts is the coordinator's alone
+    delete env[WORKER_HOSTS_ENV];
     for (let i = 0; i < n; i++) {
       // --reconnect-timeout 0: a local worker belongs to this coordinator and must not outlive it
       // (a SIGKILLed coordinator runs no exit handler; its workers see the socket drop and exit).
@@ -53,7 +68,8 @@ export class LocalWorkers {
       // Detached, in a process group of its own: a Ctrl-C in the terminal goes to the whole
       // foreground group, and a worker killed by it would fail the very step the coordinator is
       // finishing before it writes its checkpoint. The coordinator stops its workers itself.
-      const child = spawn(process.execPath, args, { env: { ...process.env, DPT_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const argv = hosts === null ? [process.execPath, ...args] : hostCommand(hosts[i]!, [process.execPath, ...args]);
+      const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       const tail: string[] = [];
       for (const stream of [child.stdout!, child.stderr!]) {
         createInterface({ input: stream }).on('line', (line) => {
@@ -110,7 +126,10 @@ class LaunchedGroup implements WorkerGroup {
  * `log` receives status lines (the URL, the token when generated, worker output).
  */
 export async function startWsGroup(config: TrainConfig, train: LabelledImages, log: (line: string) => void, coordinatorKernels?: Kernels): Promise<WorkerGroup> {
-  const { host, port } = parseListen(config.listen);
+  const hosts = config.spawnWorkers ? workerHostsFrom(process.env) : null;
+  const listen = parseListen(config.listen);
+  // on emulated hosts the workers reach the coordinator across the bridge, not over its loopback
+  const { host, port } = hosts === null ? listen : { host: hosts.coordinator, port: listen.port };
   const token = config.token ?? generateToken();
   const tls = config.tlsCert !== null && config.tlsKey !== null ? loadServerTls(config.tlsCert, config.tlsKey) : null;
   const group = await WsGroup.listen({
@@ -129,7 +148,9 @@ export async function startWsGroup(config: TrainConfig, train: LabelledImages, l
   try {
     if (config.spawnWorkers) {
       // the local workers trust the very certificate served (enough for a self-signed one)
-      workers = new LocalWorkers(config.workers, group.url, token, { dataDir: config.dataDir, ca: config.tlsCert, log, onEarlyExit: (e) => group.abortWait(e) });
+      workers = new LocalWorkers(config.workers, group.url, token, {
+        dataDir: config.dataDir, ca: config.tlsCert, hosts: hosts?.workers, log, onEarlyExit: (e) => group.abortWait(e),
+      });
     } else {
       const ca = tls?.selfSigned ? ` --ca ${config.tlsCert}` : '';
       log(`coordinator: listening on ${group.url}, waiting for ${config.workers} worker${config.workers === 1 ? '' : 's'} (data ${config.dataMode}${tls ? `, TLS with ${config.tlsCert}` : ''})`);

@@ -9,6 +9,7 @@ import { COSTS, HIDDEN_ACTIVATIONS, type NetworkSpec } from './model/spec.js';
 import type { Cost, HiddenActivation } from './tensor/kernels.js';
 import { BANDWIDTH_HINT, LATENCY_HINT, parseBitsPerS, parseLatencyMs, type WhatIf } from './profile/what-if.js';
 import { ConfigError } from './config-error.js';
+import type { EmulatedHosts } from './profile/bench-facts.js';
 import { LR_SCALES, type LrScale } from './optim/lr-schedule.js';
 
 /** How workers run: in this process (the single-node baseline at 1), a thread pool, WebSocket processes. */
@@ -268,6 +269,8 @@ export interface BenchConfig {
   whatIf: WhatIf | null;
   report: string | null;
   json: boolean;
+  /** the emulated hosts this bench runs on (inside `dpt bench --emulate`); null: this machine as it is */
+  emulated: EmulatedHosts | null;
 }
 
 /**

@@ -69,6 +69,25 @@ export interface Machine {
   load: [number, number];
   /** by net key, the lockstep probe: ms per step of k ranks at once on n-example shards (bench/harness/lockstep.ts) */
   lockstep: Record<string, LockstepTable>;
+  /** dpt bench --emulate: the hosts every configuration, the baseline too, ran on; null: this machine as it is */
+  emulated: EmulatedHosts | null;
+}
+
+/**
+ * The hosts of `dpt bench --emulate`: the coordinator host runs the bench with every inproc and
+ * threads configuration, and each ws worker process runs on a worker host of its own.
+ */
+export interface EmulatedHosts {
+  /** cores each host may use (null: no cap) */
+  cpu: number | null;
+  /** every host's link, both ways (null: not shaped) */
+  bandwidthBitsPerS: number | null;
+  /** one-way latency asked for (null: none) */
+  latencyMs: number | null;
+  /** whether that latency was added: the kernel has sch_netem */
+  netem: boolean;
+  /** worker hosts built: one per worker process of the largest ws configuration */
+  workerHosts: number;
 }
 
 /** The answer a bench leads with (answer.ts builds it): per net, its configurations and one sentence of advice. */

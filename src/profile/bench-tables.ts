@@ -6,7 +6,8 @@
  */
 import { netKey, type WhatIfRow } from './analysis.js';
 import { answerLegend, answerTable } from './answer.js';
-import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX, textTable } from './format.js';
+import { emulatedHostsLine } from './emulated.js';
+import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtRate, fmtX, textTable } from './format.js';
 import type { LockstepTable } from './model.js';
 import type { BenchOutcome } from './outcome.js';
 import { cellName } from './verdict.js';
@@ -20,6 +21,7 @@ export function benchTables(o: BenchOutcome): string[] {
       `with 3 or more seeds at the target the fastest and slowest are dropped and the rest averaged` : p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration (first ${p.burnIn} steps left out of the timings)`) +
     `; every configuration from the same initial parameters and data order (${p.targetAccuracy !== null ? 'per seed' : `seed ${p.seed}`}), eta ${p.eta}, back to back in this run. ` +
     `Load average ${o.machine.load[0].toFixed(1)} at the start, ${o.machine.load[1].toFixed(1)} at the end${Math.max(...o.machine.load) > o.machine.cores - 0.5 ? ' (the machine was shared: expect noise)' : ''}.`);
+  if (o.machine.emulated) out.push(emulatedHostsLine(o.machine.emulated));
   out.push('', 'Answer', ...answerLegend(o.plan.targetAccuracy));
   // the "pays off" column is words: left-aligned
   for (const a of o.answer) out.push('', a.net, ...textTable(answerTable(a), [4]), a.advice);
@@ -54,13 +56,13 @@ export function benchTables(o: BenchOutcome): string[] {
 }
 
 /** The what-if table, led by the line that says what it assumes and followed, with --target-accuracy, by how its times are made. */
-export function whatIfLines(o: Pick<BenchOutcome, 'whatIf' | 'whatIfSpec' | 'plan'>): string[] {
+export function whatIfLines(o: Pick<BenchOutcome, 'whatIf' | 'whatIfSpec' | 'plan' | 'machine'>): string[] {
   const rows = o.whatIf ?? [];
   const n = rows[0]?.network;
   const target = o.plan.targetAccuracy;
   const toTarget = target === null ? [] : [`to ${fmtPct(target, 1)}`];
   const out = [`What if${n ? ` each worker sat on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}` : ''}` +
-    `: predicted by the model with ${whatIfSettings(o.whatIfSpec, rows, o.plan.momentum)}; baseline = one node of this machine, no network`];
+    `: predicted by the model with ${whatIfSettings(o.whatIfSpec, rows, o.plan.momentum)}; baseline = ${o.machine.emulated ? 'one emulated host' : 'one node of this machine'}, no network`];
   out.push(...textTable([
     ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'update', 'bytes/rank', 'samples/s', 'epoch', ...toTarget, 'one node', 'speedup', 'assumes'],
     ...rows.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs),
@@ -129,9 +131,3 @@ export function describeTable(table: LockstepTable): string {
     Object.entries(bySize).map(([n, ms]) => `${n} ex ${fmtMs(ms)}`).join(', ')).join('; ');
 }
 
-
-export function fmtRate(bitsPerS: number): string {
-  if (bitsPerS >= 1e9) return `${(bitsPerS / 1e9).toPrecision(3)} Gbit/s`;
-  if (bitsPerS >= 1e6) return `${(bitsPerS / 1e6).toPrecision(3)} Mbit/s`;
-  return `${(bitsPerS / 1e3).toPrecision(3)} kbit/s`;
-}

@@ -38,3 +38,10 @@ export function textTable(rows: string[][], left: readonly number[] = []): strin
     return i === 0 ? `${line.trimEnd()}\n${'-'.repeat(line.length)}` : line.trimEnd();
   }).flatMap((l) => l.split('\n'));
 }
+
+/** A rate in bits per second: 1e8 → "100 Mbit/s". */
+export function fmtRate(bitsPerS: number): string {
+  if (bitsPerS >= 1e9) return `${(bitsPerS / 1e9).toPrecision(3)} Gbit/s`;
+  if (bitsPerS >= 1e6) return `${(bitsPerS / 1e6).toPrecision(3)} Mbit/s`;
+  return `${(bitsPerS / 1e3).toPrecision(3)} kbit/s`;
+}

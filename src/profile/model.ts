@@ -77,6 +77,8 @@ export interface CostModel {
   /** by net key (sizes joined with '-'): the lockstep probe */
   lockstep: Record<string, LockstepTable>;
   transports: Record<string, TransportModel>;
+  /** transports whose workers each had a host of their own (dpt bench --emulate: ws); absent: none */
+  hostPerWorker?: string[];
 }
 
 export interface NetworkWhatIf {
@@ -131,6 +133,11 @@ export interface FitOptions {
   reducePerFloatMs?: number;
   /** cells whose timestamps show whether a transport's ranks overlap (not fitted, only looked at) */
   concurrencyEvidence?: CellObservation[];
+  /**
+   * transports whose workers each ran on an emulated host of their own (dpt bench --emulate: ws):
+   * their ranks compute alone on their hosts, the probe's one rank, however many there are
+   */
+  hostPerWorker?: readonly string[];
 }
 
 /** A cell counts as concurrent when its ranks were busy at the same time for at least this many rank-equivalents. */
@@ -148,6 +155,7 @@ export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel
     reduceSource: multi.length > 0 ? 'measured' : o.reducePerFloatMs !== undefined ? 'calibrated' : 'none',
     lockstep: { ...o.lockstep },
     transports: {},
+    hostPerWorker: [...(o.hostPerWorker ?? [])],
   };
   const evidence = [...cells, ...(o.concurrencyEvidence ?? [])];
   for (const transport of [...new Set(cells.map((c) => c.transport))]) {
@@ -248,7 +256,7 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   // one-worker run shows what that costs (on a 2-core VM, ws x2 at 784-256-256-10: ~2 ms per
   // step, bench/ws-sharing.ts; docs/profiling.md "Limits")
   const machineCores = s.cores ?? model.cores;
-  if (W > 1 && tm.serialPerRankMs !== null && !s.network && W + 1 > machineCores) {
+  if (W > 1 && tm.serialPerRankMs !== null && !s.network && !hasHostPerWorker(model, s.transport) && W + 1 > machineCores) {
     assumptions.push(`${W} worker processes and the coordinator share ${machineCores} cores: what the OS scheduling of ${W + 1} processes on ${machineCores} cores costs is not in the model (no one-worker run shows it)`);
   }
   const coordMs = W * (tm.coordPerRankMs + tm.coordPerByteMs * elementBytes);
@@ -269,15 +277,23 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   };
 }
 
+/** Whether the transport's workers each had an emulated host of their own, whose cap no other rank shares. */
+export function hasHostPerWorker(model: Pick<CostModel, 'hostPerWorker'>, transport: string): boolean {
+  return model.hostPerWorker?.includes(transport) ?? false;
+}
+
 /**
  * The step's compute before the transport's factor: the lockstep probe at the ranks that run at
  * once. Over a network each worker has a machine of its own (k = 1); more workers than cores
- * take turns on them (× W / cores); ranks that run one after another each compute alone.
+ * take turns on them (× W / cores); ranks that run one after another each compute alone. On
+ * emulated hosts of their own, each rank computes alone on its host, as the probe's one rank does
+ * on the coordinator's (the bench ran there, under the same cap).
  */
 function computeBasis(model: CostModel, parallel: boolean, s: Scenario): { ms: number; ranks: number; sharing: number } {
   const W = s.workers;
   const shard = Math.ceil(s.batch / W);
   if (!parallel) return { ms: W * lockstepMs(model, s.net, 1, shard), ranks: 1, sharing: 1 };
+  if (hasHostPerWorker(model, s.transport) && !s.network) return { ms: lockstepMs(model, s.net, 1, shard), ranks: 1, sharing: 1 };
   const cores = s.cores ?? model.cores;
   const ranks = s.network ? 1 : Math.max(1, Math.min(W, cores, model.cores));
   const sharing = Math.max(1, W / cores);

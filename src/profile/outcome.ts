@@ -8,6 +8,7 @@
 import { answer } from './answer.js';
 import { breakEven, isBaseline, netKey, speedups, validateOnOneWorker, whatIf, type BreakEven } from './analysis.js';
 import type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
+import { HOST_PER_WORKER_TRANSPORTS } from './emulated.js';
 import { fitCostModel } from './model.js';
 import { verdict } from './verdict.js';
 import type { NetShape } from './observe.js';
@@ -23,7 +24,10 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
     samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
-  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep };
+  // on capped emulated hosts each ws worker had cores of its own (the rest ran on the coordinator's
+  // host); without a cap the hosts' processes share the machine's cores as any processes do
+  const ownCores = machine.emulated?.cpu != null;
+  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: ownCores ? HOST_PER_WORKER_TRANSPORTS : [] };
   const model = fitCostModel(obs, fit);
   const validation = validateOnOneWorker(obs, fit)?.rows ?? null;
   const breakEvens: BreakEven[] = [];

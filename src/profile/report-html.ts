@@ -6,8 +6,9 @@
  */
 import { isBaseline, netKey } from './analysis.js';
 import { answerLegend, answerTable } from './answer.js';
-import { fmtRate, whatIfSettings } from './bench-tables.js';
-import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
+import { whatIfSettings } from './bench-tables.js';
+import { emulatedHostsLine } from './emulated.js';
+import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtRate, fmtX } from './format.js';
 import { predictStep } from './model.js';
 import type { BenchCell, BenchOutcome } from './outcome.js';
 import { GROUPS } from './phases.js';
@@ -25,6 +26,7 @@ export function reportHtml(o: BenchOutcome): string {
     `${p.targetAccuracy !== null ? `until ${esc(fmtPct(p.targetAccuracy, 1))} test accuracy (at most ${p.maxEpochs} epochs), seeds ${p.seeds.join(', ')}` : p.epochs === null ? `${p.steps} measured steps per configuration (${p.repeats} interleaved repetitions, each after ${p.burnIn} burn-in steps)` : `${p.epochs} epochs per configuration`}; ` +
     `same initial parameters and data order (${p.targetAccuracy !== null ? 'per seed' : `seed ${p.seed}`}), eta ${p.eta}; all measured back to back in one run; ` +
     `load average ${o.machine.load[0].toFixed(1)} → ${o.machine.load[1].toFixed(1)}.</p>`,
+    ...(o.machine.emulated ? [`<p class="meta">${esc(emulatedHostsLine(o.machine.emulated))}</p>`] : []),
     ...answerHtml(o), `<h2>Verdict in detail</h2>`, verdictHtml(o.verdict));
   const groups = new Map<string, BenchCell[]>();
   for (const c of o.cells) groups.set(`${netKey(c.net)}|${c.batch}`, [...(groups.get(`${netKey(c.net)}|${c.batch}`) ?? []), c]);
@@ -136,7 +138,7 @@ function validationHtml(o: BenchOutcome): string {
 function whatIfHtml(o: BenchOutcome): string {
   if (!o.whatIf || o.whatIf.length === 0) return '';
   const n = o.whatIf[0]!.network;
-  return `<h2>What if</h2><p>${n ? `Each worker on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}. ` : ''}Predicted by the model with ${esc(whatIfSettings(o.whatIfSpec, o.whatIf, o.plan.momentum))}; baseline = one node of this machine.</p>` + table(
+  return `<h2>What if</h2><p>${n ? `Each worker on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}. ` : ''}Predicted by the model with ${esc(whatIfSettings(o.whatIfSpec, o.whatIf, o.plan.momentum))}; baseline = ${o.machine.emulated ? 'one emulated host' : 'one node of this machine'}.</p>` + table(
     ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'epoch', 'one node', 'speedup', 'assumes'],
     o.whatIf.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs), fmtMs(r.prediction.communicationMs), fmtMs(r.epochSeconds * 1000), fmtMs(r.baselineMs), fmtX(r.speedup), r.prediction.assumptions.join('; ') || '–']), { text: [10] });
 }

@@ -5,7 +5,7 @@
  * different optimisation, not just a different speed.
  */
 import { isBaseline, netKey } from './analysis.js';
-import { lockstepMs } from './model.js';
+import { hasHostPerWorker, lockstepMs } from './model.js';
 import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtX } from './format.js';
 import { GROUPS } from './phases.js';
 import { meanNote, missNote } from './time-to-accuracy.js';
@@ -22,7 +22,8 @@ export const EVEN_BAND = 0.05;
 export const CONCURRENT_FROM = 1.2;
 
 export function verdict(f: Facts): string[] {
-  const out: string[] = ['Verdict'];
+  // on emulated hosts the baseline ran on one too: every speedup compares like with like
+  const out: string[] = [f.machine.emulated ? 'Verdict (every configuration on emulated hosts, the single-node baseline too: one emulated host alone)' : 'Verdict'];
   const groups = new Map<string, BenchCell[]>();
   for (const c of f.cells) {
     const k = `${netKey(c.net)} @ ${c.batch}`;
@@ -105,8 +106,9 @@ function groupVerdict(f: Facts, cells: BenchCell[]): string[] {
 function ceilingLine(f: Facts, c: BenchCell): string {
   const shard = Math.ceil(c.batch / c.workers);
   const one = lockstepMs(f.model, c.net, 1, c.batch);
-  // more ranks than cores take turns on them
-  const together = lockstepMs(f.model, c.net, Math.min(c.workers, f.model.cores), shard) * Math.max(1, c.workers / f.model.cores);
+  // more ranks than cores take turns on them; ranks on emulated hosts of their own each compute alone
+  const together = hasHostPerWorker(f.model, c.transport) ? lockstepMs(f.model, c.net, 1, shard)
+    : lockstepMs(f.model, c.net, Math.min(c.workers, f.model.cores), shard) * Math.max(1, c.workers / f.model.cores);
   return `  Ceiling: with a free exchange ${c.workers} ranks would reach ${fmtX(one / together)} here (lockstep probe: ${fmtMs(one)} per step for one rank ` +
     `on the whole batch, ${fmtMs(together)} for ${c.workers} on ${shard} examples each); ${cellName(c)} reached ${fmtPct(c.speedup * together / one, 0)} of it.`;
 }
@@ -170,12 +172,24 @@ function levers(f: Facts, c: BenchCell): string[] {
     }
     if (tm.bytesPerExample > 64) out.push(`keeping the data on the workers (each example costs ${fmtBytes(tm.bytesPerExample)} on the wire now)`);
   }
-  if (c.workers >= f.machine.cores) out.push(`not more workers: ${f.machine.cores} cores are already busy`);
-  else out.push(`more workers, up to the ${f.machine.cores} cores`);
+  const e = f.machine.emulated;
+  if (e && e.cpu !== null) {
+    out.push(hasHostPerWorker(f.model, c.transport) ? 'more workers, each on a host of its own (the coordinator\'s link carries all their bytes)'
+      : `not more workers: they share the coordinator host's ${e.cpu} cores`);
+  } else if (c.workers >= f.machine.cores) {
+    out.push(`not more workers: ${f.machine.cores} cores are already busy`);
+  } else {
+    out.push(`more workers, up to the ${f.machine.cores} cores`);
+  }
   return out;
 }
 
 function coreNote(f: Facts): string[] {
+  const e = f.machine.emulated;
+  if (e && e.cpu !== null) {
+    return [`Every host had ${e.cpu} cores, and the caps add up to at most this machine's ${f.machine.cores}, so hosts did not take cores from each other: ` +
+      `inproc and threads workers shared the coordinator host's ${e.cpu} cores; each ws worker computed alone on its own host, and the model counts it so.`];
+  }
   const over = f.cells.filter((c) => c.workers > f.machine.cores && c.observation.concurrency > CONCURRENT_FROM);
   const lines = [`This machine has ${f.machine.cores} cores: more than ${f.machine.cores} workers cannot speed anything up here, ` +
     `they only share the cores. The model caps usable parallelism at ${f.machine.cores} (ask --what-if cores=N for a bigger machine, or a network of N machines).`];

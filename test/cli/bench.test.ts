@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function config(o: Partial<BenchConfig>): BenchConfig {
   return {
     base: { ...DEFAULTS, kernels: 'js', trainLimit: 1000 }, nets: [[784, 30, 10]], transports: ['inproc'], workers: [1, 2],
-    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, targetAccuracy: null, maxEpochs: 40, seeds: [1], evalLimit: 100, whatIf: null, report: null, json: true, ...o,
+    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, targetAccuracy: null, maxEpochs: 40, seeds: [1], evalLimit: 100, whatIf: null, report: null, json: true, emulated: null, ...o,
   };
 }
 
@@ -106,6 +106,18 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(text).toMatch(/more than 2 workers cannot speed anything up here/);
     expect(text).toMatch(/different optimisation/);
     expect(text).toMatch(/ran its ranks one after another/);
+  });
+
+  it('says in --json, the text and the verdict that every configuration, the baseline too, ran on emulated hosts (inside dpt bench --emulate)', async () => {
+    const emulated = { cpu: 0.5, bandwidthBitsPerS: 100e6, latencyMs: 1, netem: false, workerHosts: 2 };
+    const o = await bench(config({ batches: [16], steps: 4, burnIn: 1, emulated }));
+    expect(o.machine.emulated).toEqual(emulated);
+    expect(benchTables(o)[1]).toMatch(/^On emulated hosts \(dpt bench --emulate: 0\.5 cores each, links of 100 Mbit\/s both ways, no latency added \(asked 1\.00 ms: this kernel has no sch_netem\)\): /);
+    expect(o.verdict[0]).toBe('Verdict (every configuration on emulated hosts, the single-node baseline too: one emulated host alone)');
+    expect(o.verdict.join('\n')).toMatch(/^Every host had 0\.5 cores, and the caps add up to at most this machine's/m);
+    // a bench on this machine as it is says nothing of hosts
+    expect(outcome.machine.emulated).toBeNull();
+    expect(benchTables(outcome).join('\n')).not.toMatch(/emulated/i);
   });
 
   it('writes a self-contained HTML report with the charts', () => {

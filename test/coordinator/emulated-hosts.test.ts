@@ -3,8 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { parseEmulate } from '../../src/config.js';
 import {
   cgroupWrites, checkCpuBudget, cpuQuota, deadRunIds, hostCommand, namespacesOf, planHosts, setupCommands, tbfBurstBytes,
+  WORKER_HOSTS_ENV, workerHostsFrom, workerHostsValue,
 } from '../../coordinator/emulated-hosts.js';
-import { withoutOwnOptions } from '../../cli/launch-emulated.js';
+import { missingPrerequisite } from '../../coordinator/emulated-hosts-system.js';
+import { LocalWorkers } from '../../coordinator/launch.js';
+import { withoutOptions, withoutOwnOptions } from '../../cli/launch-emulated.js';
+import { workerHostsFor } from '../../cli/bench-emulated.js';
 
 const V1 = { version: 1 as const, root: '/sys/fs/cgroup/cpu' };
 const TBF = (ns: string, dev: string) => ['tc', '-n', ns, 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', '100000000bit', 'burst', '16384', 'latency', '200ms'];
@@ -80,5 +84,52 @@ describe('emulated hosts: plan and commands', () => {
 
   it('passes the launch arguments on without the launcher\'s own options', () => {
     expect(withoutOwnOptions(['--workers', '2', '--emulate', 'cpu=1', '--listen=0.0.0.0:1', '--token', 's', '--epochs', '1'])).toEqual(['--workers', '2', '--epochs', '1']);
+  });
+
+  it('says a user other than root needs root, naming the command run with --emulate', () => {
+    const spec = parseEmulate('cpu=0.5,bandwidth=100Mbit');
+    expect(missingPrerequisite(spec, 'bench', 1000)).toBe('--emulate needs root (network namespaces, tc and cgroups): run dpt bench --emulate as root, e.g. with sudo');
+    expect(missingPrerequisite(spec, 'launch', 1000)).toMatch(/run dpt launch --emulate as root/);
+  });
+});
+
+describe('dpt bench --emulate: the worker hosts handed to the bench inside the coordinator host', () => {
+  it('builds a worker host per worker of the largest ws configuration, none without ws', () => {
+    expect(workerHostsFor(['inproc', 'ws'], [1, 2, 4])).toBe(4);
+    expect(workerHostsFor(['ws', 'threads'], [3, 1])).toBe(3);
+    expect(workerHostsFor(['inproc', 'threads'], [1, 2, 4])).toBe(0);
+  });
+
+  it('passes the bench\'s own arguments on without --emulate, in either form', () => {
+    expect(withoutOptions(['--transport', 'ws', '--emulate', 'cpu=0.5', '--workers', '1,2', '--emulate=bandwidth=1Gbit', '--json'], ['--emulate']))
+      .toEqual(['--transport', 'ws', '--workers', '1,2', '--json']);
+  });
+
+  it('hands over the coordinator\'s address and each worker host, its cgroup reached through the launcher\'s root', () => {
+    const plan = planHosts('42', 2, parseEmulate('cpu=0.5,bandwidth=100Mbit,latency=1ms'), V1);
+    const hosts = workerHostsFrom({ [WORKER_HOSTS_ENV]: workerHostsValue(plan, false, 42) });
+    expect(hosts).toEqual({
+      spec: { cpu: 0.5, bandwidthBitsPerS: 100e6, latencyMs: 1 }, netem: false, coordinator: '10.231.0.1',
+      workers: [
+        { netns: 'dpt-emu-42-w1', cgroup: '/proc/42/root/sys/fs/cgroup/cpu/dpt-emu-42-w1' },
+        { netns: 'dpt-emu-42-w2', cgroup: '/proc/42/root/sys/fs/cgroup/cpu/dpt-emu-42-w2' },
+      ],
+    });
+    expect(hostCommand(hosts!.workers[1]!, ['node', 'dpt.js', 'worker'])).toEqual(
+      ['sh', '-c', 'echo $$ > "$0" && exec "$@"', '/proc/42/root/sys/fs/cgroup/cpu/dpt-emu-42-w2/cgroup.procs', 'ip', 'netns', 'exec', 'dpt-emu-42-w2', 'node', 'dpt.js', 'worker']);
+    const uncapped = workerHostsFrom({ [WORKER_HOSTS_ENV]: workerHostsValue(planHosts('42', 1, parseEmulate('bandwidth=1Gbit'), null), true, 42) });
+    expect(uncapped!.workers).toEqual([{ netns: 'dpt-emu-42-w1', cgroup: null }]);
+    expect(workerHostsFrom({})).toBeNull();
+  });
+
+  it('refuses a malformed plan, naming the variable and the fix', () => {
+    expect(() => workerHostsFrom({ [WORKER_HOSTS_ENV]: 'not json' })).toThrow(new RegExp(`${WORKER_HOSTS_ENV} is set but is not the plan dpt bench --emulate writes.*unset it`));
+    expect(() => workerHostsFrom({ [WORKER_HOSTS_ENV]: '{"coordinator":"10.231.0.1","workers":[{"cgroup":null}],"spec":{}}' })).toThrow(/is not the plan/);
+  });
+
+  it('refuses to start more worker processes than there are worker hosts, before starting any', () => {
+    const hosts = [{ netns: 'dpt-emu-1-w1', cgroup: null }];
+    expect(() => new LocalWorkers(2, 'ws://10.231.0.1:1', 'token', { dataDir: null, hosts, log: () => {}, onEarlyExit: () => {} }))
+      .toThrow(/2 worker processes asked for, but the emulated hosts were built for 1/);
   });
 });

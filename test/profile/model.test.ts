@@ -127,6 +127,18 @@ describe('cost model: the step formula', () => {
     expect(p.stepMs).toBeCloseTo(3.6786, 12);
   });
 
+  it('on emulated hosts of their own, ws ranks compute alone however many there are, and share no cores', () => {
+    // ws x4 at 1024 on 2 cores: 0.9 · L(1, 256) = 0.81, not 0.9 · L(2, 256) · 4/2 = 1.71
+    const own = predictStep({ ...model, hostPerWorker: ['ws'] }, { transport: 'ws', workers: 4, batch: 1024, net: SMALL });
+    expect(own.computeMs).toBeCloseTo(0.81, 12);
+    expect(own.ranksAtOnce).toBe(1);
+    expect(own.cpuSharing).toBe(1);
+    expect(own.assumptions.join()).not.toMatch(/share 2 cores/);
+    // threads stay on the coordinator's host: its cores are shared as before
+    expect(predictStep({ ...model, hostPerWorker: ['ws'] }, { transport: 'threads', workers: 4, batch: 1024, net: SMALL }).computeMs).toBeCloseTo(2.09, 12);
+    expect(at({ transport: 'ws', workers: 4, batch: 1024, net: SMALL }).computeMs).toBeCloseTo(1.71, 12);
+  });
+
   it('beyond the core count, ranks take turns on the cores: 4 threads on 2 cores', () => {
     // compute = 1.1 · L(2, 256) · 4/2 = 2.09; wire 0.4 (no σ: nothing adds up over the ranks);
     // update = 0.01 + 0.09544 + 3e-6 · 4 · 23,860 = 0.39176; F 0.08
