@@ -9,6 +9,7 @@ import { batchIndices, epochPermutation, stepsPerEpoch } from '../src/data/batch
 import type { LabelledImages } from '../src/data/idx.js';
 import type { Network, Workspace } from '../src/model/network.js';
 import { learningRate, type LrSchedule } from '../src/optim/lr-schedule.js';
+import type { LocalSgdPlan } from '../src/optim/local-sgd.js';
 import type { Sgd } from '../src/optim/sgd.js';
 import type { Profiler } from '../src/profile/profiler.js';
 import type { Rng, RngState } from '../src/tensor/rng.js';
@@ -52,6 +53,7 @@ export interface TrainingPosition {
   epochSeconds: number;
   orderRngAtEpochStart: RngState;
   reports: EpochReport[];
+  rankVelocities?: Float32Array[];
 }
 
 export interface TrainingRun {
@@ -69,6 +71,7 @@ export interface TrainingRun {
   maxSteps: number | null;
   /** when set, η of every step comes from it (a function of the global step); when absent η stays the optimizer's */
   lrSchedule?: LrSchedule | null;
+  localSgd?: LocalSgdPlan | null;
   events?: TrainingEvents;
   /** when set, every step and evaluation is timed into it; when absent the loop does no timing */
   profiler?: Profiler | null;
