@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseWire, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
-  parseEmulate, parseTargetAccuracy, checkTimeToAccuracyFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
+  parseEmulate, parseTargetAccuracy, checkTimeToAccuracyFlags, checkBenchLocalSgdFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
 import { launchEmulated, withoutOwnOptions } from './launch-emulated.js';
 import { trainCommand } from './train.js';
@@ -60,6 +60,20 @@ function sharedOptions(): Option[] {
   ];
 }
 
+/**
+ * The local SGD flags of `train` and `bench`: `averageEvery` is --average-every, which takes one K
+ * in `train` and a list of them in `bench`; the other two apply to every K > 1.
+ */
+function localSgdOptions(averageEvery: Option): Option[] {
+  return [
+    averageEvery,
+    new Option('--local-sgd-after <e>', 'with --average-every K: average every step for the first E epochs, then every K steps (post-local SGD)')
+      .argParser(arg((v) => parseNonNegativeInt('--local-sgd-after', v))).default(DEFAULTS.localSgdAfter),
+    new Option('--average-optimizer-state', 'with --average-every K: average the ranks\' momentum buffers with their parameters (default: each rank keeps its own)')
+      .default(DEFAULTS.averageOptimizerState),
+  ];
+}
+
 /** --burn-in: the same steps left out in `train` and `bench`, with each command's default and reason. */
 function burnInOption(description: string, defaultSteps: number): Option {
   return new Option('--burn-in <n>', description).argParser(arg((v) => parseNonNegativeInt('--burn-in', v))).default(defaultSteps);
@@ -80,17 +94,22 @@ interface TrainFlags extends SharedFlags {
   checkpoint?: string; checkpointEvery?: number; resume?: string;
   listen: string; token?: string; tlsCert?: string; tlsKey?: string; data: TrainConfig['dataMode']; wire: TrainConfig['wire']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
   verifyEquivalence?: number; equivalenceTolerance: number;
+  averageEvery: number; localSgdAfter: number; averageOptimizerState: boolean;
 }
 
 function addTrainOptions(cmd: Command): Command {
   const d = DEFAULTS;
   cmd.option('--sizes <list>', 'layer sizes, input to output', arg(parseSizes), d.spec.sizes);
   for (const o of sharedOptions()) cmd.addOption(o);
-  return cmd
+  cmd
     .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), d.epochs)
     .option('--batch <n>', 'global mini-batch size', positiveInt('--batch'), d.batch)
     .option('--warmup-epochs <w>', 'with --lr-scale: ramp eta linearly, step by step, from --eta to the scaled eta over the first W epochs (may be fractional; rounded to whole steps)',
-      arg((v) => parseNumber('--warmup-epochs', v, { min: 0 })), d.warmupEpochs)
+      arg((v) => parseNumber('--warmup-epochs', v, { min: 0 })), d.warmupEpochs);
+  const averageEvery = new Option('--average-every <k>', 'local SGD: each rank takes K steps on its own shards, then the ranks\' parameters are averaged '
+    + '(1: the gradients are averaged every step, which is single-node SGD)').argParser(positiveInt('--average-every')).default(d.averageEvery);
+  for (const o of localSgdOptions(averageEvery)) cmd.addOption(o);
+  return cmd
     .option('--no-shuffle', 'keep the training images in file order every epoch')
     .option('--max-steps <n>', 'stop after N steps in total', positiveInt('--max-steps'))
     .option('--eval-set <set>', 'evaluate each epoch on test (t10k) or validation (last 10,000 training images)', arg(parseEvalSet), d.evalSet)
@@ -133,6 +152,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
     listen: f.listen, token: tokenFrom(f.token), tlsCert: f.tlsCert ?? null, tlsKey: f.tlsKey ?? null, dataMode: f.data, wire: f.wire, spawnWorkers: true, joinTimeout: f.joinTimeout,
     minWorkers: f.minWorkers, stepTimeout: f.stepTimeout ?? null,
+    averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState,
     ...ws,
     verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,
   };
@@ -275,6 +295,7 @@ Examples:
 /** Bench's own flags; the list-valued ones take several values where train takes one. */
 interface BenchFlags extends SharedFlags {
   burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes?: number[][];
+  averageEvery: number[]; localSgdAfter: number; averageOptimizerState: boolean;
   steps: number; repeats: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number; seeds?: number[]; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
 }
 
@@ -289,6 +310,9 @@ function addBenchCommand(program: Command): void {
     .option('--batch <list>', 'global mini-batch sizes, e.g. 10,128,1024', ints('--batch'), b.batches)
     .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)]);
   for (const o of sharedOptions()) cmd.addOption(o);
+  const averageEvery = new Option('--average-every <list>', 'local SGD: steps between averagings of the ranks\' parameters, e.g. 1,16,64 '
+    + '(1: the gradients are averaged every step; one worker runs at 1 only)').argParser(ints('--average-every')).default(b.averageEvery);
+  for (const o of localSgdOptions(averageEvery)) cmd.addOption(o);
   cmd
     .option('--steps <n>', 'measured steps per configuration', positiveInt('--steps'), b.steps)
     .addOption(burnInOption('steps run before measuring, per configuration and repetition (a new ws session takes ~100-200 steps to reach its steady speed)', b.burnIn))
@@ -319,9 +343,12 @@ Examples:
   dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html`)
     .action(async (f: BenchFlags) => {
       checkTimeToAccuracyFlags(f);
+      checkBenchLocalSgdFlags(f);
       await benchCommand({
         base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1 },
-        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
+        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch,
+        averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState,
+        steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
         epochs: f.epochs ?? null, targetAccuracy: f.targetAccuracy ?? null, maxEpochs: f.maxEpochs ?? b.maxEpochs, seeds: f.seeds ?? [f.seed],
         evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
       });
