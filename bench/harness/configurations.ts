@@ -33,3 +33,8 @@ function perStep(transport: TransportName, workers: number): BenchConfiguration 
 /** What tells two configurations apart, for the maps that collect their runs. */
 export const configurationKey = (c: Pick<BenchConfiguration, 'transport' | 'workers' | 'averageEvery'>): string =>
   `${c.transport}|${c.workers}|${c.averageEvery}`;
+
+/** The TrainConfig one cell trains with: the bench's shared settings, its configuration's, its batch and length. */
+export function cellConfig(base: TrainConfig, configuration: BenchConfiguration, batch: number, epochs: number, maxSteps: number | null): TrainConfig {
+  return { ...base, ...configuration, batch, epochs, maxSteps };
+}
