@@ -69,7 +69,7 @@ function localSgdOptions(averageEvery: Option): Option[] {
     averageEvery,
     new Option('--local-sgd-after <e>', 'with --average-every K: average every step for the first E epochs, then every K steps (post-local SGD)')
       .argParser(arg((v) => parseNonNegativeInt('--local-sgd-after', v))).default(DEFAULTS.localSgdAfter),
-    new Option('--average-optimizer-state', 'with --average-every K: average the ranks\' momentum buffers with their parameters (default: each rank keeps its own)')
+    new Option('--average-optimizer-state', 'with --average-every K: average the ranks\' momentum buffers too (without it each rank keeps its own)')
       .default(DEFAULTS.averageOptimizerState),
   ];
 }
@@ -198,7 +198,9 @@ Examples:
   dpt train --transport threads --workers 2 --verify-equivalence 20
   sudo dpt train --transport ws --workers 2 --emulate cpu=0.5,bandwidth=100Mbit   each process a host of its own (docs/emulate.md)
   dpt train --transport threads --workers 4 --batch 40 --lr-scale linear --warmup-epochs 2
-                                              eta 3 at batch 10 becomes 12 at batch 40, reached after 2 epochs`)
+                                              eta 3 at batch 10 becomes 12 at batch 40, reached after 2 epochs
+  dpt train --transport threads --workers 2 --momentum 0.9 --average-every 16 --local-sgd-after 2
+                                              local SGD: average the parameters every 16 steps from epoch 3 on`)
     .addOption(emulateOption())
     .action(async (flags: TrainFlags & { emulate?: EmulateSpec }, cmd: Command) => {
       if (flags.emulate !== undefined) {
@@ -340,6 +342,8 @@ Examples:
   dpt bench --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1
   dpt bench --batch 128,1024 --epochs 3          time to accuracy instead of samples/s
   dpt bench --target-accuracy 90% --seeds 1,2,3,4,5   seconds to 90% test accuracy, MLPerf-style over 5 seeds
+  dpt bench --transport inproc,threads --workers 1,2 --average-every 1,16,64 --target-accuracy 0.95 --max-epochs 40 --seeds 1,2,3,4,5
+                                                 does averaging every 16 or 64 steps reach 95% sooner?
   dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html`)
     .action(async (f: BenchFlags) => {
       checkTimeToAccuracyFlags(f);
