@@ -1,10 +1,10 @@
 /**
- * One cell of `dpt bench`: a configuration (transport, workers, local SGD's K) at a batch, trained from the session's
- * initial parameters with the same seeded data order as every other cell, profiled. runCell
- * trains one cell on its own, through runTraining (time to accuracy, `--epochs`); fixed-steps
- * cells run side by side instead (side-by-side.ts). A cell may run as several repetitions;
- * mergeCell pools their measured steps. The group is created through startGroup, like
- * `dpt train` does, and always closed.
+ * One cell of `dpt bench`: a configuration (transport, workers, local SGD's K) at a batch, trained
+ * from the session's initial parameters with the same seeded data order as every other cell,
+ * profiled. runCell trains one cell on its own, through runTraining (time to accuracy,
+ * `--epochs`); fixed-steps cells run side by side instead (side-by-side.ts). A cell may run as
+ * several repetitions; mergeCell pools their measured steps. The group is created through
+ * startGroup, like `dpt train` does, and always closed.
  */
 import { stepsPerEpoch } from '../../src/data/batches.js';
 import { slice } from '../../src/data/mnist.js';
