@@ -19,6 +19,8 @@ import { reportHtml } from '../src/profile/report-html.js';
 import { mergeCell, runCell, type CellPlan, type CellResult, type CellRun } from '../bench/harness/cell.js';
 import { runSideBySide } from '../bench/harness/side-by-side.js';
 import { ModelProbes, probePoints } from '../bench/harness/probes.js';
+import { benchConfigurations, configurationKey, type BenchConfiguration } from '../bench/harness/configurations.js';
+import { cellName } from '../src/profile/verdict.js';
 import { openSession, type Session } from '../coordinator/session.js';
 import type { TransportName } from '../src/config.js';
 import { checkWhatIfWire } from '../src/profile/what-if.js';
@@ -45,9 +47,8 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   const points = probePoints([...c.batches, ...(c.whatIf?.batch ?? [])], [1, 2, ...c.workers, ...(c.whatIf?.workers ?? [])],
     [cores, Math.min(cores, c.whatIf?.cores ?? cores)]);
   const probes = new ModelProbes(specs, c.base.kernels, data.train, points);
-  // the baseline first, then the requested grid (inproc x1 is not run twice)
-  const grid: [TransportName, number][] = [['inproc', 1]];
-  for (const t of c.transports) for (const w of c.workers) if (!(t === 'inproc' && w === 1)) grid.push([t, w]);
+  // the baseline first, then the requested grid (bench/harness/configurations.ts)
+  const grid = benchConfigurations(c);
   // Fixed steps: the configurations of a (net, batch) run side by side, taking turns in blocks of
   // steps with their groups kept running (bench/harness/side-by-side.ts), so a slow spell of the machine
   // hits them alike; repetitions start them afresh. Time to accuracy (--epochs) runs one cell
@@ -65,11 +66,11 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
         const results = plan.epochs === null
           ? await runSideBySide(session, initials[n]!, grid, batch, plan)
           : [];
-        for (const [i, [transport, workers]] of grid.entries()) {
-          const r = results[i] ?? await runCell(session, initials[n]!, transport, workers, batch, plan);
-          const key = `${n}|${batch}|${transport}|${workers}`;
+        for (const [i, configuration] of grid.entries()) {
+          const r = results[i] ?? await runCell(session, initials[n]!, configuration, batch, plan);
+          const key = `${n}|${batch}|${configurationKey(configuration)}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
-          progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${c.nets[n]!.join('-')} batch ${batch} ${transport} x${workers}: ` +
+          progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${c.nets[n]!.join('-')} batch ${batch} ${cellName(configuration)}: ` +
             `${fmtMs(median(r.measured.map((s) => s.t4 - s.t0)))} per step (median of ${r.measured.length})`);
         }
       }
@@ -80,12 +81,12 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
   for (const [n, session] of sessions.entries()) {
     reduceTimings.push(reducePerFloatMs(session.kernels, session.network.layout.size));
     for (const batch of c.batches) {
-      const cells = grid.map(([t, w]) => mergeCell(t, w, batch, c.nets[n]!, c.burnIn, runs.get(`${n}|${batch}|${t}|${w}`)!));
+      const keys = grid.map((g) => `${n}|${batch}|${configurationKey(g)}`);
+      const cells = grid.map((g, i) => mergeCell(g, batch, c.nets[n]!, c.burnIn, runs.get(keys[i]!)!));
       for (const [i, cell] of cells.entries()) {
-        const [t, w] = grid[i]!;
-        const seeds = seedTimes.get(`${n}|${batch}|${t}|${w}`);
+        const seeds = seedTimes.get(keys[i]!);
         const tta = seeds ? aggregateSeeds(c.targetAccuracy!, c.maxEpochs, seeds) : null;
-        measured.push(toMeasured(cell, maxAbsDiff(cells[0]!.params, cell.params), tta, runs.get(`${n}|${batch}|${t}|${w}`)![0]!));
+        measured.push(toMeasured(cell, maxAbsDiff(cells[0]!.params, cell.params), tta, runs.get(keys[i]!)![0]!));
       }
     }
   }
@@ -94,6 +95,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
     load: [loadAtStart, loadavg()[0]!], lockstep: probes.tables(), emulated: c.emulated,
   }, {
     ...plan, epochs: c.epochs, targetAccuracy: c.targetAccuracy, maxEpochs: c.maxEpochs, seeds: seedRuns ? c.seeds : [c.base.seed], steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, momentum: c.base.momentum, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
+    averageEvery: c.averageEvery, localSgdAfter: c.localSgdAfter, averageOptimizerState: c.averageOptimizerState,
   }, c.whatIf, median(reduceTimings));
   if (c.report !== null) {
     writeFileSync(c.report, reportHtml(outcome));
@@ -110,21 +112,21 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
  * runs out of epochs. The first seed's run is the configuration's measured cell (its profile and
  * accuracy curve); every seed's time goes to seedTimes.
  */
-async function runSeeds(c: BenchConfig, data: Mnist, grid: [TransportName, number][], plan: CellPlan, runs: Map<string, CellRun[]>,
+async function runSeeds(c: BenchConfig, data: Mnist, grid: BenchConfiguration[], plan: CellPlan, runs: Map<string, CellRun[]>,
   seedTimes: Map<string, SeedRun[]>, progress: (line: string) => void): Promise<void> {
   for (const seed of c.seeds) {
     for (const [n, sizes] of c.nets.entries()) {
       const session = await openSession({ ...c.base, seed, spec: { ...c.base.spec, sizes } }, data);
       const initial = Float32Array.from(session.params);
       for (const batch of c.batches) {
-        for (const [transport, workers] of grid) {
-          const r = await runCell(session, initial, transport, workers, batch, plan);
-          const key = `${n}|${batch}|${transport}|${workers}`;
+        for (const configuration of grid) {
+          const r = await runCell(session, initial, configuration, batch, plan);
+          const key = `${n}|${batch}|${configurationKey(configuration)}`;
           if (!runs.has(key)) runs.set(key, [r]);
           const last = r.epochs.at(-1)!;
           const hit = last.testCorrect / last.testTotal >= c.targetAccuracy!;
           seedTimes.set(key, [...(seedTimes.get(key) ?? []), { seed, seconds: hit ? r.wallSeconds.at(-1)! : null, epochs: hit ? last.epoch : null }]);
-          progress(`  seed ${seed} ${sizes.join('-')} batch ${batch} ${transport} x${workers}: ` +
+          progress(`  seed ${seed} ${sizes.join('-')} batch ${batch} ${cellName(configuration)}: ` +
             (hit ? `${fmtPct(c.targetAccuracy!, 1)} after ${last.epoch} epochs, ${r.wallSeconds.at(-1)!.toFixed(2)} s`
               : `missed ${fmtPct(c.targetAccuracy!, 1)} (${fmtPct(last.testCorrect / last.testTotal, 1)} after ${last.epoch} epochs)`));
         }
@@ -139,7 +141,7 @@ function toMeasured(r: CellResult, maxParamDiff: number, timeToAccuracy: TimeToA
   const wall = timeToAccuracy === null ? null : first.wallSeconds;
   return {
     timeToAccuracy,
-    transport: r.transport, workers: r.workers, batch: r.batch, net: r.net, summary: r.summary, observation: r.observation,
+    transport: r.transport, workers: r.workers, averageEvery: r.averageEvery, batch: r.batch, net: r.net, summary: r.summary, observation: r.observation,
     accuracy: r.accuracy, evalImages: r.evalImages, trainSeconds: r.trainSeconds, losses: r.summary.losses, maxParamDiff,
     epochs: r.epochs.map((e, i) => ({ epoch: e.epoch, accuracy: e.testCorrect / e.testTotal, seconds: wall ? wall[i]! : (seconds += e.trainSeconds) })),
   };

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseWire, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
-  parseEmulate, parseTargetAccuracy, checkTimeToAccuracyFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
+  parseEmulate, parseTargetAccuracy, checkTimeToAccuracyFlags, checkBenchLocalSgdFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
 import { launchEmulated, withoutOptions, withoutOwnOptions } from './launch-emulated.js';
 import { benchEmulated, workerHostsFor } from './bench-emulated.js';
@@ -62,6 +62,20 @@ function sharedOptions(): Option[] {
   ];
 }
 
+/**
+ * The local SGD flags of `train` and `bench`: `averageEvery` is --average-every, which takes one K
+ * in `train` and a list of them in `bench`; the other two apply to every K > 1.
+ */
+function localSgdOptions(averageEvery: Option): Option[] {
+  return [
+    averageEvery,
+    new Option('--local-sgd-after <e>', 'with --average-every K: average every step for the first E epochs, then every K steps (post-local SGD)')
+      .argParser(arg((v) => parseNonNegativeInt('--local-sgd-after', v))).default(DEFAULTS.localSgdAfter),
+    new Option('--average-optimizer-state', 'with --average-every K: average the ranks\' momentum buffers too (without it each rank keeps its own)')
+      .default(DEFAULTS.averageOptimizerState),
+  ];
+}
+
 /** --burn-in: the same steps left out in `train` and `bench`, with each command's default and reason. */
 function burnInOption(description: string, defaultSteps: number): Option {
   return new Option('--burn-in <n>', description).argParser(arg((v) => parseNonNegativeInt('--burn-in', v))).default(defaultSteps);
@@ -82,17 +96,22 @@ interface TrainFlags extends SharedFlags {
   checkpoint?: string; checkpointEvery?: number; resume?: string;
   listen: string; token?: string; tlsCert?: string; tlsKey?: string; data: TrainConfig['dataMode']; wire: TrainConfig['wire']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
   verifyEquivalence?: number; equivalenceTolerance: number;
+  averageEvery: number; localSgdAfter: number; averageOptimizerState: boolean;
 }
 
 function addTrainOptions(cmd: Command): Command {
   const d = DEFAULTS;
   cmd.option('--sizes <list>', 'layer sizes, input to output', arg(parseSizes), d.spec.sizes);
   for (const o of sharedOptions()) cmd.addOption(o);
-  return cmd
+  cmd
     .option('--epochs <n>', 'passes over the training set', positiveInt('--epochs'), d.epochs)
     .option('--batch <n>', 'global mini-batch size', positiveInt('--batch'), d.batch)
     .option('--warmup-epochs <w>', 'with --lr-scale: ramp eta linearly, step by step, from --eta to the scaled eta over the first W epochs (may be fractional; rounded to whole steps)',
-      arg((v) => parseNumber('--warmup-epochs', v, { min: 0 })), d.warmupEpochs)
+      arg((v) => parseNumber('--warmup-epochs', v, { min: 0 })), d.warmupEpochs);
+  const averageEvery = new Option('--average-every <k>', 'local SGD: each rank takes K steps on its own shards, then the ranks\' parameters are averaged '
+    + '(1: the gradients are averaged every step, which is single-node SGD)').argParser(positiveInt('--average-every')).default(d.averageEvery);
+  for (const o of localSgdOptions(averageEvery)) cmd.addOption(o);
+  return cmd
     .option('--no-shuffle', 'keep the training images in file order every epoch')
     .option('--max-steps <n>', 'stop after N steps in total', positiveInt('--max-steps'))
     .option('--eval-set <set>', 'evaluate each epoch on test (t10k) or validation (last 10,000 training images)', arg(parseEvalSet), d.evalSet)
@@ -135,6 +154,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
     listen: f.listen, token: tokenFrom(f.token), tlsCert: f.tlsCert ?? null, tlsKey: f.tlsKey ?? null, dataMode: f.data, wire: f.wire, spawnWorkers: true, joinTimeout: f.joinTimeout,
     minWorkers: f.minWorkers, stepTimeout: f.stepTimeout ?? null,
+    averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState,
     ...ws,
     verifyEquivalence: f.verifyEquivalence ?? null, equivalenceTolerance: f.equivalenceTolerance,
   };
@@ -180,7 +200,9 @@ Examples:
   dpt train --transport threads --workers 2 --verify-equivalence 20
   sudo dpt train --transport ws --workers 2 --emulate cpu=0.5,bandwidth=100Mbit   each process a host of its own (docs/emulate.md)
   dpt train --transport threads --workers 4 --batch 40 --lr-scale linear --warmup-epochs 2
-                                              eta 3 at batch 10 becomes 12 at batch 40, reached after 2 epochs`)
+                                              eta 3 at batch 10 becomes 12 at batch 40, reached after 2 epochs
+  dpt train --transport threads --workers 2 --momentum 0.9 --average-every 16 --local-sgd-after 2
+                                              local SGD: average the parameters every 16 steps from epoch 3 on`)
     .addOption(emulateOption())
     .action(async (flags: TrainFlags & { emulate?: EmulateSpec }, cmd: Command) => {
       if (flags.emulate !== undefined) {
@@ -277,6 +299,7 @@ Examples:
 /** Bench's own flags; the list-valued ones take several values where train takes one. */
 interface BenchFlags extends SharedFlags {
   burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes?: number[][];
+  averageEvery: number[]; localSgdAfter: number; averageOptimizerState: boolean;
   steps: number; repeats: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number; seeds?: number[]; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
   emulate?: EmulateSpec;
 }
@@ -292,6 +315,9 @@ function addBenchCommand(program: Command, argv: string[]): void {
     .option('--batch <list>', 'global mini-batch sizes, e.g. 10,128,1024', ints('--batch'), b.batches)
     .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)]);
   for (const o of sharedOptions()) cmd.addOption(o);
+  const averageEvery = new Option('--average-every <list>', 'local SGD: steps between averagings of the ranks\' parameters, e.g. 1,16,64 '
+    + '(1: the gradients are averaged every step; one worker runs at 1 only)').argParser(ints('--average-every')).default(b.averageEvery);
+  for (const o of localSgdOptions(averageEvery)) cmd.addOption(o);
   cmd
     .option('--steps <n>', 'measured steps per configuration', positiveInt('--steps'), b.steps)
     .addOption(burnInOption('steps run before measuring, per configuration and repetition (a new ws session takes ~100-200 steps to reach its steady speed)', b.burnIn))
@@ -322,6 +348,8 @@ Examples:
   dpt bench --sizes 784,256,256,10 --activation relu --cost cross-entropy --init scaled --eta 0.1
   dpt bench --batch 128,1024 --epochs 3          time to accuracy instead of samples/s
   dpt bench --target-accuracy 90% --seeds 1,2,3,4,5   seconds to 90% test accuracy, MLPerf-style over 5 seeds
+  dpt bench --transport inproc,threads --workers 1,2 --average-every 1,16,64 --target-accuracy 0.95 --max-epochs 40 --seeds 1,2,3,4,5
+                                                 does averaging every 16 or 64 steps reach 95% sooner?
   dpt bench --batch 128 --what-if latency=500us,bandwidth=1Gbit,workers=8 --report bench.html
   dpt bench --transport ws --batch 128 --what-if average-every=16,wire=bf16,workers=4,bandwidth=1Gbit
                                                  time per step and per epoch averaging every 16 steps, bf16
@@ -335,6 +363,7 @@ baseline among them, run inside the coordinator host: one host, its cpu cap shar
 threads, no network. Needs root, iproute2 and the cpu controller; all is removed at the end.`)
     .action(async (f: BenchFlags) => {
       checkTimeToAccuracyFlags(f);
+      checkBenchLocalSgdFlags(f);
       if (f.emulate !== undefined) {
         const raw = argv.slice(2);
         process.exitCode = await benchEmulated({
@@ -346,7 +375,9 @@ threads, no network. Needs root, iproute2 and the cpu controller; all is removed
       const hosts = workerHostsFrom(process.env);
       await benchCommand({
         base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1 },
-        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch, steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
+        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch,
+        averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState,
+        steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
         epochs: f.epochs ?? null, targetAccuracy: f.targetAccuracy ?? null, maxEpochs: f.maxEpochs ?? b.maxEpochs, seeds: f.seeds ?? [f.seed],
         evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,
         emulated: hosts === null ? null : { ...hosts.spec, netem: hosts.netem, workerHosts: hosts.workers.length },

@@ -47,7 +47,7 @@ export function textReporter(out: (line: string) => void): Reporter {
       out(`  sgd         ${describeEta(c, h.stepsPerEpoch)}, mini-batch ${c.batch}, momentum ${c.momentum}, weight decay ${c.weightDecay}, ${c.shuffle ? 'shuffled' : 'unshuffled'} (order seed ${c.seed})`);
       out(`  schedule    ${c.epochs} epochs of ${fmtInt(h.stepsPerEpoch)} steps${c.maxSteps !== null ? `, at most ${fmtInt(c.maxSteps)} steps in total` : ''}`);
       out(`  kernels     ${h.kernels}${h.kernelNotes.length ? ` (${h.kernelNotes.join('; ')})` : ''}`);
-      out(`  workers     ${c.transport} x ${c.workers}${c.transport === 'inproc' && c.workers === 1 ? ' (single node)' : ''}`);
+      out(`  workers     ${c.transport} x ${c.workers}${c.transport === 'inproc' && c.workers === 1 ? ' (single node)' : ''}${describeAveraging(c)}`);
     },
     epoch(r) {
       out(`Epoch ${r.epoch}: ${r.testCorrect} / ${r.testTotal}  (${pct(r.testCorrect, r.testTotal)})  loss ${r.loss.toFixed(4)}  ` +
@@ -76,6 +76,17 @@ export function describeEta(c: Pick<TrainConfig, 'eta' | 'lrScale' | 'lrReferenc
   if (c.warmupEpochs === 0) return `eta ${scaled} (${c.eta}, ${rule})`;
   const steps = Math.round(c.warmupEpochs * stepsPerEpoch);
   return `eta ${c.eta} → ${scaled} (${rule}, warmup ${c.warmupEpochs} epoch${c.warmupEpochs === 1 ? '' : 's'} = ${fmtInt(steps)} steps)`;
+}
+
+/**
+ * Local SGD as the run uses it, after the worker count: nothing with --average-every 1;
+ * ", parameters averaged every 16 steps from epoch 3, each rank keeping its own momentum".
+ */
+export function describeAveraging(c: Pick<TrainConfig, 'averageEvery' | 'localSgdAfter' | 'averageOptimizerState' | 'momentum' | 'workers'>): string {
+  if (c.averageEvery === 1 || c.workers === 1) return '';
+  const from = c.localSgdAfter > 0 ? ` from epoch ${c.localSgdAfter + 1} (every step before)` : '';
+  const momentum = c.momentum === 0 ? '' : c.averageOptimizerState ? ', momentum averaged with them' : ', each rank keeping its own momentum';
+  return `, parameters averaged every ${c.averageEvery} steps${from}${momentum}`;
 }
 
 export function jsonReporter(out: (line: string) => void): Reporter {

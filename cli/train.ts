@@ -15,7 +15,7 @@ import { profileTables } from '../src/profile/tables.js';
 import { writeTrace } from '../src/profile/trace.js';
 import { ProgressBar } from './progress.js';
 import { jsonReporter, textReporter } from './report.js';
-import { saveCheckpoint, RESUME_FIELDS, type Checkpoint } from '../coordinator/checkpoint.js';
+import { saveCheckpoint, settingsOf } from '../coordinator/checkpoint.js';
 import { openSession, startGroup, trainingRun, type Session } from '../coordinator/session.js';
 import { runTraining, type TrainingPosition, type TrainingResult } from '../coordinator/trainer.js';
 import { verifyEquivalence } from '../coordinator/verify-equivalence.js';
@@ -119,8 +119,7 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
 }
 
 function writeCheckpoint(s: Session, velocity: Float32Array | null, path: string, position: TrainingPosition): void {
-  const settings = Object.fromEntries(RESUME_FIELDS.map((f) => [f, s.config[f]])) as Checkpoint['settings'];
-  saveCheckpoint(path, s.network.layout, { position, settings, params: s.params, velocity });
+  saveCheckpoint(path, s.network.layout, { position, settings: settingsOf(s.config), params: s.params, velocity });
 }
 
 function reportProfile(profiler: Profiler, config: TrainConfig, out: (line: string) => void): void {

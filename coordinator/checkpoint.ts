@@ -1,6 +1,6 @@
 /**
  * Checkpoints: everything needed to continue training bit-identically — parameters, optimizer
- * velocity, the position in the epoch, the data-order rng state and the hyper-parameters that
+ * velocity (and with local SGD each rank's own), the position in the epoch, the data-order rng state and the hyper-parameters that
  * shape the mathematics — in one safetensors file (so a checkpoint also loads as a model with
  * --init-from). Written atomically: a temporary file, fsync, rename, fsync of the folder, so a
  * crash leaves either the old checkpoint or the new one, never half of one.
@@ -14,43 +14,66 @@ import type { TrainingPosition } from './trainer.js';
 
 const FORMAT = 1;
 const VELOCITY = 'optimizer.velocity';
+/** local SGD without --average-optimizer-state: rank r's own momentum buffer */
+const rankVelocity = (r: number): string => `optimizer.rank${r}.velocity`;
 
 /** The settings a resumed run must share with the interrupted one, or its result would differ. */
 export const RESUME_FIELDS = [
   'spec', 'batch', 'eta', 'lrScale', 'lrReferenceBatch', 'warmupEpochs', 'momentum', 'weightDecay', 'seed', 'shuffle', 'trainLimit',
+  'averageEvery', 'localSgdAfter', 'averageOptimizerState',
 ] as const;
 type ResumeField = (typeof RESUME_FIELDS)[number];
 const FLAG: Record<ResumeField, string> = {
   spec: '--sizes/--activation/--cost', batch: '--batch', eta: '--eta', lrScale: '--lr-scale', lrReferenceBatch: '--lr-reference-batch',
   warmupEpochs: '--warmup-epochs', momentum: '--momentum',
   weightDecay: '--weight-decay', seed: '--seed', shuffle: '--no-shuffle', trainLimit: '--train-limit',
+  averageEvery: '--average-every', localSgdAfter: '--local-sgd-after', averageOptimizerState: '--average-optimizer-state',
 };
 
+/**
+ * What a checkpoint records of its run. With local SGD (averageEvery > 1) the worker count is among
+ * them: each rank trains a model of its own between averagings, so the number of ranks shapes the
+ * result. Averaging every step it does not, and a run may resume on more or fewer workers.
+ */
+export type CheckpointSettings = Pick<TrainConfig, ResumeField> & { workers?: number };
+
+export function settingsOf(c: TrainConfig): CheckpointSettings {
+  const settings = Object.fromEntries(RESUME_FIELDS.map((f) => [f, c[f]])) as CheckpointSettings;
+  return c.averageEvery > 1 ? { ...settings, workers: c.workers } : settings;
+}
+
 export interface Checkpoint {
+  /** with local SGD and momentum kept per rank, position.rankVelocities holds each rank's buffer */
   position: TrainingPosition;
-  settings: Pick<TrainConfig, ResumeField>;
+  settings: CheckpointSettings;
   params: Float32Array;
   velocity: Float32Array | null;
 }
 
 export function saveCheckpoint(path: string, layout: ParamLayout, c: Checkpoint): void {
+  // the rank buffers go in as tensors, the rest of the position as JSON
+  const { rankVelocities = [], ...position } = c.position;
+  const buffers = [...(c.velocity ? [{ name: VELOCITY, data: c.velocity }] : []), ...rankVelocities.map((data, r) => ({ name: rankVelocity(r), data }))];
   const entries = layout.tensors.map((t) => ({ name: t.name, shape: t.shape, decays: t.decays }));
-  const withVelocity = c.velocity ? new ParamLayout([...entries, { name: VELOCITY, shape: [layout.size], decays: false }]) : layout;
-  const flat = new Float32Array(withVelocity.size);
+  const withBuffers = new ParamLayout([...entries, ...buffers.map((b) => ({ name: b.name, shape: [layout.size], decays: false }))]);
+  const flat = new Float32Array(withBuffers.size);
   flat.set(c.params);
-  if (c.velocity) flat.set(c.velocity, layout.size);
+  for (const [i, b] of buffers.entries()) {
+    if (b.data.length !== layout.size) throw new RangeError(`checkpoint buffer ${b.name} holds ${b.data.length} floats, not the ${layout.size} of the parameters`);
+    flat.set(b.data, layout.size * (i + 1));
+  }
   const metadata = {
     ...specMetadata(c.settings.spec),
-    'dpt.checkpoint': JSON.stringify({ format: FORMAT, position: c.position, settings: c.settings }),
+    'dpt.checkpoint': JSON.stringify({ format: FORMAT, position, ranks: rankVelocities.length, settings: c.settings }),
   };
-  writeAtomically(path, encodeSafetensors(withVelocity, flat, metadata));
+  writeAtomically(path, encodeSafetensors(withBuffers, flat, metadata));
 }
 
 export function loadCheckpoint(path: string, layout: ParamLayout): Checkpoint {
   const file = readModelFile(path);
   const raw = file.metadata['dpt.checkpoint'];
   if (raw === undefined) throw new ConfigError(`${path} is a model file, not a checkpoint: use --init-from ${path} to start from its parameters`);
-  let meta: { format: number; position: TrainingPosition; settings: Checkpoint['settings'] };
+  let meta: { format: number; position: TrainingPosition; ranks?: number; settings: CheckpointSettings };
   try {
     meta = JSON.parse(raw);
   } catch {
@@ -60,21 +83,24 @@ export function loadCheckpoint(path: string, layout: ParamLayout): Checkpoint {
   const params = new Float32Array(layout.size);
   for (const t of layout.tensors) params.set(tensorOf(file.tensors, t.name, t.size, path), t.offset);
   const velocity = file.tensors.has(VELOCITY) ? tensorOf(file.tensors, VELOCITY, layout.size, path) : null;
-  return { position: meta.position, settings: meta.settings, params, velocity };
+  const ranks = meta.ranks ?? 0;
+  const position = ranks === 0 ? meta.position
+    : { ...meta.position, rankVelocities: Array.from({ length: ranks }, (_, r) => tensorOf(file.tensors, rankVelocity(r), layout.size, path)) };
+  return { position, settings: meta.settings, params, velocity };
 }
 
 /** The checkpoint's settings without decoding its tensors (the CLI needs them before it builds a network). */
-export function checkpointSettings(path: string): Checkpoint['settings'] {
+export function checkpointSettings(path: string): CheckpointSettings {
   const raw = readModelFile(path).metadata['dpt.checkpoint'];
   if (raw === undefined) throw new ConfigError(`${path} is a model file, not a checkpoint: use --init-from ${path} to start from its parameters`);
-  return (JSON.parse(raw) as { settings: Checkpoint['settings'] }).settings;
+  return (JSON.parse(raw) as { settings: CheckpointSettings }).settings;
 }
 
 /**
  * The config of a resumed run: the checkpoint's settings for everything that shapes the
  * mathematics; a flag given explicitly with another value is an error naming it.
  */
-export function configForResume(config: TrainConfig, settings: Checkpoint['settings'], explicit: ReadonlySet<string>): TrainConfig {
+export function configForResume(config: TrainConfig, settings: CheckpointSettings, explicit: ReadonlySet<string>): TrainConfig {
   const out: TrainConfig = { ...config };
   for (const field of RESUME_FIELDS) {
     // a checkpoint written before a setting existed was trained with its default
@@ -85,6 +111,13 @@ export function configForResume(config: TrainConfig, settings: Checkpoint['setti
       throw new ConfigError(`${FLAG[field]} conflicts with the checkpoint (${theirs} there, ${mine} here): a resumed run keeps the settings it was started with; drop the flag`);
     }
     (out as unknown as Record<string, unknown>)[field] = saved;
+  }
+  if (settings.workers !== undefined && settings.workers !== config.workers) {
+    if (explicit.has('workers')) {
+      throw new ConfigError(`--workers conflicts with the checkpoint (${settings.workers} there, ${config.workers} here): with --average-every ${out.averageEvery} `
+        + 'each rank trains a model of its own between averagings, so a resumed run keeps its worker count; drop the flag');
+    }
+    out.workers = settings.workers;
   }
   return out;
 }

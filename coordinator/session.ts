@@ -13,6 +13,7 @@ import { loadIntoParams, readModelFile, specFromMetadata } from '../src/model/sa
 import type { NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
 import type { LrSchedule } from '../src/optim/lr-schedule.js';
+import type { LocalSgdPlan } from '../src/optim/local-sgd.js';
 import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { Rng } from '../src/tensor/rng.js';
@@ -91,7 +92,7 @@ export async function startGroup(s: Session): Promise<WorkerGroup> {
     case 'threads':
       // the threads load the engine the coordinator resolved, so 'auto' means the same on both sides
       return ThreadGroup.start({
-        spec: config.spec, kernels: s.kernels.name, coordinatorKernels: s.kernels, train: s.train, world: config.workers, maxBatch: config.batch,
+        spec: config.spec, kernels: s.kernels.name, coordinatorKernels: s.kernels, train: s.train, world: config.workers, maxBatch: config.batch, maxRoundSteps: config.averageEvery,
       });
     default:
       throw new ConfigError(`--transport ${config.transport} is not available yet; use --transport inproc or threads`);
@@ -119,8 +120,15 @@ export function trainingRun(s: Session, group: WorkerGroup, evalWorkspace = s.ne
     shuffle: config.shuffle,
     maxSteps: config.maxSteps,
     lrSchedule: lrScheduleOf(config),
+    localSgd: localSgdOf(config),
     ...(s.resumed ? { resumeFrom: s.resumed.position } : {}),
   };
+}
+
+/** The config's local SGD plan; null with --average-every 1, where the ranks' gradients are averaged every step. */
+export function localSgdOf(c: TrainConfig): LocalSgdPlan | null {
+  if (c.averageEvery === 1) return null;
+  return { every: c.averageEvery, afterEpochs: c.localSgdAfter, averageOptimizerState: c.averageOptimizerState };
 }
 
 /** The config's learning-rate schedule; null without --lr-scale, so η stays --eta and the step is the plain one. */

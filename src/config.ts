@@ -41,6 +41,12 @@ export interface TrainConfig {
   warmupEpochs: number;
   momentum: number;
   weightDecay: number;
+  /** local SGD: steps between two averagings of the ranks' parameters (1: the gradients are averaged every step) */
+  averageEvery: number;
+  /** local SGD: whole epochs of per-step averaging before averaging every averageEvery steps (post-local SGD) */
+  localSgdAfter: number;
+  /** local SGD: average the ranks' momentum buffers with their parameters; otherwise each rank keeps its own */
+  averageOptimizerState: boolean;
   seed: number;
   shuffle: boolean;
   /** train on the first N of the 50,000 training images only */
@@ -103,6 +109,9 @@ export const DEFAULTS: TrainConfig = {
   warmupEpochs: 0,
   momentum: 0,
   weightDecay: 0,
+  averageEvery: 1,
+  localSgdAfter: 0,
+  averageOptimizerState: false,
   seed: 1,
   shuffle: true,
   trainLimit: null,
@@ -219,6 +228,7 @@ export function validateConfig(c: TrainConfig): void {
     throw new ConfigError(`--min-workers ${c.minWorkers} exceeds --workers ${c.workers}: lower --min-workers or start more workers`);
   }
   validateWarmup(c);
+  validateLocalSgd(c);
 }
 
 /** Warmup ramps from --eta to the scaled eta within the run: both must exist and differ. */
@@ -238,6 +248,37 @@ function validateWarmup(c: TrainConfig): void {
   }
 }
 
+type LocalSgdSettings = Pick<TrainConfig, 'averageEvery' | 'localSgdAfter' | 'averageOptimizerState' | 'momentum' | 'epochs'>;
+
+/**
+ * Local SGD: --average-every K > 1 is what the other two options modify, and the switch to it must
+ * fall within the run. K > 1 with one worker is allowed: one rank has nothing to average, which is
+ * single-node training.
+ */
+function validateLocalSgd(c: LocalSgdSettings, epochsFlag = '--epochs'): void {
+  if (!(Number.isSafeInteger(c.averageEvery) && c.averageEvery >= 1)) {
+    throw new ConfigError(`--average-every must be a positive integer, got ${c.averageEvery} (1 averages the gradients every step; e.g. --average-every 16)`);
+  }
+  if (!(Number.isSafeInteger(c.localSgdAfter) && c.localSgdAfter >= 0)) {
+    throw new ConfigError(`--local-sgd-after must be a whole number of epochs >= 0, got ${c.localSgdAfter}`);
+  }
+  if (c.localSgdAfter > 0 && c.averageEvery === 1) {
+    throw new ConfigError(`--local-sgd-after ${c.localSgdAfter} needs --average-every K > 1: it switches from averaging every step to averaging every K steps, `
+      + 'and with --average-every 1 there is nothing to switch to; add e.g. --average-every 16 or drop --local-sgd-after');
+  }
+  if (c.localSgdAfter > 0 && c.localSgdAfter >= c.epochs) {
+    throw new ConfigError(`--local-sgd-after ${c.localSgdAfter} is not below ${epochsFlag} ${c.epochs}: the run would end before local SGD starts; `
+      + `lower --local-sgd-after or raise ${epochsFlag}`);
+  }
+  if (c.averageOptimizerState && c.averageEvery === 1) {
+    throw new ConfigError('--average-optimizer-state needs --average-every K > 1: averaging every step, the ranks share one optimizer state already; '
+      + 'add e.g. --average-every 16 or drop --average-optimizer-state');
+  }
+  if (c.averageOptimizerState && c.momentum === 0) {
+    throw new ConfigError('--average-optimizer-state averages the ranks\' momentum buffers, and --momentum 0 keeps none: add e.g. --momentum 0.9 or drop --average-optimizer-state');
+  }
+}
+
 /** Where an interrupted run writes its checkpoint when --checkpoint was not given. */
 export function interruptCheckpointPath(c: TrainConfig): string {
   return c.checkpoint ?? c.resume ?? 'dpt-interrupted.ckpt';
@@ -245,12 +286,17 @@ export function interruptCheckpointPath(c: TrainConfig): string {
 
 /** `dpt bench`: the measured grid (every cell runs against the same data, seed and initial parameters). */
 export interface BenchConfig {
-  /** training settings shared by every cell; spec, batch, transport and workers are set per cell */
+  /** training settings shared by every cell; spec, batch, transport, workers and the local SGD settings are set per cell */
   base: TrainConfig;
   nets: number[][];
   transports: TransportName[];
   workers: number[];
   batches: number[];
+  /** local SGD: every K crosses every transport and worker count (one worker only at K = 1) */
+  averageEvery: number[];
+  /** the local SGD settings of every configuration with K > 1 */
+  localSgdAfter: number;
+  averageOptimizerState: boolean;
   /** measured steps per cell, after burnIn unmeasured ones (ignored when epochs is set) */
   steps: number;
   burnIn: number;
@@ -280,7 +326,7 @@ export interface BenchConfig {
  * and never can, so they are only the reference beside them.
  */
 export const BENCH_DEFAULTS = {
-  transports: ['inproc', 'threads'] as TransportName[], workers: [1, 2], batches: [1024], steps: 100, burnIn: 50, repeats: 3, evalLimit: 1000, maxEpochs: 40,
+  transports: ['inproc', 'threads'] as TransportName[], workers: [1, 2], batches: [1024], averageEvery: [1], steps: 100, burnIn: 50, repeats: 3, evalLimit: 1000, maxEpochs: 40,
 };
 
 /**
@@ -304,6 +350,24 @@ export function checkTimeToAccuracyFlags(f: { targetAccuracy?: number; epochs?: 
   }
   if (f.targetAccuracy === undefined && f.maxEpochs !== undefined) throw new ConfigError('--max-epochs needs --target-accuracy: it caps the epochs a seed may take to reach it');
   if (f.targetAccuracy === undefined && f.seeds !== undefined) throw new ConfigError('--seeds needs --target-accuracy; for one seed without it use --seed');
+}
+
+/**
+ * The local SGD flags of `dpt bench` against each other and the run's length: they hold for the
+ * largest K of --average-every's list (the configurations with K = 1 leave them out), and
+ * --local-sgd-after must fall within --epochs, or --max-epochs with --target-accuracy.
+ */
+export function checkBenchLocalSgdFlags(f: {
+  averageEvery: number[]; localSgdAfter: number; averageOptimizerState: boolean; momentum: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number;
+}): void {
+  const k = Math.max(...f.averageEvery);
+  const epochsFlag = f.targetAccuracy !== undefined ? '--max-epochs' : '--epochs';
+  const epochs = f.targetAccuracy !== undefined ? f.maxEpochs ?? BENCH_DEFAULTS.maxEpochs : f.epochs;
+  if (f.localSgdAfter > 0 && k > 1 && epochs === undefined) {
+    throw new ConfigError('--local-sgd-after counts epochs, and without --epochs or --target-accuracy dpt bench measures the speed of a few hundred steps: '
+      + 'add --epochs N or --target-accuracy A, or drop --local-sgd-after');
+  }
+  validateLocalSgd({ averageEvery: k, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState, momentum: f.momentum, epochs: epochs ?? Infinity }, epochsFlag);
 }
 
 /** A comma-separated list, each item checked by parseItem ("--workers 1,2,4"). */

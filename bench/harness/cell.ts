@@ -1,10 +1,10 @@
 /**
- * One cell of `dpt bench`: a configuration (transport, workers, batch) trained from the session's
- * initial parameters with the same seeded data order as every other cell, profiled. runCell
- * trains one cell on its own, through runTraining (time to accuracy, `--epochs`); fixed-steps
- * cells run side by side instead (side-by-side.ts). A cell may run as several repetitions;
- * mergeCell pools their measured steps. The group is created through startGroup, like
- * `dpt train` does, and always closed.
+ * One cell of `dpt bench`: a configuration (transport, workers, local SGD's K) at a batch, trained
+ * from the session's initial parameters with the same seeded data order as every other cell,
+ * profiled. runCell trains one cell on its own, through runTraining (time to accuracy,
+ * `--epochs`); fixed-steps cells run side by side instead (side-by-side.ts). A cell may run as
+ * several repetitions; mergeCell pools their measured steps. The group is created through
+ * startGroup, like `dpt train` does, and always closed.
  */
 import { stepsPerEpoch } from '../../src/data/batches.js';
 import { slice } from '../../src/data/mnist.js';
@@ -12,6 +12,8 @@ import { netShape, observeCell, type CellObservation, type NetShape } from '../.
 import { Profiler, type StepRecord } from '../../src/profile/profiler.js';
 import { summarizeSteps, type ProfileSummary } from '../../src/profile/summary.js';
 import type { TransportName } from '../../src/config.js';
+import { cellName } from '../../src/profile/verdict.js';
+import { cellConfig, type BenchConfiguration } from './configurations.js';
 import { startGroup, trainingRun, type Session } from '../../coordinator/session.js';
 import { runTraining, type EpochReport } from '../../coordinator/trainer.js';
 
@@ -43,6 +45,8 @@ export interface CellRun {
 export interface CellResult {
   transport: TransportName;
   workers: number;
+  /** steps between two averagings of the ranks' parameters (1: every step) */
+  averageEvery: number;
   batch: number;
   net: NetShape;
   /** over the measured steps of every repetition; losses and walls of the first repetition only (one trajectory) */
@@ -57,13 +61,10 @@ export interface CellResult {
   params: Float32Array;
 }
 
-export async function runCell(session: Session, initial: Float32Array, transport: TransportName, workers: number, batch: number, plan: CellPlan): Promise<CellRun> {
+export async function runCell(session: Session, initial: Float32Array, configuration: BenchConfiguration, batch: number, plan: CellPlan): Promise<CellRun> {
   const perEpoch = stepsPerEpoch(session.train.count, batch);
   const total = plan.epochs === null ? plan.burnIn + plan.steps : plan.epochs * perEpoch;
-  const config = {
-    ...session.config, transport, workers, batch,
-    epochs: plan.epochs ?? Math.ceil(total / perEpoch), maxSteps: plan.epochs === null ? total : null,
-  };
+  const config = cellConfig(session.config, configuration, batch, plan.epochs ?? Math.ceil(total / perEpoch), plan.epochs === null ? total : null);
   const cellSession: Session = { ...session, config };
   session.params.set(initial);
   const group = await startGroup(cellSession);
@@ -82,14 +83,15 @@ export async function runCell(session: Session, initial: Float32Array, transport
     run.stopRequested = () => reached;
     const t0 = performance.now();
     const result = await runTraining(run);
-    if (profiler.stepCount <= plan.burnIn) throw new RangeError(`${transport} x${workers} at batch ${batch} ran ${profiler.stepCount} steps, not more than the ${plan.burnIn} burn-in steps`);
+    if (profiler.stepCount <= plan.burnIn) throw new RangeError(`${cellName(configuration)} at batch ${batch} ran ${profiler.stepCount} steps, not more than the ${plan.burnIn} burn-in steps`);
     return { world: group.world, measured: profiler.measuredSteps(), epochs: result.epochs, wallSeconds, params: Float32Array.from(session.params) };
   } finally {
     await group.close();
   }
 }
 
-export function mergeCell(transport: TransportName, workers: number, batch: number, sizes: number[], burnIn: number, runs: CellRun[]): CellResult {
+export function mergeCell(configuration: BenchConfiguration, batch: number, sizes: number[], burnIn: number, runs: CellRun[]): CellResult {
+  const { transport, workers, averageEvery } = configuration;
   const net = netShape(sizes);
   const all = runs.flatMap((r) => r.measured);
   const first = summarizeSteps(runs[0]!.measured, runs[0]!.world, burnIn);
@@ -97,7 +99,7 @@ export function mergeCell(transport: TransportName, workers: number, batch: numb
   const last = runs.at(-1)!;
   const lastEpoch = last.epochs.at(-1)!;
   return {
-    transport, workers, batch, net, summary, observation: observeCell(transport, batch, net, all),
+    transport, workers, averageEvery, batch, net, summary, observation: observeCell(transport, batch, net, all),
     epochs: last.epochs, accuracy: lastEpoch.testCorrect / lastEpoch.testTotal, evalImages: lastEpoch.testTotal,
     trainSeconds: last.epochs.reduce((a, e) => a + e.trainSeconds, 0), repeats: runs.length, params: last.params,
   };

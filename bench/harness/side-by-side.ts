@@ -27,7 +27,7 @@ import type { CellRun } from './cell.js';
 import { StepGate } from './step-gate.js';
 import { startGroup, trainingRun, type Session } from '../../coordinator/session.js';
 import { runTraining, type TrainingRun } from '../../coordinator/trainer.js';
-import type { TransportName } from '../../src/config.js';
+import { cellConfig, type BenchConfiguration } from './configurations.js';
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
 
 /**
@@ -86,7 +86,7 @@ export function stepsInTurns(counted: number, block: number): number {
 }
 
 /** Runs every configuration of `grid` at `batch`, taking turns; one CellRun per configuration, in grid order. */
-export async function runSideBySide(session: Session, initial: Float32Array, grid: [TransportName, number][], batch: number, plan: SideBySidePlan): Promise<CellRun[]> {
+export async function runSideBySide(session: Session, initial: Float32Array, grid: BenchConfiguration[], batch: number, plan: SideBySidePlan): Promise<CellRun[]> {
   const { network, config } = session;
   const block = plan.block ?? BLOCK;
   const counted = plan.burnIn + plan.steps;
@@ -97,10 +97,10 @@ export async function runSideBySide(session: Session, initial: Float32Array, gri
   const evalWorkspace = network.createWorkspace(1000);
   const lanes: Lane[] = [];
   try {
-    for (const [transport, workers] of grid) {
+    for (const configuration of grid) {
       const params = network.allocParams();
       params.set(initial);
-      const laneSession: Session = { ...session, params, config: { ...config, transport, workers, batch, epochs, maxSteps: total } };
+      const laneSession: Session = { ...session, params, config: cellConfig(config, configuration, batch, epochs, total) };
       const group = await startGroup(laneSession);
       const gate = new StepGate();
       // every step is recorded; the steps back and the burn-in are left out below

@@ -6,7 +6,7 @@
 import { isBaseline, netKey } from './analysis.js';
 import type { AnswerRow, BenchCell, Machine, NetAnswer } from './bench-facts.js';
 import { fmtInt, fmtPct, fmtX } from './format.js';
-import { cellName, CONCURRENT_FROM, contenders, EVEN_BAND } from './verdict.js';
+import { cellName, configurationPhrase, CONCURRENT_FROM, contenders, EVEN_BAND } from './verdict.js';
 
 /** One answer per net, in the order the nets were measured. */
 export function answer(cells: BenchCell[], timeToAccuracy: boolean, machine: Pick<Machine, 'cores' | 'load'>): NetAnswer[] {
@@ -18,7 +18,7 @@ function netAnswer(net: string, cells: BenchCell[], timeToAccuracy: boolean, mac
   if (cells.every((c) => c.timeToAccuracy)) return seedsAnswer(net, cells);
   const target = timeToAccuracy ? Math.min(...cells.map((c) => Math.max(...c.epochs.map((e) => e.accuracy)))) : null;
   const rows: AnswerRow[] = cells.map((c) => ({
-    config: cellName(c), transport: c.transport, workers: c.workers, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
+    config: cellName(c), transport: c.transport, workers: c.workers, averageEvery: c.averageEvery, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
     secondsToAccuracy: target === null ? null : c.epochs.find((e) => e.accuracy >= target)?.seconds ?? null,
     speedupToAccuracy: null, misses: null, seedCount: null,
     speedup: c.speedup, concurrency: c.observation.concurrency,
@@ -36,10 +36,17 @@ function netAnswer(net: string, cells: BenchCell[], timeToAccuracy: boolean, mac
   const best = target === null ? fastest(candidates, (r) => -r.speedup) : fastestToAccuracy(rows, candidates);
   const advice = target === null ? stepAdvice(best, rows) : timeAdvice(best, rows, target);
   return {
-    net, targetAccuracy: target, rows, best: { transport: best.transport, workers: best.workers, batch: best.batch },
+    net, targetAccuracy: target, rows, best: bestOf(best),
     // in-process ranks take turns whatever the machine, so only other transports wait for free cores
     advice: best.paysOff || best.transport === 'inproc' ? advice : advice.replace(/\.$/, sharedMachine(machine)),
   };
+}
+
+const bestOf = (r: AnswerRow): NetAnswer['best'] => ({ transport: r.transport, workers: r.workers, averageEvery: r.averageEvery, batch: r.batch });
+
+/** A configuration and its batch in a sentence: "threads x2 at batch 1024", with local SGD "…, --average-every 16". */
+function atBatch(r: AnswerRow): string {
+  return `${r.transport} x${r.workers} at batch ${r.batch}${r.averageEvery > 1 ? `, --average-every ${r.averageEvery}` : ''}`;
 }
 
 /**
@@ -70,8 +77,10 @@ function fastestToAccuracy(rows: AnswerRow[], candidates: AnswerRow[]): AnswerRo
 }
 
 function stepAdvice(best: AnswerRow, rows: AnswerRow[]): string {
-  const at = `${best.config} at batch ${best.batch}`;
-  if (best.paysOff) return `Use ${at}: ${fmtX(best.speedup)} single-node (${fmtInt(best.samplesPerSecond)} samples/s).`;
+  const at = atBatch(best);
+  // samples per second say nothing of what fewer averagings do to the accuracy
+  const accuracy = best.averageEvery > 1 ? `; averaging every ${best.averageEvery} steps trains differently, so check its time to accuracy with --target-accuracy` : '';
+  if (best.paysOff) return `Use ${at}: ${fmtX(best.speedup)} single-node (${fmtInt(best.samplesPerSecond)} samples/s)${accuracy}.`;
   if (best.concurrency < CONCURRENT_FROM) {
     return `Stay on one node: no configuration measured ran its workers at the same time (the best, ${at}, ran its ranks one after another, ` +
       `${fmtX(best.speedup)})${best.transport === 'inproc' ? '; the in-process group always does: compare --transport threads' : ''}.`;
@@ -84,10 +93,10 @@ function stepAdvice(best: AnswerRow, rows: AnswerRow[]): string {
 
 function timeAdvice(best: AnswerRow, rows: AnswerRow[], target: number): string {
   const acc = fmtPct(target, 2);
-  if (best.paysOff) return `Use ${best.config} at batch ${best.batch}: ${acc} test accuracy in ${fmtS(best.secondsToAccuracy)}, ${fmtX(best.speedup)} single-node at that batch.`;
+  if (best.paysOff) return `Use ${atBatch(best)}: ${acc} test accuracy in ${fmtS(best.secondsToAccuracy)}, ${fmtX(best.speedup)} single-node at that batch.`;
   const single = fastest(rows.filter((r) => r.paysOff === null), seconds);
   return `Stay on one node at batch ${single.batch}: it reaches ${acc} test accuracy in ${fmtS(single.secondsToAccuracy)}; ` +
-    `the closest with more workers is ${best.config} at batch ${best.batch} (${fmtS(best.secondsToAccuracy)}, ${fmtX(best.speedup)} single-node at that batch).`;
+    `the closest with more workers is ${atBatch(best)} (${fmtS(best.secondsToAccuracy)}, ${fmtX(best.speedup)} single-node at that batch).`;
 }
 
 /**
@@ -105,7 +114,7 @@ function seedsAnswer(net: string, cells: BenchCell[]): NetAnswer {
     const theirs = base ? meanOf(base) : null;
     const speedupToAccuracy = mine === null || theirs === null ? null : theirs / mine;
     return {
-      config: cellName(c), transport: c.transport, workers: c.workers, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
+      config: cellName(c), transport: c.transport, workers: c.workers, averageEvery: c.averageEvery, batch: c.batch, samplesPerSecond: c.samplesPerSecond,
       secondsToAccuracy: mine, speedupToAccuracy, misses: c.timeToAccuracy!.misses, seedCount: c.timeToAccuracy!.seeds.length,
       speedup: c.speedup, concurrency: c.observation.concurrency,
       paysOff: isBaseline(c) ? null : c.workers > 1 && c.observation.concurrency >= CONCURRENT_FROM &&
@@ -127,10 +136,10 @@ function seedsAnswer(net: string, cells: BenchCell[]): NetAnswer {
   const against = one === null ? `one node never reached it within the epochs allowed` : `against ${fmtS(one.secondsToAccuracy)} on one node`;
   const ratio = best.speedupToAccuracy === null ? '' : ` (${fmtX(best.speedupToAccuracy)})`;
   const advice = best.paysOff
-    ? `Use ${best.config}: ${acc} in ${fmtS(best.secondsToAccuracy)} ${against}${ratio}.`
-    : `Stay on one node: ${acc} in ${fmtS(one!.secondsToAccuracy)}; the fastest with more workers, ${best.config}, took ${fmtS(best.secondsToAccuracy)}${ratio}` +
+    ? `Use ${configurationPhrase(best)}: ${acc} in ${fmtS(best.secondsToAccuracy)} ${against}${ratio}.`
+    : `Stay on one node: ${acc} in ${fmtS(one!.secondsToAccuracy)}; the fastest with more workers, ${configurationPhrase(best)}, took ${fmtS(best.secondsToAccuracy)}${ratio}` +
       `${best.concurrency < CONCURRENT_FROM ? ', its ranks one after another' : ''}.`;
-  return { net, targetAccuracy: target, rows, best: { transport: best.transport, workers: best.workers, batch: best.batch }, advice };
+  return { net, targetAccuracy: target, rows, best: bestOf(best), advice };
 }
 
 /** The answer's table as strings, header first: the text output and the HTML report both draw this. */

@@ -11,13 +11,16 @@ import type { TimeToAccuracy } from './time-to-accuracy.js';
 import type { WhatIf } from './what-if.js';
 
 /**
- * A configuration is how the workers run and how many (threads x2); a cell is one configuration
+ * A configuration is how the workers run, how many, and how often their parameters are averaged
+ * (threads x2; threads x2 K=16 with local SGD); a cell is one configuration
  * measured at one net and batch, a point of the bench's grid. The user reads "configuration" in
  * every output; the code says cell where the net and batch are part of it.
  */
 export interface MeasuredCell {
   transport: string;
   workers: number;
+  /** local SGD: steps between two averagings of the ranks' parameters (1: the gradients are averaged every step) */
+  averageEvery: number;
   batch: number;
   net: NetShape;
   summary: ProfileSummary;
@@ -58,6 +61,10 @@ export interface BenchPlan {
   seed: number;
   trainCount: number;
   requestedWorkers: number[];
+  /** --average-every's list, and the local SGD settings of its K > 1 */
+  averageEvery: number[];
+  localSgdAfter: number;
+  averageOptimizerState: boolean;
 }
 
 export interface Machine {
@@ -95,6 +102,7 @@ export interface AnswerRow {
   config: string;
   transport: string;
   workers: number;
+  averageEvery: number;
   batch: number;
   samplesPerSecond: number;
   /** seconds of training to the net's targetAccuracy (--epochs; with --target-accuracy the MLPerf mean over seeds) */
@@ -118,7 +126,7 @@ export interface NetAnswer {
   targetAccuracy: number | null;
   rows: AnswerRow[];
   /** the configuration the advice names (null when nothing with more than one worker was measured) */
-  best: { transport: string; workers: number; batch: number } | null;
+  best: { transport: string; workers: number; averageEvery: number; batch: number } | null;
   advice: string;
 }
 

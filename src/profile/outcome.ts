@@ -27,20 +27,24 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   // on capped emulated hosts each ws worker had cores of its own (the rest ran on the coordinator's
   // host); without a cap the hosts' processes share the machine's cores as any processes do
   const ownCores = machine.emulated?.cpu != null;
+  // The cost model prices a step that exchanges gradients every step; a local SGD configuration
+  // skips the exchange on most steps, so it is measured and compared but neither fits nor checks the model.
+  const perStep = cells.filter((c) => c.averageEvery === 1);
+  const perStepObs = perStep.map((c) => c.observation);
   const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: ownCores ? HOST_PER_WORKER_TRANSPORTS : [] };
-  const model = fitCostModel(obs, fit);
-  const validation = validateOnOneWorker(obs, fit)?.rows ?? null;
+  const model = fitCostModel(perStepObs, fit);
+  const validation = validateOnOneWorker(perStepObs, fit)?.rows ?? null;
   const breakEvens: BreakEven[] = [];
   const parallelWorkers = plan.requestedWorkers.filter((n) => n > 1);
-  for (const c of cells) {
+  for (const c of perStep) {
     if (c.workers === 1 && c.transport === 'inproc') continue;
     for (const W of parallelWorkers.length ? parallelWorkers : [2]) {
       if (breakEvens.some((b) => b.transport === c.transport && b.workers === W && b.batch === c.batch && b.net.sizes.join() === c.net.sizes.join())) continue;
-      const cell = cells.find((x) => x.transport === c.transport && x.workers === W && x.batch === c.batch && x.net.sizes.join() === c.net.sizes.join());
-      breakEvens.push(breakEven(model, obs, c.transport, W, c.batch, c.net, plan.trainCount, cell ? cell.summary.groups.communication : null));
+      const cell = perStep.find((x) => x.transport === c.transport && x.workers === W && x.batch === c.batch && x.net.sizes.join() === c.net.sizes.join());
+      breakEvens.push(breakEven(model, perStepObs, c.transport, W, c.batch, c.net, plan.trainCount, cell ? cell.summary.groups.communication : null));
     }
   }
-  const whatIfRows = w ? whatIf(model, obs, w, { trainCount: plan.trainCount, momentum: plan.momentum > 0, epochsToTarget: (net, batch) => epochsToTarget(measured, net, batch) }) : null;
+  const whatIfRows = w ? whatIf(model, perStepObs, w, { trainCount: plan.trainCount, momentum: plan.momentum > 0, epochsToTarget: (net, batch) => epochsToTarget(measured, net, batch) }) : null;
   const partial = { machine, plan, cells, model, validation, breakEvens, whatIf: whatIfRows, whatIfSpec: w };
   // the answer first: JSON keeps this order, and a reader should meet the answer before the detail
   return { answer: answer(cells, plan.epochs !== null, machine), ...partial, verdict: verdict(partial) };

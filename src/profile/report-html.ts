@@ -118,10 +118,16 @@ function speedupChart(o: BenchOutcome, cells: BenchCell[]): string {
   const ws = Array.from({ length: maxW }, (_, i) => i + 1);
   const series: Series[] = [{ name: 'ideal', color: '#aaa', points: ws.map((w) => [w, w]) }];
   const transports = [...new Set(cells.map((c) => c.transport))];
+  let extraColors = 0;
   transports.forEach((t, i) => {
     const color = PALETTE[i % PALETTE.length]!;
-    const measured = cells.filter((c) => c.transport === t).sort((a, b) => a.workers - b.workers);
-    series.push({ name: `${t} measured`, color, markers: true, points: measured.map((c) => [c.workers, c.speedup]) });
+    // one measured line per K (local SGD): a line across K would join different optimisations
+    for (const k of [...new Set(cells.filter((c) => c.transport === t).map((c) => c.averageEvery))]) {
+      const measured = cells.filter((c) => c.transport === t && c.averageEvery === k).sort((a, b) => a.workers - b.workers);
+      // K = 1 in the transport's colour, beside its model line; each K > 1 in a colour after the transports'
+      const kColor = k === 1 ? color : PALETTE[(transports.length + extraColors++) % PALETTE.length]!;
+      series.push({ name: `${t}${k > 1 ? ` K=${k}` : ''} measured`, color: kColor, markers: true, points: measured.map((c) => [c.workers, c.speedup]) });
+    }
     const modelBase = predictStep(o.model, { transport: 'inproc', workers: 1, batch: base.batch, net: base.net }).stepMs;
     series.push({ name: `${t} model`, color, dashed: true, points: ws.map((w) => [w, modelBase / predictStep(o.model, { transport: t, workers: w, batch: base.batch, net: base.net }).stepMs]) });
   });

@@ -14,7 +14,13 @@ import { median } from './stats.js';
 
 type Facts = Omit<BenchOutcome, 'verdict' | 'answer'>;
 
-export const cellName = (c: { transport: string; workers: number }): string => `${c.transport} x${c.workers}`;
+/** A configuration as the tables name it: "threads x2", with local SGD "threads x2 K=16". */
+export const cellName = (c: { transport: string; workers: number; averageEvery?: number }): string =>
+  `${c.transport} x${c.workers}${(c.averageEvery ?? 1) > 1 ? ` K=${c.averageEvery}` : ''}`;
+
+/** A configuration as a sentence names it, by the flag that sets it: "threads x2, --average-every 16". */
+export const configurationPhrase = (c: { transport: string; workers: number; averageEvery?: number }): string =>
+  `${c.transport} x${c.workers}${(c.averageEvery ?? 1) > 1 ? `, --average-every ${c.averageEvery}` : ''}`;
 
 /** Speedups within this band of 1 are called break-even rather than a win or a loss. */
 export const EVEN_BAND = 0.05;
@@ -199,10 +205,18 @@ function coreNote(f: Facts): string[] {
 
 function optimisationNote(f: Facts): string[] {
   const batches = [...new Set(f.cells.map((c) => c.batch))].sort((a, b) => a - b);
-  const maxDiff = Math.max(...f.cells.map((c) => c.maxParamDiff));
+  const perStep = f.cells.filter((c) => c.averageEvery === 1);
+  const local = f.cells.filter((c) => c.averageEvery > 1);
+  const maxDiff = Math.max(...perStep.map((c) => c.maxParamDiff));
   const lines = [`Same batch, same run: every configuration of a batch size used the baseline's global batch, eta ${f.plan.eta} and seed ${f.plan.seed}, ` +
-    `so N workers computed the single-node SGD steps (largest parameter difference from the baseline at the end: ${maxDiff.toExponential(1)}); ` +
+    `so N workers ${local.length > 0 ? 'averaging every step ' : ''}computed the single-node SGD steps (largest parameter difference from the baseline at the end: ${maxDiff.toExponential(1)}); ` +
     `their speedups compare like with like.`];
+  if (local.length > 0) {
+    const ks = [...new Set(local.map((c) => c.averageEvery))].sort((x, y) => x - y);
+    lines.push(`Local SGD (K=${ks.join(', ')}) is a different optimisation: between two averagings each rank steps on its own shards, so its parameters leave ` +
+      `the baseline's (largest difference at the end: ${Math.max(...local.map((c) => c.maxParamDiff)).toExponential(1)}); ` +
+      `its samples/s say nothing of its accuracy: compare it by time to accuracy (--target-accuracy).`);
+  }
   if (batches.length > 1) {
     const lo = batches[0]!;
     const hi = batches.at(-1)!;

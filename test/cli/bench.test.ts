@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function config(o: Partial<BenchConfig>): BenchConfig {
   return {
     base: { ...DEFAULTS, kernels: 'js', trainLimit: 1000 }, nets: [[784, 30, 10]], transports: ['inproc'], workers: [1, 2],
-    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, targetAccuracy: null, maxEpochs: 40, seeds: [1], evalLimit: 100, whatIf: null, report: null, json: true, emulated: null, ...o,
+    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, targetAccuracy: null, maxEpochs: 40, seeds: [1], evalLimit: 100, whatIf: null, report: null, json: true, emulated: null, averageEvery: [1], localSgdAfter: 0, averageOptimizerState: false, ...o,
   };
 }
 
@@ -79,7 +79,7 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     // in-process ranks take turns: no row may claim to pay off, and the advice says so
     expect(a!.rows.map((r) => r.paysOff)).toEqual([null, false, null, false]);
     const best = outcome.cells.filter((c) => c.workers > 1).reduce((x, y) => (y.speedup > x.speedup ? y : x));
-    expect(a!.best).toEqual({ transport: best.transport, workers: best.workers, batch: best.batch });
+    expect(a!.best).toEqual({ transport: best.transport, workers: best.workers, averageEvery: 1, batch: best.batch });
     expect(a!.advice).toContain(`Stay on one node: no configuration measured ran its workers at the same time (the best, inproc x2 at batch ${best.batch},`);
   });
 
@@ -168,6 +168,34 @@ describe('dpt bench (in-process group, real MNIST)', () => {
     expect(a!.rows.every((r) => r.secondsToAccuracy !== null && r.secondsToAccuracy > 0)).toBe(true);
     const header = new RegExp(`^config +batch +time to ${(100 * a!.targetAccuracy!).toFixed(2)}% +speedup +pays off$`);
     expect(benchTables(o).some((l) => header.test(l))).toBe(true);
+  });
+});
+
+describe('dpt bench --average-every (real MNIST, in-process group)', () => {
+  const names = (o: BenchOutcome): string[] => o.cells.map((c) => `${c.transport} x${c.workers}${c.averageEvery > 1 ? ` K=${c.averageEvery}` : ''}`);
+
+  it('with --epochs runs every K with more than one worker and carries K in the JSON, the answer and the verdict', async () => {
+    const o = await bench(config({ base: { ...DEFAULTS, kernels: 'js', trainLimit: 300 }, batches: [30], epochs: 1, averageEvery: [1, 4] }));
+    expect(names(o)).toEqual(['inproc x1', 'inproc x2', 'inproc x2 K=4']);
+    // each configuration's own run: 10 steps of batch 30, less the 3 burn-in steps
+    for (const c of o.cells) expect(c.summary.steps).toBe(7);
+    expect(o.plan.averageEvery).toEqual([1, 4]);
+    expect(o.answer[0]!.rows.map((r) => [r.config, r.averageEvery])).toEqual([['inproc x1', 1], ['inproc x2', 1], ['inproc x2 K=4', 4]]);
+    expect(o.verdict.join('\n')).toMatch(/inproc x2 K=4 \d+\.\d s/);
+    expect(o.verdict.join('\n')).toMatch(/Local SGD \(K=4\) is a different optimisation/);
+    // the cost model prices per-step averaging only: it is fitted and checked on those configurations
+    expect(o.validation!.map((r) => `${r.cell.transport} x${r.cell.workers}`)).toEqual(['inproc x2']);
+    expect(o.breakEvens.map((b) => `${b.transport} x${b.workers}`)).toEqual(['inproc x2']);
+  });
+
+  it('with --target-accuracy times every K over the seeds', async () => {
+    const o = await bench(config({
+      base: { ...DEFAULTS, kernels: 'js', trainLimit: 300 }, batches: [30], averageEvery: [1, 4], targetAccuracy: 0.3, maxEpochs: 1, seeds: [1, 2],
+    }));
+    expect(names(o)).toEqual(['inproc x1', 'inproc x2', 'inproc x2 K=4']);
+    for (const c of o.cells) expect(c.timeToAccuracy!.seeds.map((s) => s.seed)).toEqual([1, 2]);
+    expect(o.answer[0]!.rows.map((r) => r.averageEvery)).toEqual([1, 1, 4]);
+    expect(o.verdict.join('\n')).toContain('Time to 30.0%, inproc x2 K=4: ');
   });
 });
 

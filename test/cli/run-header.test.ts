@@ -26,3 +26,29 @@ describe('the run header’s sgd line says which learning rate the run uses', ()
     expect(sgdLine({ lrScale: 'linear', batch: 128, warmupEpochs: 5 })).toMatch(/eta 3 → 38\.4 \(linear scaling from batch 10 to 128, warmup 5 epochs = 1,950 steps\)/);
   });
 });
+
+function workersLine(config: Partial<TrainConfig>): string {
+  const lines: string[] = [];
+  textReporter((l) => lines.push(l)).header({
+    config: { ...DEFAULTS, ...config }, dataDir: 'mnist', trainCount: 50_000, evalCount: 10_000, kernels: 'js', kernelNotes: [],
+    paramsSource: 'gaussian init, seed 1', parameters: 23_860, stepsPerEpoch: 390,
+  });
+  return lines.find((l) => l.trimStart().startsWith('workers'))!.trim();
+}
+
+describe('the run header’s workers line says how often the ranks are averaged', () => {
+  it('averaging every step: the transport and worker count alone', () => {
+    expect(workersLine({ transport: 'threads', workers: 2 })).toMatch(/^workers +threads x 2$/);
+  });
+
+  it('local SGD: every K steps, from which epoch, and whose momentum', () => {
+    expect(workersLine({ transport: 'threads', workers: 2, averageEvery: 16 })).toMatch(/^workers +threads x 2, parameters averaged every 16 steps$/);
+    expect(workersLine({ transport: 'threads', workers: 2, averageEvery: 16, localSgdAfter: 2, momentum: 0.9 }))
+      .toMatch(/threads x 2, parameters averaged every 16 steps from epoch 3 \(every step before\), each rank keeping its own momentum$/);
+    expect(workersLine({ transport: 'threads', workers: 2, averageEvery: 16, momentum: 0.9, averageOptimizerState: true })).toMatch(/every 16 steps, momentum averaged with them$/);
+  });
+
+  it('one worker has nothing to average, whatever --average-every says', () => {
+    expect(workersLine({ averageEvery: 16 })).toMatch(/^workers +inproc x 1 \(single node\)$/);
+  });
+});

@@ -7,7 +7,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  checkpointSettings, configForResume, loadCheckpoint, RESUME_FIELDS, saveCheckpoint, type Checkpoint,
+  checkpointSettings, configForResume, loadCheckpoint, RESUME_FIELDS, saveCheckpoint, settingsOf, type Checkpoint,
 } from '../../coordinator/checkpoint.js';
 import type { TrainingPosition } from '../../coordinator/trainer.js';
 import { ConfigError, DEFAULTS, type TrainConfig } from '../../src/config.js';
@@ -38,6 +38,7 @@ const POSITION: TrainingPosition = {
 
 const SETTINGS: Checkpoint['settings'] = {
   spec: SPEC, batch: 10, eta: 0.1, lrScale: 'sqrt', lrReferenceBatch: 5, warmupEpochs: 2, momentum: 0.9, weightDecay: 5, seed: 42, shuffle: false, trainLimit: 3000,
+  averageEvery: 16, localSgdAfter: 2, averageOptimizerState: true, workers: 3,
 };
 
 function checkpoint(velocity: boolean): Checkpoint {
@@ -55,6 +56,44 @@ describe('checkpoint files', () => {
     expect(back.position).toEqual(POSITION);
     expect(back.settings).toEqual(SETTINGS);
     expect(checkpointSettings(path)).toEqual(SETTINGS);
+  });
+
+  it('give back each rank\'s own momentum buffer (local SGD) bit for bit, as tensors beside the parameters', () => {
+    const path = join(tempDir(), 'run.ckpt');
+    const rankVelocities = [randomBuffer(5), randomBuffer(6), randomBuffer(7)];
+    saveCheckpoint(path, layout, { ...checkpoint(true), position: { ...POSITION, rankVelocities } });
+    const back = loadCheckpoint(path, layout);
+    expect(back.position.rankVelocities).toEqual(rankVelocities);
+    const { rankVelocities: _r, ...rest } = back.position;
+    expect(rest).toEqual(POSITION);
+    expect(back.velocity).toEqual(checkpoint(true).velocity);
+    expect([...readModelFile(path).tensors.keys()].slice(-4)).toEqual(['optimizer.velocity', 'optimizer.rank0.velocity', 'optimizer.rank1.velocity', 'optimizer.rank2.velocity']);
+    // the metadata stays small: the buffers are tensors, not JSON
+    expect(readModelFile(path).metadata['dpt.checkpoint']!.length).toBeLessThan(2000);
+  });
+
+  it('give back no rank buffers when the run kept none', () => {
+    const path = join(tempDir(), 'run.ckpt');
+    saveCheckpoint(path, layout, checkpoint(true));
+    expect(loadCheckpoint(path, layout).position.rankVelocities).toBeUndefined();
+  });
+
+  it('a checkpoint missing one of its rank buffers, or with one of the wrong size, is refused', () => {
+    const dir = tempDir();
+    const meta = { ...specMetadata(SPEC), 'dpt.checkpoint': JSON.stringify({ format: 1, position: POSITION, ranks: 2, settings: SETTINGS }) };
+    const oneRank = new ParamLayout([
+      ...layout.tensors.map((t) => ({ name: t.name, shape: t.shape, decays: t.decays })),
+      { name: 'optimizer.rank0.velocity', shape: [layout.size], decays: false },
+    ]);
+    const missing = join(dir, 'missing.ckpt');
+    writeFileSync(missing, encodeSafetensors(oneRank, new Float32Array(oneRank.size), meta));
+    expect(() => loadCheckpoint(missing, layout)).toThrow(ConfigError);
+    expect(() => loadCheckpoint(missing, layout)).toThrow(/optimizer\.rank1\.velocity is missing/);
+    const short = new ParamLayout([...oneRank.tensors.map((t) => ({ name: t.name, shape: t.shape, decays: t.decays })),
+      { name: 'optimizer.rank1.velocity', shape: [layout.size - 1], decays: false }]);
+    const wrong = join(dir, 'short.ckpt');
+    writeFileSync(wrong, encodeSafetensors(short, new Float32Array(short.size), meta));
+    expect(() => loadCheckpoint(wrong, layout)).toThrow(/optimizer\.rank1\.velocity is missing or has the wrong size/);
   });
 
   it('have no velocity without momentum', () => {
@@ -149,7 +188,8 @@ describe('the config of a resumed run', () => {
       ['sizes', /--sizes/], ['activation', /--activation/], ['cost', /--cost/], ['batch', /--batch/], ['eta', /--eta/],
       ['momentum', /--momentum/], ['weightDecay', /--weight-decay/], ['seed', /--seed/], ['shuffle', /--no-shuffle/],
       ['trainLimit', /--train-limit/], ['lrScale', /--lr-scale/], ['lrReferenceBatch', /--lr-reference-batch/],
-      ['warmupEpochs', /--warmup-epochs/],
+      ['warmupEpochs', /--warmup-epochs/], ['averageEvery', /--average-every/], ['localSgdAfter', /--local-sgd-after/],
+      ['averageOptimizerState', /--average-optimizer-state/],
     ];
     for (const [option, flag] of cases) {
       expect(() => configForResume(typed, SETTINGS, new Set([option]))).toThrow(ConfigError);
@@ -162,6 +202,27 @@ describe('the config of a resumed run', () => {
     const out = configForResume({ ...typed, lrScale: 'linear', warmupEpochs: 1 }, older as Checkpoint['settings'], new Set());
     expect([out.lrScale, out.lrReferenceBatch, out.warmupEpochs]).toEqual([DEFAULTS.lrScale, DEFAULTS.lrReferenceBatch, DEFAULTS.warmupEpochs]);
     expect(() => configForResume({ ...typed, lrScale: 'linear' }, older as Checkpoint['settings'], new Set(['lrScale']))).toThrow(/--lr-scale/);
+  });
+
+  it('reads a checkpoint saved before local SGD existed as one averaging every step', () => {
+    const { averageEvery: _k, localSgdAfter: _e, averageOptimizerState: _o, workers: _w, ...older } = SETTINGS;
+    const out = configForResume({ ...typed, averageEvery: 16 }, older as Checkpoint['settings'], new Set());
+    expect([out.averageEvery, out.localSgdAfter, out.averageOptimizerState]).toEqual([1, 0, false]);
+    expect(() => configForResume({ ...typed, averageEvery: 16 }, older as Checkpoint['settings'], new Set(['averageEvery']))).toThrow(/--average-every conflicts with the checkpoint \(1 there, 16 here\)/);
+  });
+
+  it('with local SGD keeps the checkpoint’s worker count, and refuses another one typed on purpose', () => {
+    const local = { ...SETTINGS, workers: 2 };
+    expect(configForResume(typed, local, new Set()).workers).toBe(2);
+    expect(() => configForResume(typed, local, new Set(['workers']))).toThrow(ConfigError);
+    expect(() => configForResume(typed, local, new Set(['workers']))).toThrow(/--workers conflicts with the checkpoint \(2 there, 3 here\)/);
+  });
+
+  it('averaging every step leaves the worker count to the command line (a run may resume on more or fewer workers)', () => {
+    const perStep = settingsOf({ ...DEFAULTS, workers: 2 });
+    expect(perStep.workers).toBeUndefined();
+    expect(configForResume({ ...typed, workers: 4 }, perStep, new Set(['workers'])).workers).toBe(4);
+    expect(settingsOf({ ...DEFAULTS, workers: 2, averageEvery: 16 }).workers).toBe(2);
   });
 
   it('accepts a flag typed with the checkpoint’s own value', () => {

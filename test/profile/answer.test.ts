@@ -9,9 +9,9 @@ const NET = netShape([784, 30, 10]);
 const IDLE = { cores: 2, load: [0.1, 1.9] as [number, number] };
 
 /** A measured cell with only what the answer reads: the configuration, its speedup and rate, how many ranks were busy at once, its epochs. */
-function cell(transport: string, workers: number, batch: number, speedup: number, o: { concurrency?: number; epochs?: [number, number][] } = {}): BenchCell {
+function cell(transport: string, workers: number, batch: number, speedup: number, o: { concurrency?: number; epochs?: [number, number][]; averageEvery?: number } = {}): BenchCell {
   return {
-    transport, workers, batch, net: NET, speedup, efficiency: speedup / workers, samplesPerSecond: 100_000 * speedup,
+    transport, workers, averageEvery: o.averageEvery ?? 1, batch, net: NET, speedup, efficiency: speedup / workers, samplesPerSecond: 100_000 * speedup,
     observation: { concurrency: o.concurrency ?? (transport === 'threads' && workers > 1 ? 1.9 : 1) },
     epochs: (o.epochs ?? []).map(([accuracy, seconds], i) => ({ epoch: i + 1, accuracy, seconds })),
   } as unknown as BenchCell;
@@ -23,7 +23,7 @@ describe('the answer a bench leads with', () => {
       cell('inproc', 1, 128, 1), cell('threads', 1, 128, 0.9), cell('threads', 2, 128, 1.25),
       cell('inproc', 1, 1024, 1), cell('threads', 1, 1024, 1.01), cell('threads', 2, 1024, 1.7),
     ], false, IDLE);
-    expect(a!.best).toEqual({ transport: 'threads', workers: 2, batch: 1024 });
+    expect(a!.best).toEqual({ transport: 'threads', workers: 2, averageEvery: 1, batch: 1024 });
     expect(a!.advice).toBe('Use threads x2 at batch 1024: 1.70x single-node (170,000 samples/s).');
     expect(a!.rows.map((r) => r.paysOff)).toEqual([null, false, true, null, false, true]);
   });
@@ -45,7 +45,7 @@ describe('the answer a bench leads with', () => {
     const [a] = answer([cell('inproc', 1, 1024, 1), cell('inproc', 2, 1024, 1.3), cell('threads', 1, 1024, 0.9), cell('threads', 2, 1024, 0.8)], false, IDLE);
     expect(a!.rows[1]!.paysOff).toBe(false);
     expect(answerTable(a!)[2]).toEqual(['inproc x2', '1024', '130,000', '1.30x', 'no (ranks in turn)']);
-    expect(a!.best).toEqual({ transport: 'threads', workers: 2, batch: 1024 });
+    expect(a!.best).toEqual({ transport: 'threads', workers: 2, averageEvery: 1, batch: 1024 });
     expect(a!.advice).toMatch(/^Stay on one node: nothing whose workers ran at the same time beats it; the closest is threads x2 at batch 1024/);
   });
 
@@ -77,6 +77,17 @@ describe('the answer a bench leads with', () => {
     expect(a!.advice).toBe('Stay on one node at batch 128: it reaches 95.00% test accuracy in 5.0 s; the closest with more workers is threads x2 at batch 128 (7.0 s, 0.70x single-node at that batch).');
   });
 
+  it('names a local SGD configuration by its K in the table and by its flag in the advice, which says to check its accuracy', () => {
+    const [a] = answer([
+      cell('inproc', 1, 1024, 1), cell('threads', 2, 1024, 1.5), cell('threads', 2, 1024, 1.9, { averageEvery: 16 }),
+    ], false, IDLE);
+    expect(answerTable(a!).map((r) => r[0])).toEqual(['config', 'inproc x1', 'threads x2', 'threads x2 K=16']);
+    expect(a!.rows.map((r) => r.averageEvery)).toEqual([1, 1, 16]);
+    expect(a!.best).toEqual({ transport: 'threads', workers: 2, averageEvery: 16, batch: 1024 });
+    expect(a!.advice).toBe('Use threads x2 at batch 1024, --average-every 16: 1.90x single-node (190,000 samples/s); '
+      + 'averaging every 16 steps trains differently, so check its time to accuracy with --target-accuracy.');
+  });
+
   it('answers each net on its own', () => {
     const big = netShape([784, 256, 256, 10]);
     const cells = [cell('inproc', 1, 1024, 1), cell('threads', 2, 1024, 0.8),
@@ -100,6 +111,17 @@ describe('the answer to --target-accuracy over seeds', () => {
     expect(a!.advice).toBe('Use threads x2: 95.0% in 3.1 s against 5.4 s on one node (1.74x).');
     expect(answerTable(a!)[0]).toEqual(['config', 'batch', 'time to 95.0%', 'vs one node', 'missed', 'pays off']);
     expect(answerTable(a!)[2]).toEqual(['threads x2', '1024', '3.1 s', '1.74x', '0 of 5', 'yes']);
+  });
+
+  it('names a local SGD configuration by its flag when it reaches the target first', () => {
+    const [a] = answer([
+      withSeeds(cell('inproc', 1, 1024, 1), [5.2, 5.0, 5.4, 5.6, 5.8]),
+      withSeeds(cell('threads', 2, 1024, 1.6), [4.1, 3.9, 4.0, 4.2, 4.5]),
+      withSeeds(cell('threads', 2, 1024, 1.9, { averageEvery: 16 }), [3.1, 2.9, 3.0, 3.2, 3.5]),
+    ], false, IDLE);
+    expect(a!.advice).toBe('Use threads x2, --average-every 16: 95.0% in 3.1 s against 5.4 s on one node (1.74x).');
+    expect(answerTable(a!)[3]).toEqual(['threads x2 K=16', '1024', '3.1 s', '1.74x', '0 of 5', 'yes']);
+    expect(a!.best!.averageEvery).toBe(16);
   });
 
   it('counts a configuration only if it reached the target in some seed, and shows its misses', () => {
