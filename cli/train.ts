@@ -68,8 +68,10 @@ export async function trainCommand(config: TrainConfig, out: (line: string) => v
         reporter.epoch(r);
       },
       afterStep(position) {
+        // a local-SGD round moves several steps at once: checkpoint when a multiple of N was passed
+        const before = lastPosition?.globalStep ?? session.resumed?.position.globalStep ?? 0;
         lastPosition = position;
-        if (checkpointEvery !== null && position.globalStep % checkpointEvery === 0) {
+        if (checkpointEvery !== null && Math.floor(position.globalStep / checkpointEvery) > Math.floor(before / checkpointEvery)) {
           writeCheckpoint(session, run.sgd.velocity, config.checkpoint!, position);
         }
       },
