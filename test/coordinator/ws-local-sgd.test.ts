@@ -1,0 +1,104 @@
+/**
+ * Local SGD on real WebSocket worker processes: one round message per rank per round, the same
+ * trajectory as the plain reference (the suite every group passes), with shipped rows too; a
+ * round over --wire bf16; and a worker killed mid-round, whose rank's round a survivor redoes
+ * to the same final parameters.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { maxAbsDiff } from '../../coordinator/equivalence.js';
+import type { WorkerGroup } from '../../coordinator/worker-group.js';
+import type { WireFormat } from '../../src/config.js';
+import { slice } from '../../src/data/mnist.js';
+import { createWasmKernels } from '../../src/tensor/kernels-wasm.js';
+import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
+import { describeLocalSgdEquivalence, productLocalSgd, referenceLocalSgd, type ReferencePlan } from './local-sgd-suite.js';
+import { wsGroupWithWorkers, type WsTestGroup } from './ws-workers.js';
+
+describeLocalSgdEquivalence('ws --data local', (a) => wsGroupWithWorkers({ ...a, data: 'local' }));
+// shipped rows, received into a wasm engine's shared memory as `dpt train` does
+describeLocalSgdEquivalence('ws --data ship', (a) => wsGroupWithWorkers({ ...a, data: 'ship', coordinatorKernels: createWasmKernels() }), [2]);
+
+const train = slice(realMnist().train, 0, 301);
+const open: WorkerGroup[] = [];
+afterAll(async () => {
+  await Promise.all(open.map((g) => g.close()));
+});
+
+/** 2 ranks, K = 5, momentum kept per rank: every round carries parameters, velocity, deltas. */
+function plan(steps: number): ReferencePlan {
+  const { network, params } = seededNetwork(NIELSEN, 11);
+  return {
+    every: 5, momentum: 0.9, weightDecay: 5, averageOptimizerState: false,
+    network, initial: params, train, world: 2, batch: 12, steps, eta: 0.5, orderSeed: 5,
+  };
+}
+
+/** The group, with every round's requests counted: rounds, bytes both ways, and a hook before each round. */
+function counted(group: WsTestGroup, beforeRound: (round: number) => void = () => {}) {
+  const tally = { rounds: 0, bytes: 0 };
+  const g: WorkerGroup = {
+    transport: group.transport, world: group.world, close: () => group.close(),
+    computeStep: async (req) => {
+      if (!req.local) throw new Error('a local-SGD run asked for a plain step');
+      const pending = group.computeStep(req);
+      beforeRound(tally.rounds++);
+      const results = await pending;
+      for (const r of results) tally.bytes += r.bytesSent + r.bytesReceived;
+      return results;
+    },
+  };
+  return { g, tally };
+}
+
+describe('local SGD over WebSocket', () => {
+  it('one round under --wire bf16 ends with finite parameters near fp32, in fewer bytes (velocities stay fp32)', async () => {
+    const p = plan(5);
+    const byWire: Partial<Record<WireFormat, { params: Float32Array; bytes: number }>> = {};
+    for (const wire of ['fp32', 'bf16'] as const) {
+      const group = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 2, maxBatch: p.batch, data: 'local', wire });
+      open.push(group);
+      const { g, tally } = counted(group);
+      const params = await productLocalSgd(g, p);
+      await group.close();
+      expect(tally.rounds, wire).toBe(1);
+      byWire[wire] = { params, bytes: tally.bytes };
+    }
+    const fp32 = byWire.fp32!;
+    const bf16 = byWire.bf16!;
+    const moved = maxAbsDiff(fp32.params, p.initial);
+    const diff = maxAbsDiff(fp32.params, bf16.params);
+    console.log(`784-30-10, 2 ranks, one round of 5 steps with momentum: ${fp32.bytes} bytes per round in fp32, ${bf16.bytes} in bf16 (${(bf16.bytes / fp32.bytes).toFixed(3)}); bf16 max |Δ| vs fp32 ${diff.toExponential(2)}, the round moved parameters by up to ${moved.toFixed(3)}`);
+    expect(bf16.params.every(Number.isFinite)).toBe(true);
+    expect(moved).toBeGreaterThan(1e-2);
+    expect(diff).toBeLessThan(1e-2);
+    // params and deltas halve, velocities (one each way per rank) do not: 6 bytes a parameter where fp32 takes 8
+    expect(bf16.bytes / fp32.bytes).toBeGreaterThan(0.74);
+    expect(bf16.bytes / fp32.bytes).toBeLessThan(0.76);
+  }, 60_000);
+
+  it('a worker killed mid-round: a survivor redoes its rank\'s whole round, every example counted once, the same final parameters as with no fault', async () => {
+    const p = plan(20);
+    const expected = referenceLocalSgd(p);
+    const clean = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 2, maxBatch: p.batch, data: 'local' });
+    open.push(clean);
+    const noFault = await productLocalSgd(clean, p);
+    await clean.close();
+
+    const group = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 2, maxBatch: p.batch, data: 'local' });
+    open.push(group);
+    const pid = Number(/worker 1 \(127\.0\.0\.1:\d+, \S+ pid (\d+)\) joined/.exec(group.lines.join('\n'))![1]);
+    const victim = group.workers.children.find((c) => c.pid === pid)!;
+    // the round's frames are on their way when computeStep returns its promise: kill rank 1's worker before it can answer
+    const { g, tally } = counted(group, (round) => { if (round === 2) victim.kill('SIGKILL'); });
+    const faulty = await productLocalSgd(g, p);
+    await group.close();
+    const log = group.lines.join('\n');
+    expect(tally.rounds).toBe(4);
+    expect(log).toMatch(new RegExp(`step 10: lost worker 1 \\(127\\.0\\.0\\.1:\\d+, \\S+ pid ${pid}\\) computing shard 1`));
+    expect(log).toMatch(/step 10: shard 1 \(rank 1's\) re-assigned to worker 0/);
+    expect(group.inner.lostWorkers).toBe(1);
+    // productLocalSgd's trainer checks every round's counts add up to its examples (exactly once)
+    expect(maxAbsDiff(noFault, faulty)).toBe(0);
+    expect(maxAbsDiff(expected, faulty)).toBeLessThanOrEqual(1e-5);
+  }, 60_000);
+});
