@@ -323,9 +323,13 @@ export class WsGroup implements WorkerGroup {
       }
       // the coordinator's share of this request: gathering pixels (ship) and building the frame
       const encodeMs = performance.now() - sentAt + this.paramsEncodeShareMs;
-      const ms = this.o.stepTimeoutMs ?? null;
+      // a round is --step-timeout for each of its steps: it does their work in one request
+      const steps = req.local?.batches.length ?? 1;
+      const ms = this.o.stepTimeoutMs == null ? null : this.o.stepTimeoutMs * steps;
       const deadline = ms === null ? null : setTimeout(() => {
-        conn.terminate('DPT_ERR_WORKER_TIMEOUT', `${conn.label} did not answer step ${req.step} within ${ms / 1000} s (--step-timeout)`);
+        conn.terminate('DPT_ERR_WORKER_TIMEOUT', steps === 1
+          ? `${conn.label} did not answer step ${req.step} within ${ms / 1000} s (--step-timeout)`
+          : `${conn.label} did not answer the ${steps}-step round from step ${req.step} within ${ms / 1000} s (--step-timeout per step)`);
       }, ms);
       conn.pending = {
         step: req.step, shard: shardIndex, count, round, sentAt, encodeMs, bytesSent: 0,

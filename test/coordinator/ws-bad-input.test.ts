@@ -13,11 +13,10 @@ import { layoutFor } from '../../src/model/spec.js';
 import { FRAME_OVERHEAD, readInto, encodeFrame } from '../../src/protocol/codec.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import { maxWorkerFrame, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
-import type { LocalRound } from '../../src/optim/local-sgd.js';
 import { createJsKernels } from '../../src/tensor/kernels-js.js';
 import { ShardComputer } from '../../worker/compute.js';
-import { LocalRoundRunner } from '../../worker/local-round.js';
 import { productLocalSgd, type ReferencePlan } from './local-sgd-suite.js';
+import { deltaEnvelope, roundClient, type BadReply } from './ws-round-client.js';
 import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
 import { HandClient } from './ws-hand-client.js';
 import { TEST_TOKEN, wsGroupWithWorkers, type WsTestGroup } from './ws-workers.js';
@@ -191,46 +190,15 @@ describe('ws: a bad reply from a worker holding a rank', () => {
   }
 });
 
-/**
- * A hand client that holds rank 1 through rounds of local SGD, answering honestly (LocalRoundRunner
- * on the indices and velocity it was sent) until the round that starts at `badStep`, where it
- * sends `bad(...)` instead.
- */
-async function roundHolder(url: string, badStep: number, bad: (c: HandClient, step: number, delta: Float32Array, velocity: Float32Array, count: number) => void) {
-  const c = await joinedClient(url);
-  const runner = new LocalRoundRunner(new ShardComputer(NIELSEN, createJsKernels(), 6));
-  const params = new Float32Array(layout.size);
-  const velocity = new Float32Array(layout.size);
-  for (;;) {
-    const f = await c.next();
-    if (f === null || f.envelope.type !== 'round') return c;
-    const e = f.envelope as Record<string, number & number[]>;
-    readInto(f, 'params', params, layout.size);
-    const own = readInto(f, 'indices', new Uint32Array(e.count), e.count);
-    const round: LocalRound = {
-      batches: e.batches, etas: e.etas, momentum: e.momentum, weightDecay: e.weightDecay, trainSize: e.trainSize,
-      velocities: new Array<Float32Array>(e.world).fill(readInto(f, 'velocity', velocity, layout.size)),
-    };
-    const s = runner.runOwn(params, train, own, round, e.rank, e.world);
-    if (e.step === badStep) {
-      bad(c, e.step, s.delta, s.velocity!, s.count);
-      return c;
-    }
-    c.send(delta(e.step, s.count, s.loss), [['delta', s.delta], ['velocity', s.velocity!]]);
-  }
-}
-
-const delta = (step: number, count: number, loss = 1) => ({ type: 'delta', step, count, loss, timing: { loadMs: 0, computeMs: 0, decodeMs: 0, encodeMs: 0 } });
-
-const inRound: Record<string, [string, (c: HandClient, step: number, d: Float32Array, v: Float32Array, count: number) => void]> = {
+const inRound: Record<string, [string, BadReply]> = {
   'a gradient in place of a delta': ['DPT_ERR_PROTOCOL', (c, step, d, _v, count) => c.send(grads(step, count), [['grads', d]])],
-  'a delta without the velocity of a round with momentum': ['DPT_ERR_SHAPE', (c, step, d, _v, count) => c.send(delta(step, count), [['delta', d]])],
+  'a delta without the velocity of a round with momentum': ['DPT_ERR_SHAPE', (c, step, d, _v, count) => c.send(deltaEnvelope(step, count), [['delta', d]])],
   'NaN in the velocity': ['DPT_ERR_NOT_FINITE', (c, step, d, v, count) => {
     const bad = v.slice();
     bad[42] = NaN;
-    c.send(delta(step, count), [['delta', d], ['velocity', bad]]);
+    c.send(deltaEnvelope(step, count), [['delta', d], ['velocity', bad]]);
   }],
-  'a count other than the rank\'s examples of the round': ['DPT_ERR_SHAPE', (c, step, d, v, count) => c.send(delta(step, count + 1), [['delta', d], ['velocity', v]])],
+  'a count other than the rank\'s examples of the round': ['DPT_ERR_SHAPE', (c, step, d, v, count) => c.send(deltaEnvelope(step, count + 1), [['delta', d], ['velocity', v]])],
 };
 
 describe('ws: a bad reply to a round of local SGD', () => {
@@ -239,7 +207,7 @@ describe('ws: a bad reply to a round of local SGD', () => {
     it(`${name}: with --min-workers 2 the round fails with ${code} naming rank 1; the healthy worker stays connected`, async () => {
       const group = await wsGroupWithWorkers({ spec: NIELSEN, train: set, world: 2, maxBatch: 12, data: 'local', processes: 1, waitFor: 1, minWorkers: 2 });
       open.push(group);
-      const attacker = roundHolder(group.inner.url, 10, bad);
+      const attacker = roundClient(group.inner.url, TEST_TOKEN, { spec: NIELSEN, train: set, maxShard: 6, badStep: 10, bad });
       await group.inner.waitForWorkers(10_000);
       const { network, params } = seededNetwork(NIELSEN, 11);
       const p: ReferencePlan = {

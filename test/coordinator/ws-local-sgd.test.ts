@@ -1,8 +1,8 @@
 /**
  * Local SGD on real WebSocket worker processes: one round message per rank per round, the same
  * trajectory as the plain reference (the suite every group passes), with shipped rows too; a
- * round over --wire bf16; and a worker killed mid-round, whose rank's round a survivor redoes
- * to the same final parameters.
+ * round over --wire bf16; a worker killed mid-round, whose rank's round a survivor redoes to the
+ * same final parameters; and --step-timeout counted per step of a round.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff } from '../../coordinator/equivalence.js';
@@ -12,7 +12,8 @@ import { slice } from '../../src/data/mnist.js';
 import { createWasmKernels } from '../../src/tensor/kernels-wasm.js';
 import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
 import { describeLocalSgdEquivalence, productLocalSgd, referenceLocalSgd, type ReferencePlan } from './local-sgd-suite.js';
-import { wsGroupWithWorkers, type WsTestGroup } from './ws-workers.js';
+import { roundClient } from './ws-round-client.js';
+import { TEST_TOKEN, wsGroupWithWorkers, type WsTestGroup } from './ws-workers.js';
 
 describeLocalSgdEquivalence('ws --data local', (a) => wsGroupWithWorkers({ ...a, data: 'local' }));
 // shipped rows, received into a wasm engine's shared memory as `dpt train` does
@@ -101,4 +102,17 @@ describe('local SGD over WebSocket', () => {
     expect(maxAbsDiff(noFault, faulty)).toBe(0);
     expect(maxAbsDiff(expected, faulty)).toBeLessThanOrEqual(1e-5);
   }, 60_000);
+
+  it('gives a round --step-timeout for each of its steps: a 5-step round answered after 1 s meets a 0.4 s step timeout', async () => {
+    const p = { ...plan(5), world: 1 };
+    const group = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 1, maxBatch: p.batch, data: 'local', processes: 0, waitFor: 0, stepTimeoutMs: 400 });
+    open.push(group);
+    const slow = roundClient(group.inner.url, TEST_TOKEN, { spec: NIELSEN, train, maxShard: p.batch, delayMs: 1000 });
+    await group.inner.waitForWorkers(10_000);
+    const params = await productLocalSgd(group, p);
+    await group.close();
+    (await slow).close();
+    expect(group.inner.lostWorkers).toBe(0);
+    expect(maxAbsDiff(referenceLocalSgd(p), params)).toBeLessThanOrEqual(1e-5);
+  }, 30_000);
 });
