@@ -2,13 +2,18 @@
  * Local SGD on real WebSocket worker processes: one round message per rank per round, the same
  * trajectory as the plain reference (the suite every group passes), with shipped rows too; a
  * round over --wire bf16; a worker killed mid-round, whose rank's round a survivor redoes to the
- * same final parameters; and --step-timeout counted per step of a round.
+ * same final parameters; --step-timeout counted per step of a round; and post-local SGD, plain
+ * steps then rounds on the same workers, as in process.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { maxAbsDiff } from '../../coordinator/equivalence.js';
+import { InProcessGroup } from '../../coordinator/inproc-group.js';
+import { runTraining } from '../../coordinator/trainer.js';
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
 import type { WireFormat } from '../../src/config.js';
 import { slice } from '../../src/data/mnist.js';
+import { Sgd } from '../../src/optim/sgd.js';
+import { Rng } from '../../src/tensor/rng.js';
 import { createWasmKernels } from '../../src/tensor/kernels-wasm.js';
 import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
 import { describeLocalSgdEquivalence, productLocalSgd, referenceLocalSgd, type ReferencePlan } from './local-sgd-suite.js';
@@ -34,13 +39,19 @@ function plan(steps: number): ReferencePlan {
   };
 }
 
-/** The group, with every round's requests counted: rounds, bytes both ways, and a hook before each round. */
-function counted(group: WsTestGroup, beforeRound: (round: number) => void = () => {}) {
+/**
+ * The group, with every round's requests counted: rounds, bytes both ways, and a hook before each
+ * round. Plain steps are an error unless `steps` allows them (they are passed on, not counted).
+ */
+function counted(group: WsTestGroup, beforeRound: (round: number) => void = () => {}, steps = false) {
   const tally = { rounds: 0, bytes: 0 };
   const g: WorkerGroup = {
     transport: group.transport, world: group.world, close: () => group.close(),
     computeStep: async (req) => {
-      if (!req.local) throw new Error('a local-SGD run asked for a plain step');
+      if (!req.local) {
+        if (steps) return group.computeStep(req);
+        throw new Error('a local-SGD run asked for a plain step');
+      }
       const pending = group.computeStep(req);
       beforeRound(tally.rounds++);
       const results = await pending;
@@ -114,5 +125,30 @@ describe('local SGD over WebSocket', () => {
     (await slow).close();
     expect(group.inner.lostWorkers).toBe(0);
     expect(maxAbsDiff(referenceLocalSgd(p), params)).toBeLessThanOrEqual(1e-5);
+  }, 30_000);
+
+  it('post-local SGD (plain steps for the first epoch, then rounds) ends as the in-process group does: a round after steps, on the same workers', async () => {
+    const p = plan(40);
+    const run = async (group: WorkerGroup): Promise<Float32Array> => {
+      const params = Float32Array.from(p.initial);
+      const sgd = new Sgd(p.network.layout, p.network.kernels, { eta: p.eta, momentum: p.momentum, weightDecay: p.weightDecay, trainSize: train.count });
+      const evalSet = slice(realMnist().test, 0, 50);
+      await runTraining({
+        network: p.network, sgd, group, params, train, evalSet, evalWorkspace: p.network.createWorkspace(50),
+        orderRng: new Rng(p.orderSeed), epochs: 2, batch: p.batch, shuffle: true, maxSteps: p.steps,
+        localSgd: { every: p.every, afterEpochs: 1, averageOptimizerState: false },
+      });
+      return params;
+    };
+    const inproc = await run(new InProcessGroup(NIELSEN, p.network.kernels, train, 2, p.batch));
+    const group = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 2, maxBatch: p.batch, data: 'local' });
+    open.push(group);
+    const { g, tally } = counted(group, () => {}, true);
+    const ws = await run(g);
+    await group.close();
+    // 26 steps a epoch: 26 plain steps, then rounds from step 26 to 30, 30 to 35 and 35 to 40
+    expect(tally.rounds).toBe(3);
+    expect(maxAbsDiff(inproc, p.initial)).toBeGreaterThan(1e-2);
+    expect(maxAbsDiff(inproc, ws)).toBeLessThanOrEqual(1e-5);
   }, 30_000);
 });
