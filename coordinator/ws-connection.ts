@@ -16,6 +16,8 @@ export interface PendingStep {
   /** which of the step's shards this is (its rank's, or a lost rank's re-assigned here) */
   shard: number;
   count: number;
+  /** a whole local-SGD round (answered by delta), and whether its reply carries a velocity; null for a step */
+  round: { velocity: boolean } | null;
   sentAt: number;
   encodeMs: number;
   bytesSent: number;

@@ -13,19 +13,26 @@
  * one shard at a time per connection), so every example of the step is summed exactly once. The
  * step fails only when fewer than minWorkers connections remain. A worker that joins later takes
  * a free rank and gets the current parameters with its next shard (they go with every step).
+ *
+ * Local SGD. A request with `local` is a whole round: each rank gets ONE `round` message
+ * (ws-round.ts) and answers with its weighted delta in place of a gradient sum, and with its
+ * velocity when there is momentum. A rank's round is its shard here: lost with its worker, it is
+ * redone whole by a survivor from the same parameters, velocity and indices, so it gives the
+ * same delta, and the deltas are summed in rank order as gradients are.
  */
 import { shardRange } from '../src/data/batches.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { KernelChoice, WireFormat } from '../src/config.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
-import { FRAME_OVERHEAD, readInto, wireBytes, type DecodedFrame, type Section } from '../src/protocol/codec.js';
+import { readInto, wireBytes, type DecodedFrame, type Section } from '../src/protocol/codec.js';
 import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError } from '../src/protocol/errors.js';
-import { checkFinite, parseGrads, type DataMode } from '../src/protocol/messages.js';
+import { checkFinite, maxReplyBytes, maxWorkerFrame, parseDelta, parseGrads, type DataMode } from '../src/protocol/messages.js';
 import type { ServerTls } from '../src/protocol/tls-files.js';
 import { decodeHalf, ErrorFeedbackEncoder, HALF_DTYPE } from '../src/protocol/wire-format.js';
-import type { WorkerConnection } from './ws-connection.js';
+import type { PendingStep, WorkerConnection } from './ws-connection.js';
+import { RoundRequests } from './ws-round.js';
 import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, WsServer } from './ws-server.js';
 import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
@@ -102,6 +109,10 @@ export class WsGroup implements WorkerGroup {
   private paramsEncodeShareMs = 0;
   /** 16-bit wire: a received grads section before it is widened into its shard's buffer */
   private readonly halfGrads: Uint16Array;
+  /** local SGD: builds each rank's round request; made on the first round */
+  private rounds: RoundRequests | null = null;
+  /** local SGD with momentum: shardVelocities[s], the velocity rank s's round ended with (owned here) */
+  private readonly shardVelocities: (Float32Array | null)[];
 
   private constructor(private readonly o: WsGroupOptions) {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
@@ -125,6 +136,7 @@ export class WsGroup implements WorkerGroup {
     this.wire = o.wire ?? 'fp32';
     this.paramEncoder = this.wire === 'fp32' ? null : new ErrorFeedbackEncoder(this.wire, this.layoutSize);
     this.halfGrads = new Uint16Array(this.wire === 'fp32' ? 0 : this.layoutSize);
+    this.shardVelocities = new Array<Float32Array | null>(o.world).fill(null);
   }
 
   /** Starts the server; workers may connect from now on (see waitForWorkers). */
@@ -135,8 +147,8 @@ export class WsGroup implements WorkerGroup {
       token: o.token, spec: o.spec, layoutHash: layout.hash(), layoutSize: layout.size, maxShard: g.maxShard,
       kernels: o.kernels, data: o.data, trainCount: o.train.count,
       dataDigest: o.data === 'local' ? datasetDigest(o.train) : null,
-      // the largest frame a worker sends is its gradient: the layout in f32 plus the envelope
-      maxPayload: layout.size * 4 + FRAME_OVERHEAD, wire: g.wire,
+      // the largest frame a worker sends: a round's delta and velocity (a step's gradient is half that)
+      maxPayload: maxWorkerFrame(layout.size), wire: g.wire,
     }, {
       onReady: (c) => g.onReady(c),
       onFrame: (c, f) => g.onFrame(c, f),
@@ -287,25 +299,40 @@ export class WsGroup implements WorkerGroup {
         return;
       }
       const sentAt = performance.now();
-      const [start, end] = shardRange(req.indices.length, shardIndex, this.world);
-      const count = end - start;
-      const shard = req.indices.subarray(start, end);
-      const sections: Section[] = [this.paramsSection!];
-      if (this.o.data === 'local') {
-        sections.push(['indices', shard]);
+      let frame: Buffer;
+      let count: number;
+      let round: PendingStep['round'] = null;
+      if (req.local) {
+        this.rounds ??= new RoundRequests(this.o.data, this.o.train, this.world);
+        const r = this.rounds.build(req.step, this.paramsSection!, req.indices, req.local, shardIndex);
+        frame = conn.writer.encode(r.sections, () => r.envelope);
+        count = r.count;
+        round = { velocity: r.velocity };
       } else {
-        gatherPixels(this.pixels, this.labels, this.o.train, shard, this.D);
-        sections.push(['pixels', this.pixels.subarray(0, count * this.D)], ['labels', this.labels.subarray(0, count)]);
+        const [start, end] = shardRange(req.indices.length, shardIndex, this.world);
+        count = end - start;
+        const shard = req.indices.subarray(start, end);
+        const sections: Section[] = [this.paramsSection!];
+        if (this.o.data === 'local') {
+          sections.push(['indices', shard]);
+        } else {
+          gatherPixels(this.pixels, this.labels, this.o.train, shard, this.D);
+          sections.push(['pixels', this.pixels.subarray(0, count * this.D)], ['labels', this.labels.subarray(0, count)]);
+        }
+        frame = conn.writer.encode(sections, () => ({ type: 'step', step: req.step, count }));
       }
-      const frame = conn.writer.encode(sections, () => ({ type: 'step', step: req.step, count }));
       // the coordinator's share of this request: gathering pixels (ship) and building the frame
       const encodeMs = performance.now() - sentAt + this.paramsEncodeShareMs;
-      const ms = this.o.stepTimeoutMs ?? null;
+      // a round is --step-timeout for each of its steps: it does their work in one request
+      const steps = req.local?.batches.length ?? 1;
+      const ms = this.o.stepTimeoutMs == null ? null : this.o.stepTimeoutMs * steps;
       const deadline = ms === null ? null : setTimeout(() => {
-        conn.terminate('DPT_ERR_WORKER_TIMEOUT', `${conn.label} did not answer step ${req.step} within ${ms / 1000} s (--step-timeout)`);
+        conn.terminate('DPT_ERR_WORKER_TIMEOUT', steps === 1
+          ? `${conn.label} did not answer step ${req.step} within ${ms / 1000} s (--step-timeout)`
+          : `${conn.label} did not answer the ${steps}-step round from step ${req.step} within ${ms / 1000} s (--step-timeout per step)`);
       }, ms);
       conn.pending = {
-        step: req.step, shard: shardIndex, count, sentAt, encodeMs, bytesSent: 0,
+        step: req.step, shard: shardIndex, count, round, sentAt, encodeMs, bytesSent: 0,
         resolve: (r) => { if (deadline) clearTimeout(deadline); resolve(r); },
         reject: (e) => { if (deadline) clearTimeout(deadline); reject(e); },
       };
@@ -316,6 +343,11 @@ export class WsGroup implements WorkerGroup {
   private onFrame(conn: WorkerConnection, frame: DecodedFrame): void {
     const t0 = performance.now();
     const p = conn.pending;
+    // ws admits any frame up to maxPayload (a round's reply with its velocity); a reply must also
+    // be no larger than the request it answers allows
+    const limit = maxReplyBytes(this.layoutSize, this.wire, p?.round?.velocity ?? false);
+    if (frame.bytes.length > limit) throw new ProtocolError('DPT_ERR_TOO_LARGE', `${conn.label} sent a ${frame.bytes.length}-byte ${String(frame.envelope.type)} frame; the reply to this request has at most ${limit}`);
+    if (p?.round) return this.onRoundReply(conn, frame, p, t0);
     const msg = parseGrads(frame, p);
     const dest = this.shardGrads[p!.shard]!;
     // 16-bit grads are the shard's MEAN (the worker divided by its count so fp16 cannot
@@ -330,6 +362,34 @@ export class WsGroup implements WorkerGroup {
       rank: p!.shard, grads, loss: msg.loss, count: msg.count, timing: msg.timing,
       bytesSent: p!.bytesSent, bytesReceived: wireBytes(frame.bytes.length, true),
       sentAt: p!.sentAt, receivedAt, encodeMs: p!.encodeMs, decodeMs: receivedAt - t0,
+    });
+  }
+
+  /** A rank's delta (and velocity) for its round: read and checked like a step's gradients. */
+  private onRoundReply(conn: WorkerConnection, frame: DecodedFrame, p: PendingStep, t0: number): void {
+    const msg = parseDelta(frame, p);
+    const dest = this.shardGrads[p.shard]!;
+    // 16-bit deltas come divided by the count, as gradients do: n·(p₀ − p)/n is the change of
+    // the rank's parameters, small numbers that neither overflow fp16 nor lose bf16's range
+    const delta = this.wire === 'fp32'
+      ? readInto(frame, 'delta', dest, this.layoutSize)
+      : decodeHalf(dest, readInto(frame, 'delta', this.halfGrads, this.layoutSize, HALF_DTYPE[this.wire]), HALF_DTYPE[this.wire], Math.max(1, msg.count));
+    checkFinite(`delta from ${conn.label}`, delta, this.o.coordinatorKernels);
+    let velocity: Float32Array | null = null;
+    if (p.round!.velocity) {
+      const engine = this.o.coordinatorKernels;
+      const buf = this.shardVelocities[p.shard] ??= engine ? engine.alloc(this.layoutSize) : new Float32Array(this.layoutSize);
+      velocity = readInto(frame, 'velocity', buf, this.layoutSize);
+      checkFinite(`velocity from ${conn.label}`, velocity, engine);
+    } else if (frame.sections.has('velocity')) {
+      throw new ProtocolError('DPT_ERR_SHAPE', `${conn.label} sent a velocity for a round without momentum`);
+    }
+    conn.pending = null;
+    const receivedAt = performance.now();
+    p.resolve({
+      rank: p.shard, grads: delta, ...(velocity ? { velocity } : {}), loss: msg.loss, count: msg.count, timing: msg.timing,
+      bytesSent: p.bytesSent, bytesReceived: wireBytes(frame.bytes.length, true),
+      sentAt: p.sentAt, receivedAt, encodeMs: p.encodeMs, decodeMs: receivedAt - t0,
     });
   }
 

@@ -44,6 +44,19 @@ export class LocalRoundRunner {
   }
 
   /**
+   * The same for a rank that holds the data set but was sent only its own indices: `own` holds
+   * this rank's shard of every step, one after another (src/optim/local-sgd.ts gatherRankIndices).
+   */
+  runOwn(start: Float32Array, set: LabelledImages, own: Uint32Array, round: LocalRound, rank: number, world: number): LocalRoundSums {
+    let at = 0;
+    return this.runWith(start, round, rank, world, (_idx, count) => {
+      const sums = this.computer.computeIndexed(this.work, set, own.subarray(at, at + count));
+      at += count;
+      return sums;
+    }, null);
+  }
+
+  /**
    * The same for shipped rows: `pixels`/`labels` hold this rank's examples of the whole round, one
    * step's shard after another (the coordinator ships only the rank's own rows).
    */

@@ -2,7 +2,8 @@
  * A worker process: connects to a coordinator (retrying with backoff while it is not up yet,
  * and saying so once: connect-wait.ts), proves it knows the token, checks the coordinator does
  * too, builds the network and its own kernel engine from the setup, and then answers each step
- * with the gradient sums of its shard until told to stop. A worker that loses its coordinator
+ * with the gradient sums of its shard (and each round of local SGD with its delta: ws-round.ts)
+ * until told to stop. A worker that loses its coordinator
  * without being told to stop reconnects until --reconnect-timeout and rejoins as a fresh worker
  * (a coordinator restarted with --resume); a refused handshake ends it. Every field of every
  * frame is validated before use (src/protocol).
@@ -20,11 +21,12 @@ import { decodeFrame, encodeFrame, FrameWriter, readInto, type Section } from '.
 import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError, closeCodeFor, errorCodeForClose } from '../src/protocol/errors.js';
 import {
-  checkFinite, parseChallenge, parseError, parseSetup, parseStep, parseStop, PROTOCOL_VERSION, type SetupMsg,
+  checkFinite, parseChallenge, parseError, parseRound, parseSetup, parseStep, parseStop, PROTOCOL_VERSION, type SetupMsg,
 } from '../src/protocol/messages.js';
 import { decodeHalf, ErrorFeedbackEncoder, HALF_DTYPE } from '../src/protocol/wire-format.js';
 import { createKernels } from '../src/tensor/engines.js';
 import { ShardComputer } from './compute.js';
+import { RoundWorker } from './ws-round.js';
 import { ConnectWait, MAX_RETRY_DELAY_MS, NO_ANSWER, NO_ANSWER_MS, ReconnectWait, retryReason, type Wait } from './connect-wait.js';
 import { tlsFailure } from './tls-trust.js';
 
@@ -67,6 +69,8 @@ interface Prepared {
    */
   halfParams: Uint16Array;
   gradEncoder: ErrorFeedbackEncoder | null;
+  /** local SGD: made on the first round */
+  rounds: RoundWorker | null;
 }
 
 /**
@@ -169,11 +173,14 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<SessionEnd> {
       if (done) return;
       try {
         if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('DPT_ERR_BAD_FRAME', 'dpt frames are binary; got a text frame');
-        if (prep !== null && data.length > prep.setup.maxPayload + stepBytes(prep.setup)) {
-          throw new ProtocolError('DPT_ERR_TOO_LARGE', `a ${data.length}-byte frame exceeds what a step of this layout needs`);
+        if (prep !== null && data.length > prep.setup.maxPayload + Math.max(stepBytes(prep.setup), roundBytes(prep.setup))) {
+          throw new ProtocolError('DPT_ERR_TOO_LARGE', `a ${data.length}-byte frame exceeds what a step or round of this layout needs`);
         }
         const frame = decodeFrame(data);
         const type = frame.envelope.type;
+        if (prep !== null && type === 'step' && data.length > prep.setup.maxPayload + stepBytes(prep.setup)) {
+          throw new ProtocolError('DPT_ERR_TOO_LARGE', `a ${data.length}-byte frame exceeds what a step of this layout needs`);
+        }
         if (type === 'error') {
           const m = parseError(frame);
           finish(new WorkerExit(`the coordinator refused this worker: ${m.code}: ${m.message}`, 1));
@@ -215,7 +222,8 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<SessionEnd> {
           });
           return;
         }
-        step(prep, frame, socket);
+        if (type === 'round') round(prep, frame, socket);
+        else step(prep, frame, socket);
       } catch (e) {
         if (!(e instanceof ProtocolError)) {
           refuse(new ProtocolError('DPT_ERR_WORKER_FAILED', (e as Error).message), prep?.lastStep ?? null);
@@ -230,6 +238,14 @@ function session(socket: WebSocket, o: WorkerOptions): Promise<SessionEnd> {
 /** Bytes a step frame may have beyond the setup's maxPayload (params go one way, shards the other). */
 function stepBytes(s: SetupMsg): number {
   return s.maxShard * (s.data === 'ship' ? s.spec.sizes[0]! + 1 : 4) + 64;
+}
+
+/**
+ * Bytes a round frame may have beyond the setup's maxPayload: the velocity, and the rank's rows
+ * and the envelope's batch sizes and η (9 bytes each in msgpack) of at most one epoch.
+ */
+function roundBytes(s: SetupMsg): number {
+  return s.layoutSize * 4 + s.trainCount * ((s.data === 'ship' ? s.spec.sizes[0]! + 1 : 4) + 18) + 64;
 }
 
 async function prepare(setup: SetupMsg, o: WorkerOptions): Promise<Prepared> {
@@ -263,6 +279,7 @@ async function prepare(setup: SetupMsg, o: WorkerOptions): Promise<Prepared> {
     lastStep: -1, writer: new FrameWriter(layout.size * 4 + 256),
     halfParams: new Uint16Array(setup.wire === 'fp32' ? 0 : layout.size),
     gradEncoder: setup.wire === 'fp32' ? null : new ErrorFeedbackEncoder(setup.wire, layout.size),
+    rounds: null,
   };
 }
 
@@ -274,11 +291,7 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
   const msg = parseStep(frame, p.setup.maxShard);
   // the same step id twice is a re-assigned shard (another worker of this step was lost)
   if (msg.step < p.lastStep) throw new ProtocolError('DPT_ERR_STALE_STEP', `step ${msg.step} arrived after step ${p.lastStep}`);
-  const wire = p.setup.wire;
-  const params = wire === 'fp32'
-    ? readInto(frame, 'params', p.params, p.setup.layoutSize)
-    : decodeHalf(p.params, readInto(frame, 'params', p.halfParams, p.setup.layoutSize, HALF_DTYPE[wire]), HALF_DTYPE[wire]);
-  checkFinite('params', params, p.computer.kernels);
+  const params = readParams(p, frame);
   let sums;
   if (p.setup.data === 'local') {
     const idx = readInto(frame, 'indices', p.indices, msg.count);
@@ -310,4 +323,27 @@ function step(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSoc
     timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: sums.decodeMs, encodeMs: roundMs + copyMs },
   }));
   socket.send(reply, { binary: true });
+}
+
+/** The params section, widened from 16 bits when the wire says so, into the engine's buffer; checked finite. */
+function readParams(p: Prepared, frame: ReturnType<typeof decodeFrame>): Float32Array {
+  const wire = p.setup.wire;
+  const params = wire === 'fp32'
+    ? readInto(frame, 'params', p.params, p.setup.layoutSize)
+    : decodeHalf(p.params, readInto(frame, 'params', p.halfParams, p.setup.layoutSize, HALF_DTYPE[wire]), HALF_DTYPE[wire]);
+  checkFinite('params', params, p.computer.kernels);
+  return params;
+}
+
+/** One round of local SGD for one rank: decode and check, run the round, reply with the delta. */
+function round(p: Prepared, frame: ReturnType<typeof decodeFrame>, socket: WebSocket): void {
+  const t0 = performance.now();
+  const msg = parseRound(frame, p.setup);
+  // the same id twice is a re-assigned round (the worker of another rank was lost)
+  if (msg.step < p.lastStep) throw new ProtocolError('DPT_ERR_STALE_STEP', `round ${msg.step} arrived after step ${p.lastStep}`);
+  const params = readParams(p, frame);
+  p.rounds ??= new RoundWorker(p.setup, p.computer);
+  const reply = p.rounds.answer(msg, frame, params, p.train, t0);
+  p.lastStep = msg.step;
+  socket.send(p.writer.encode(reply.sections, reply.envelope), { binary: true });
 }

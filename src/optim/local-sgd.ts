@@ -12,6 +12,7 @@
  * moves the parameters by −Σ/N (N = the round's examples), which is Σ (n_r/N)·p_r. Being small
  * numbers, deltas also survive the 16-bit wire formats where parameters would not.
  */
+import { shardRange } from '../data/batches.js';
 
 export interface LocalSgdPlan {
   /** K: steps between two averagings of the ranks' parameters (1 = per-step gradient averaging) */
@@ -45,6 +46,32 @@ export function roundExamples(round: Pick<LocalRound, 'batches'>): number {
   let n = 0;
   for (const b of round.batches) n += b;
   return n;
+}
+
+/** n_r: the examples rank r steps on in a round of these global batches (Σ of its shards). */
+export function rankExamples(batches: readonly number[], rank: number, world: number): number {
+  let n = 0;
+  for (const b of batches) {
+    const [s, e] = shardRange(b, rank, world);
+    n += e - s;
+  }
+  return n;
+}
+
+/**
+ * Rank r's shard of every step of a round, one after another, into `out` (which must hold
+ * rankExamples of them); `indices` are the round's global batches one after another.
+ */
+export function gatherRankIndices(out: Uint32Array, indices: Uint32Array, batches: readonly number[], rank: number, world: number): Uint32Array {
+  let at = 0;
+  let offset = 0;
+  for (const b of batches) {
+    const [s, e] = shardRange(b, rank, world);
+    out.set(indices.subarray(offset + s, offset + e), at);
+    at += e - s;
+    offset += b;
+  }
+  return out.subarray(0, at);
 }
 
 /**

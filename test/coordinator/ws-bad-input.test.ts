@@ -1,7 +1,7 @@
 /**
  * Bad input from a real socket: each broken message is refused with its stable code (in an
  * error frame and as the close code), only that connection closes, and training with the healthy
- * workers goes on undisturbed.
+ * workers goes on undisturbed. Bad replies to a round of local SGD are refused like bad gradients.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { InProcessGroup } from '../../coordinator/inproc-group.js';
@@ -12,9 +12,11 @@ import { slice } from '../../src/data/mnist.js';
 import { layoutFor } from '../../src/model/spec.js';
 import { FRAME_OVERHEAD, readInto, encodeFrame } from '../../src/protocol/codec.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
-import { PROTOCOL_VERSION } from '../../src/protocol/messages.js';
+import { maxWorkerFrame, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { createJsKernels } from '../../src/tensor/kernels-js.js';
 import { ShardComputer } from '../../worker/compute.js';
+import { productLocalSgd, type ReferencePlan } from './local-sgd-suite.js';
+import { deltaEnvelope, roundClient, type BadReply } from './ws-round-client.js';
 import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
 import { HandClient } from './ws-hand-client.js';
 import { TEST_TOKEN, wsGroupWithWorkers, type WsTestGroup } from './ws-workers.js';
@@ -80,7 +82,7 @@ const atTheDoor: Record<string, [string, Attack]> = {
   'a frame over maxPayload': ['DPT_ERR_TOO_LARGE', async (url) => {
     const c = await HandClient.connect(url);
     await c.expect('challenge');
-    c.sendRaw(new Uint8Array(layout.size * 4 + FRAME_OVERHEAD + 1));
+    c.sendRaw(new Uint8Array(maxWorkerFrame(layout.size) + 1));
     return c.refusal();
   }],
   'a worker beyond the world size': ['DPT_ERR_WORLD_FULL', async (url) => (await joinedClient(url)).refusal()],
@@ -142,7 +144,8 @@ async function rankHolder(url: string, badStep: number, bad: (c: HandClient, ste
 
 const grads = (step: number, count: number, loss = 1) => ({ type: 'grads', step, count, loss, timing: { loadMs: 0, computeMs: 0, decodeMs: 0, encodeMs: 0 } });
 
-const inStep: Record<string, [string, (c: HandClient, step: number, g: Float32Array, count: number) => void]> = {
+/** Each bad reply, the code it is refused with, and the close code when not that code's own (ws answers an oversized frame itself, with 1009). */
+const inStep: Record<string, [string, (c: HandClient, step: number, g: Float32Array, count: number) => void, number?]> = {
   'a gradient of the wrong length': ['DPT_ERR_SHAPE', (c, step, g, count) => c.send(grads(step, count), [['grads', g.subarray(0, g.length - 1)]])],
   'NaN in a gradient': ['DPT_ERR_NOT_FINITE', (c, step, g, count) => {
     const bad = g.slice();
@@ -156,12 +159,16 @@ const inStep: Record<string, [string, (c: HandClient, step: number, g: Float32Ar
   }],
   'garbage instead of a gradient': ['DPT_ERR_BAD_FRAME', (c) => c.sendRaw(Buffer.alloc(4000, 0xab))],
   'a gradient frame over maxPayload': ['DPT_ERR_TOO_LARGE', (c, step, g, count) => {
+    c.send(grads(step, count), [['grads', g], ['padding', new Uint8Array(maxWorkerFrame(layout.size) - g.byteLength)]]);
+  }, 1009],
+  // within maxPayload, which admits a round's delta and velocity, but longer than a step's reply
+  'a gradient frame longer than a gradient': ['DPT_ERR_TOO_LARGE', (c, step, g, count) => {
     c.send(grads(step, count), [['grads', g], ['padding', new Uint8Array(FRAME_OVERHEAD + 64)]]);
   }],
 };
 
 describe('ws: a bad reply from a worker holding a rank', () => {
-  for (const [name, [code, bad]] of Object.entries(inStep)) {
+  for (const [name, [code, bad, closeCode]] of Object.entries(inStep)) {
     it(`${name}: with --min-workers 2 that step fails with ${code} naming rank 1; the healthy worker stays connected`, async () => {
       const group = await wsGroupWithWorkers({ spec: NIELSEN, train, world: 2, maxBatch: 10, data: 'local', processes: 1, waitFor: 1, minWorkers: 2 });
       open.push(group);
@@ -173,12 +180,48 @@ describe('ws: a bad reply from a worker holding a rank', () => {
       expect({ code: (err as WorkerError).code, rank: (err as WorkerError).rank, step: (err as WorkerError).step }).toEqual({ code, rank: 1, step: 3 });
       const c = await attacker;
       const refusal = await c.refusal();
-      expect(refusal.closeCode).toBe(code === 'DPT_ERR_TOO_LARGE' ? 1009 : ERROR_CODES[code as keyof typeof ERROR_CODES]);
+      expect(refusal.closeCode).toBe(closeCode ?? ERROR_CODES[code as keyof typeof ERROR_CODES]);
       // rank 0 (the real worker process) answered step 3 and is still there
       expect(group.inner.joined).toBe(1);
       expect(group.workers.children[0]!.exitCode).toBeNull();
       await group.close();
       expect(group.workers.children[0]!.exitCode).toBe(0);
+    });
+  }
+});
+
+const inRound: Record<string, [string, BadReply]> = {
+  'a gradient in place of a delta': ['DPT_ERR_PROTOCOL', (c, step, d, _v, count) => c.send(grads(step, count), [['grads', d]])],
+  'a delta without the velocity of a round with momentum': ['DPT_ERR_SHAPE', (c, step, d, _v, count) => c.send(deltaEnvelope(step, count), [['delta', d]])],
+  'NaN in the velocity': ['DPT_ERR_NOT_FINITE', (c, step, d, v, count) => {
+    const bad = v.slice();
+    bad[42] = NaN;
+    c.send(deltaEnvelope(step, count), [['delta', d], ['velocity', bad]]);
+  }],
+  'a count other than the rank\'s examples of the round': ['DPT_ERR_SHAPE', (c, step, d, v, count) => c.send(deltaEnvelope(step, count + 1), [['delta', d], ['velocity', v]])],
+};
+
+describe('ws: a bad reply to a round of local SGD', () => {
+  const set = slice(realMnist().train, 0, 301);
+  for (const [name, [code, bad]] of Object.entries(inRound)) {
+    it(`${name}: with --min-workers 2 the round fails with ${code} naming rank 1; the healthy worker stays connected`, async () => {
+      const group = await wsGroupWithWorkers({ spec: NIELSEN, train: set, world: 2, maxBatch: 12, data: 'local', processes: 1, waitFor: 1, minWorkers: 2 });
+      open.push(group);
+      const attacker = roundClient(group.inner.url, TEST_TOKEN, { spec: NIELSEN, train: set, maxShard: 6, badStep: 10, bad });
+      await group.inner.waitForWorkers(10_000);
+      const { network, params } = seededNetwork(NIELSEN, 11);
+      const p: ReferencePlan = {
+        every: 5, momentum: 0.9, weightDecay: 5, averageOptimizerState: false,
+        network, initial: params, train: set, world: 2, batch: 12, steps: 20, eta: 0.5, orderSeed: 5,
+      };
+      const err = await productLocalSgd(group, p).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkerError);
+      expect({ code: (err as WorkerError).code, rank: (err as WorkerError).rank, step: (err as WorkerError).step }).toEqual({ code, rank: 1, step: 10 });
+      const refusal = await (await attacker).refusal();
+      expect({ code: refusal.code, close: refusal.closeCode }).toEqual({ code, close: ERROR_CODES[code as keyof typeof ERROR_CODES] });
+      expect(group.inner.joined).toBe(1);
+      expect(group.workers.children[0]!.exitCode).toBeNull();
+      await group.close();
     });
   }
 });

@@ -2,8 +2,9 @@
  * The worker process against a coordinator written by hand in the test (a real ws server): it
  * computes exactly what ShardComputer computes, for shipped pixels and for indices into its own
  * MNIST, and it refuses a coordinator that speaks another version, does not know the token,
- * disagrees on the layout, or sends bad steps (among them indices beyond the training set) —
- * each with its code, exiting non-zero.
+ * disagrees on the layout, or sends bad steps (among them indices beyond the training set) or
+ * bad rounds of local SGD — each with its code, exiting non-zero. A round's delta and velocity
+ * are exactly what LocalRoundRunner computes in process.
  */
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +18,10 @@ import { decodeFrame, encodeFrame, FRAME_OVERHEAD, readInto, type DecodedFrame }
 import { datasetDigest } from '../../src/protocol/digest.js';
 import { PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { createJsKernels } from '../../src/tensor/kernels-js.js';
+import type { LocalRound } from '../../src/optim/local-sgd.js';
+import { Rng } from '../../src/tensor/rng.js';
 import { ShardComputer } from '../../worker/compute.js';
+import { LocalRoundRunner } from '../../worker/local-round.js';
 import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
 
 const TOKEN = 'worker-test-token';
@@ -94,6 +98,22 @@ function indexFrame(step: number, params: Float32Array, indices: number[]) {
   return encodeFrame({ type: 'step', step, count: indices.length }, [['params', params], ['indices', Uint32Array.from(indices)]]);
 }
 
+/** Rank 1 of 2 in a round of three --data local steps of batch 10, 7 and 10: shards of 5, 3 and 5. */
+const ROUND = { step: 40, rank: 1, world: 2, count: 13, batches: [10, 7, 10], etas: [0.5, 0.5, 0.25], momentum: 0.9, weightDecay: 5, trainSize: 1009 };
+const OWN = [0, 7, 1008, 7, 500, 12, 13, 14, 99, 98, 97, 96, 95];
+
+/** A round message; `envelope` overrides fields of ROUND, a null velocity leaves the section out. */
+function roundFrame(params: Float32Array, velocity: Float32Array | null, envelope: Record<string, unknown> = {}, own: number[] = OWN) {
+  const sections: [string, Float32Array | Uint32Array][] = [['params', params], ['indices', Uint32Array.from(own)]];
+  if (velocity !== null) sections.push(['velocity', velocity]);
+  return encodeFrame({ type: 'round', ...ROUND, ...envelope }, sections);
+}
+
+function seededVelocity(): Float32Array {
+  const rng = new Rng(3);
+  return Float32Array.from({ length: layout.size }, () => (rng.nextFloat() - 0.5) * 0.1);
+}
+
 describe('ws worker process', () => {
   it('computes exactly the ShardComputer sums for shipped pixels, then stops with exit 0', async () => {
     const { params } = seededNetwork(NIELSEN, 11);
@@ -136,6 +156,59 @@ describe('ws worker process', () => {
     expect(reply!.envelope).toMatchObject({ type: 'grads', step: 3, count: 5, loss: want.loss });
     expect(readInto(reply!, 'grads', new Float32Array(layout.size), layout.size)).toEqual(want.grads);
   });
+
+  it('runs a round of local SGD on its own indices: exactly LocalRoundRunner\'s delta, velocity and loss (--data local)', async () => {
+    const { params } = seededNetwork(NIELSEN, 11);
+    const velocity = seededVelocity();
+    const round: LocalRound = { ...ROUND, velocities: [velocity, velocity] };
+    const want = new LocalRoundRunner(new ShardComputer(NIELSEN, createJsKernels(), 5)).runOwn(params, train, Uint32Array.from(OWN), round, 1, 2);
+    let reply: DecodedFrame | null = null;
+    const r = await runAgainst({
+      data: 'local',
+      async steps(ws, next) {
+        ws.send(roundFrame(params, velocity));
+        reply = await next();
+        ws.send(encodeFrame({ type: 'stop', step: 40, reason: 'test done' }));
+      },
+    });
+    expect(r.exit, r.stderr).toBe(0);
+    expect(reply!.envelope).toMatchObject({ type: 'delta', step: 40, count: 13, loss: want.loss });
+    expect(readInto(reply!, 'delta', new Float32Array(layout.size), layout.size)).toEqual(want.delta);
+    expect(readInto(reply!, 'velocity', new Float32Array(layout.size), layout.size)).toEqual(want.velocity);
+    expect(want.count).toBe(13);
+  });
+
+  const badRounds: [string, string, string, (p: Float32Array, v: Float32Array) => Buffer][] = [
+    ['a count that disagrees with its shards', 'DPT_ERR_SHAPE', "round.count is 12 but rank 1's shards of these batches hold 13 examples",
+      (p, v) => roundFrame(p, v, { count: 12 })],
+    ['fewer learning rates than steps', 'DPT_ERR_SHAPE', 'round.etas has 2 learning rates for 3 steps', (p, v) => roundFrame(p, v, { etas: [0.5, 0.5] })],
+    ['a NaN learning rate', 'DPT_ERR_NOT_FINITE', 'round.etas[1] is NaN', (p, v) => roundFrame(p, v, { etas: [0.5, NaN, 0.5] })],
+    ['a batch whose shard exceeds the setup\'s largest', 'DPT_ERR_SHAPE', "a batch of 12 gives rank 1 of 2 a shard of 6, more than the setup's largest shard 5",
+      (p, v) => roundFrame(p, v, { batches: [10, 7, 12], count: 14 }, [...OWN, 1])],
+    ['momentum without a velocity', 'DPT_ERR_SHAPE', 'the round message has no velocity section', (p) => roundFrame(p, null)],
+    ['NaN in the velocity', 'DPT_ERR_NOT_FINITE', 'velocity[17] is NaN', (p, v) => {
+      const bad = v.slice();
+      bad[17] = NaN;
+      return roundFrame(p, bad);
+    }],
+    ['an index beyond the training set', 'DPT_ERR_SHAPE', 'index 1009 is beyond the 1009 training images', (p, v) => roundFrame(p, v, {}, [...OWN.slice(0, 12), 1009])],
+  ];
+  for (const [name, code, message, frame] of badRounds) {
+    it(`refuses a round with ${name} with ${code}, computing nothing`, async () => {
+      const types: string[] = [];
+      const r = await runAgainst({
+        data: 'local',
+        async steps(ws, next) {
+          ws.send(frame(seededNetwork(NIELSEN, 11).params, seededVelocity()));
+          for (let f = await next(); f !== null; f = await next()) types.push(String(f.envelope.type));
+        },
+      });
+      expect(r.exit).toBe(2);
+      expect(types).toEqual(['error']);
+      expect(r.errorFrame).toMatchObject({ code, message });
+      expect(r.stderr).toContain(`${code}: ${message}`);
+    });
+  }
 
   // checked as a protocol error before the kernels run (their gather guard would only fail the
   // worker with DPT_ERR_WORKER_FAILED, which does not say the coordinator sent a bad step)
