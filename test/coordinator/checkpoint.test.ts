@@ -58,6 +58,33 @@ describe('checkpoints', () => {
     expect(Buffer.compare(readFileSync(reference), readFileSync(resumedModel))).toBe(0);
   });
 
+  // local SGD with momentum kept per rank: the ranks' own velocities are in the checkpoint, and
+  // rounds of 8 steps never land on step 400 (epochs of 300 steps end with a round of 4), so the
+  // checkpoint is written when a round passes it
+  for (const transport of ['inproc', 'threads']) {
+    it(`${transport} x2 averaging every 8 steps: SIGINT at a round's end and --resume end bit-identical to an uninterrupted run`, async () => {
+      const local = [...RUN, '--transport', transport, '--workers', '2', '--average-every', '8'];
+      const dir = tempDir();
+      const reference = join(dir, 'reference.safetensors');
+      expect(dpt([...local, '--save', reference]).code).toBe(0);
+      const ck = join(dir, 'run.ckpt');
+      const { child, exited, stdout } = await startUntilCheckpoint([...local, '--checkpoint', ck, '--checkpoint-every', EVERY], ck);
+      const first = checkpointPosition(ck);
+      expect(first.globalStep).toBe(404);
+      expect(first.rankVelocities === undefined).toBe(true); // tensors, not JSON
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      const last = JSON.parse(stdout().trim().split('\n').at(-1)!);
+      const position = checkpointPosition(ck);
+      expect(position.globalStep).toBe(last.globalStep);
+      const resumedModel = join(dir, 'resumed.safetensors');
+      const r = dpt([...local, '--resume', ck, '--save', resumedModel]);
+      expect(r.code, r.stderr).toBe(0);
+      expectResumedFrom(r.stdout.trim().split('\n'), ck, position, EPOCHS);
+      expect(Buffer.compare(readFileSync(reference), readFileSync(resumedModel))).toBe(0);
+    });
+  }
+
   it('refuses a resume whose flags change the mathematics, naming the flag', () => {
     const dir = tempDir();
     const ck = join(dir, 'run.ckpt');
