@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
-import { ConfigError, type EmulateSpec } from '../src/config.js';
+import { ConfigError, coordinatorComputesRank0, wsWorkerProcesses, type EmulateSpec } from '../src/config.js';
 import { generateToken, tokenFrom } from '../src/protocol/auth.js';
 import { cliPath } from '../coordinator/launch.js';
 import { checkCpuBudget, COORDINATOR_PORT, HOST_LINK, hostCommand, planHosts, type EmulatedHost } from '../coordinator/emulated-hosts.js';
@@ -17,7 +17,9 @@ import { buildHosts, findCpuCgroup, missingPrerequisite, netemAvailable, removeD
 
 export interface EmulatedLaunch {
   spec: EmulateSpec;
+  /** ranks (--workers); the coordinator computes rank 0 unless averageOnly, so one worker host fewer */
   workers: number;
+  averageOnly: boolean;
   /** the `dpt launch` arguments to pass on to `dpt coordinator` (without --emulate, --listen, --token) */
   coordinatorArgs: string[];
   token?: string;
@@ -49,13 +51,16 @@ export function withoutOwnOptions(args: string[]): string[] {
 /** Runs the emulated launch; resolves with the exit code (the coordinator's). */
 export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  if (o.spec.cpu !== null) checkCpuBudget(o.spec.cpu, o.workers + 1, availableParallelism());
+  const computing = coordinatorComputesRank0(o);
+  const workerHostCount = wsWorkerProcesses(o);
+  // every host is capped alike, the coordinator's too (computing rank 0 or averaging)
+  if (o.spec.cpu !== null) checkCpuBudget(o.spec.cpu, { workers: workerHostCount, coordinatorComputes: computing }, availableParallelism());
   const missing = missingPrerequisite(o.spec);
   if (missing !== null) throw new ConfigError(missing);
   const runId = String(process.pid);
   const stale = removeDeadRuns();
   if (stale.length > 0) log(`emulate: removed the hosts left by run${stale.length > 1 ? 's' : ''} ${stale.join(', ')} (launcher no longer running)`);
-  const plan = planHosts(runId, o.workers, o.spec, o.spec.cpu !== null ? findCpuCgroup() : null);
+  const plan = planHosts(runId, workerHostCount, o.spec, o.spec.cpu !== null ? findCpuCgroup() : null);
   // From here on, whatever happens, the hosts go: at the end, on a failure, or as this process exits.
   const removeOnExit = (): void => void removeRun(runId);
   process.on('exit', removeOnExit);
@@ -80,7 +85,9 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
     const [coordinatorHost, ...workerHosts] = plan.hosts;
     const url = `ws://${coordinatorHost!.address}:${COORDINATOR_PORT}`;
     log(`emulate: ${plan.hosts.length} hosts on ${coordinatorHost!.address.replace(/\.\d+$/, '.0/24')}: ${describe(o.spec)}; the coordinator listens on ${url}`);
-    log(`emulate: hosts ${plan.hosts.map((h, i) => `${h.netns} ${h.address} (${i === 0 ? 'coordinator' : `worker ${i - 1}`})`).join(', ')}; `
+    // worker hosts are named by the first rank they may take (which one each holds depends on the order they join)
+    const firstWorkerRank = computing ? 1 : 0;
+    log(`emulate: hosts ${plan.hosts.map((h, i) => `${h.netns} ${h.address} (${i === 0 ? (computing ? 'coordinator, rank 0' : 'coordinator') : `worker ${i - 1 + firstWorkerRank}`})`).join(', ')}; `
       + `each host's link is ${HOST_LINK} (cut one with: ip -n NAMESPACE link set ${HOST_LINK} down)`);
     if (signals > 0) return 130;
     const token = tokenFrom(o.token) ?? generateToken();
@@ -88,7 +95,7 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
     const env = { ...process.env, DPT_TOKEN: token };
     children.push(start(coordinatorHost!, [...node, 'coordinator', ...o.coordinatorArgs, '--listen', `${coordinatorHost!.address}:${COORDINATOR_PORT}`], env, null));
     workerHosts.forEach((h, i) => {
-      children.push(start(h, [...node, 'worker', '--connect', url, '--reconnect-timeout', String(EMULATED_RECONNECT_S), ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i}] ${l}`)));
+      children.push(start(h, [...node, 'worker', '--connect', url, '--reconnect-timeout', String(EMULATED_RECONNECT_S), ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i + firstWorkerRank}] ${l}`)));
     });
     const code = await exitOf(children[0]!);
     // workers stop on the coordinator's stop message; one cut off from it (still reconnecting) is not waited for long
