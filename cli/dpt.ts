@@ -294,7 +294,7 @@ function addBenchCommand(program: Command): void {
   const cmd = program.command('bench')
     .description('measure the single-node baseline and the requested configurations back to back, fit a cost model, and say whether parallelism pays off')
     .option('--transport <list>', 'transports to compare: inproc, threads, ws', arg((v) => parseList('--transport', v, parseTransport)), b.transports)
-    .option('--workers <list>', 'worker counts (ranks), e.g. 1,2,4: ws xN is the coordinator computing rank 0 and N-1 worker processes (ws x1: one process), or N processes with --average-only', ints('--workers'), b.workers)
+    .option('--workers <list>', 'worker counts (ranks), e.g. 1,2,4; ws xN: the coordinator computes rank 0 and N-1 worker processes the others (ws x1: one process), or N processes with --average-only', ints('--workers'), b.workers)
     .option('--average-only', 'ws cells: the coordinator computes no rank and only averages; ws xN is N worker processes', false)
     .option('--batch <list>', 'global mini-batch sizes, e.g. 10,128,1024', ints('--batch'), b.batches)
     .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)]);

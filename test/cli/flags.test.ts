@@ -22,6 +22,7 @@ describe('bad flags get an error that names the flag', () => {
     [['--wire', 'fp8'], /--wire must be one of fp32, fp16, bf16, got 'fp8'/],
     [['--wire', 'fp16', '--transport', 'threads', '--workers', '2'], /--wire fp16 sets the format of what crosses the WebSocket, and --transport threads sends nothing over a wire .*: drop --wire or use dpt launch/],
     [['--wire', 'bf16'], /--wire bf16 sets the format of what crosses the WebSocket, and --transport inproc sends nothing over a wire/],
+    [['--average-only', '--transport', 'threads', '--workers', '2'], /--average-only makes the coordinator of WebSocket workers compute no rank, and --transport threads has none: drop --average-only, or use dpt launch/],
   ];
   for (const [args, message] of cases) {
     it(`dpt train ${args.join(' ')}`, () => {
@@ -43,5 +44,14 @@ describe('bad flags get an error that names the flag', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Examples:/);
     expect(r.stdout).toMatch(/--sizes <list>/);
+  });
+
+  it('--help of every command that counts ws workers says what --workers counts and offers --average-only', () => {
+    for (const command of ['train', 'launch', 'coordinator', 'bench']) {
+      const help = dpt([command, '--help']).stdout.replace(/\s+/g, ' ');
+      expect(help, command).toMatch(/--workers <(n|list)> .*the coordinator computes rank 0/);
+      expect(help, command).toMatch(/--average-only .*the coordinator computes no rank and only averages/);
+    }
+    expect(dpt(['bench', '--average-only', '--transport', 'inproc,threads']).stderr).toMatch(/--average-only .* and --transport inproc,threads has none/);
   });
 });
