@@ -106,7 +106,8 @@ async function main(): Promise<void> {
   try {
     for (const [label, workers, busy] of [['ws x1', 1, false], ['ws x1 + busy cores', 1, true], ['ws x2', 2, false]] as const) {
       const batch = shard * workers;
-      const config: TrainConfig = { ...DEFAULTS, spec: net.spec, init: net.init, eta: net.eta, batch, transport: 'ws', workers, kernels };
+      // --average-only: this program measures worker processes sharing the cores with a coordinator that only averages
+      const config: TrainConfig = { ...DEFAULTS, spec: net.spec, init: net.init, eta: net.eta, batch, transport: 'ws', workers, averageOnly: true, kernels };
       const s = await openSession(config, mnist);
       const group = await startWsGroup(config, s.train, () => {}, s.kernels);
       const sgd = new Sgd(s.network.layout, s.kernels, { eta: net.eta, momentum: 0, weightDecay: 0, trainSize: s.train.count });

@@ -8,7 +8,7 @@
  * the hosts when the bench ends, fails or is interrupted (or, after a kill -9, at the next run).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { EmulateSpec } from '../src/config.js';
+import { wsWorkerProcesses, type EmulateSpec } from '../src/config.js';
 import { cliPath } from '../coordinator/launch.js';
 import { hostCommand, workerHostsValue, WORKER_HOSTS_ENV } from '../coordinator/emulated-hosts.js';
 import { removeRun } from '../coordinator/emulated-hosts-system.js';
@@ -24,14 +24,15 @@ export interface EmulatedBench {
 }
 
 /** The worker hosts a bench needs: one per worker of its largest ws configuration, none without ws. */
-export function workerHostsFor(transports: string[], workers: number[]): number {
-  return transports.includes('ws') ? Math.max(...workers) : 0;
+export function workerHostsFor(transports: string[], workers: number[], averageOnly: boolean): number {
+  return transports.includes('ws') ? Math.max(...workers.map((n) => wsWorkerProcesses({ workers: n, averageOnly }))) : 0;
 }
 
 /** Runs the bench on emulated hosts; resolves with its exit code. */
 export async function benchEmulated(o: EmulatedBench): Promise<number> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  checkEmulation(o.spec, o.workerHosts + 1, 'bench');
+  // the coordinator host computes: single-node cells, and rank 0 of ws cells unless --average-only
+  checkEmulation(o.spec, { workers: o.workerHosts, coordinatorComputes: true }, 'bench');
   const runId = String(process.pid);
   removeDeadRunsSaying(log);
   // From here on, whatever happens, the hosts go: at the end, on a failure, or as this process exits.

@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseWire, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
-  parseEmulate, parseTargetAccuracy, checkTimeToAccuracyFlags, checkBenchLocalSgdFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
+  parseEmulate, parseTargetAccuracy, checkAverageOnly, checkTimeToAccuracyFlags, checkBenchLocalSgdFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
 import { launchEmulated, withoutOptions, withoutOwnOptions } from './launch-emulated.js';
 import { benchEmulated, workerHostsFor } from './bench-emulated.js';
@@ -91,7 +91,7 @@ function sharedConfig(f: SharedFlags, sizes: number[]): Pick<TrainConfig, 'spec'
 
 interface TrainFlags extends SharedFlags {
   burnIn: number; json: boolean; sizes: number[]; epochs: number; batch: number; warmupEpochs: number; shuffle: boolean; maxSteps?: number; evalSet: TrainConfig['evalSet'];
-  initFrom?: string; save?: string; transport: TrainConfig['transport']; workers: number;
+  initFrom?: string; save?: string; transport: TrainConfig['transport']; workers: number; averageOnly: boolean;
   profile: boolean; trace?: string;
   checkpoint?: string; checkpointEvery?: number; resume?: string;
   listen: string; token?: string; tlsCert?: string; tlsKey?: string; data: TrainConfig['dataMode']; wire: TrainConfig['wire']; joinTimeout: number; minWorkers: number; stepTimeout?: number;
@@ -118,7 +118,9 @@ function addTrainOptions(cmd: Command): Command {
     .option('--init-from <file>', 'start from the parameters in a safetensors file')
     .option('--save <file>', 'write the final parameters as safetensors')
     .option('--transport <name>', 'how workers run: inproc, threads, ws', arg(parseTransport), d.transport)
-    .option('--workers <n>', 'number of workers', positiveInt('--workers'), d.workers)
+    .option('--workers <n>', 'ranks: the global batch is cut into N shards, whatever the transport. ws: the coordinator computes rank 0 itself and waits for '
+      + 'N-1 worker processes (dpt launch starts them), as rank 0 of PyTorch DDP does; with --average-only, or N = 1, it waits for N', positiveInt('--workers'), d.workers)
+    .option('--average-only', 'ws: the coordinator computes no rank and only averages (a parameter server for many weak workers): --workers N worker processes compute all N ranks', false)
     .option('--checkpoint <file>', 'checkpoint file, written every --checkpoint-every steps and on Ctrl-C')
     .option('--checkpoint-every <n>', 'steps between checkpoints', positiveInt('--checkpoint-every'))
     .option('--resume <file>', 'continue an interrupted run from its checkpoint (bit-identical to an uninterrupted run)')
@@ -130,7 +132,8 @@ function addTrainOptions(cmd: Command): Command {
     .option('--data <mode>', 'ws: local (workers load MNIST, get indices) or ship (coordinator sends pixels)', arg(parseDataMode), d.dataMode)
     .option('--wire <format>', 'ws: format of parameters and gradients on the wire: fp32, fp16 or bf16 (16-bit: half the bytes, rounding error carried to the next step)', arg(parseWire), d.wire)
     .option('--join-timeout <s>', 'ws: seconds to wait for all workers to join', positiveInt('--join-timeout'), d.joinTimeout)
-    .option('--min-workers <n>', 'ws: go on after losing workers (their shards go to the survivors) while at least N remain', positiveInt('--min-workers'), d.minWorkers)
+    .option('--min-workers <n>', 'ws: go on after losing workers while at least N ranks remain, the coordinator\'s rank 0 counted like --workers counts it '
+      + '(lost shards go to the surviving workers, or to the coordinator when none is left)', positiveInt('--min-workers'), d.minWorkers)
     .option('--step-timeout <s>', 'ws: seconds a worker may take to answer a shard before it is dropped and its shard re-assigned', arg((v) => parseNumber('--step-timeout', v, { min: 0, minExclusive: true })))
     .option('--verify-equivalence <k>', 'before training, run K steps single-node and on the workers and stop if the parameters differ', positiveInt('--verify-equivalence'))
     .option('--equivalence-tolerance <x>', 'largest absolute parameter difference --verify-equivalence accepts', arg((v) => parseNumber('--equivalence-tolerance', v, { min: 0 })), d.equivalenceTolerance)
@@ -149,7 +152,7 @@ function trainConfig(f: TrainFlags, ws: Partial<TrainConfig> = {}): TrainConfig 
     ...sharedConfig(f, f.sizes),
     epochs: f.epochs, batch: f.batch, warmupEpochs: f.warmupEpochs, shuffle: f.shuffle, maxSteps: f.maxSteps ?? null,
     evalSet: f.evalSet, initFrom: f.initFrom ?? null, save: f.save ?? null,
-    transport: f.transport, workers: f.workers, json: f.json,
+    transport: f.transport, workers: f.workers, averageOnly: f.averageOnly, json: f.json,
     profile: f.profile, trace: f.trace ?? null, burnIn: f.burnIn,
     checkpoint: f.checkpoint ?? null, checkpointEvery: f.checkpointEvery ?? null, resume: f.resume ?? null,
     listen: f.listen, token: tokenFrom(f.token), tlsCert: f.tlsCert ?? null, tlsKey: f.tlsKey ?? null, dataMode: f.data, wire: f.wire, spawnWorkers: true, joinTimeout: f.joinTimeout,
@@ -176,7 +179,7 @@ async function runEmulated(flags: TrainFlags & { emulate: EmulateSpec }, argv: s
   }
   const raw = argv.slice(2);
   return launchEmulated({
-    spec: flags.emulate, workers: flags.workers, token: flags.token, dataDir: flags.dataDir ?? null, command,
+    spec: flags.emulate, workers: flags.workers, averageOnly: flags.averageOnly, token: flags.token, dataDir: flags.dataDir ?? null, command,
     coordinatorArgs: withoutOwnOptions(raw.slice(raw.indexOf(command) + 1)),
   });
 }
@@ -213,18 +216,22 @@ Examples:
         process.exitCode = await runEmulated(flags as TrainFlags & { emulate: EmulateSpec }, argv, 'train');
         return;
       }
+      checkAverageOnly(flags.averageOnly, [flags.transport]);
       await trainCommand(trainConfig(flags), undefined, explicitOptions(cmd));
     });
 
-  addTrainOptions(program.command('launch').description('train with N WebSocket worker processes started on this machine (same as train --transport ws)'))
+  addTrainOptions(program.command('launch').description('train with WebSocket worker processes started on this machine (same as train --transport ws): --workers N ranks, rank 0 on the coordinator and N-1 processes'))
     .addOption(emulateOption())
     .addHelpText('after', `
 Workers are separate processes on 127.0.0.1; their output is prefixed with [worker i]. Ctrl-C stops them all.
+--workers N counts ranks: the coordinator computes rank 0 and N-1 worker processes the others
+(--workers 1: one process); with --average-only, N processes and a coordinator that only averages.
 With --tls-cert and --tls-key they connect over wss:// and trust that certificate (it must list the --listen address).
 With --emulate, each process gets a network namespace on a bridge (10.231.0.0/24, links shaped with tc tbf)
 and a cpu cgroup; all are removed at the end (see docs/emulate.md). Needs root, iproute2 and the cpu controller.
 Examples:
-  dpt launch --workers 2 --epochs 1 --data ship
+  dpt launch --workers 2 --epochs 1 --data ship     the coordinator and one worker process
+  dpt launch --workers 4 --average-only --epochs 1 four worker processes, the coordinator averages
   dpt launch --workers 2 --epochs 1 --tls-cert cert.pem --tls-key key.pem
   sudo dpt launch --workers 2 --emulate cpu=0.5,bandwidth=100Mbit --sizes 784,256,256,10 --batch 1024 --profile`)
     .action(async (flags: TrainFlags & { emulate?: EmulateSpec }, cmd: Command) => {
@@ -238,10 +245,12 @@ Examples:
   addTrainOptions(program.command('coordinator').description('listen for WebSocket workers (dpt worker) on this or other machines, then train'))
     .addHelpText('after', `
 Prints a token when none is given (--token or DPT_TOKEN); workers need the same token.
+--workers N counts ranks: the coordinator computes rank 0 and waits for N-1 workers (--workers 1: one);
+with --average-only it waits for N and only averages.
 On an untrusted network add --tls-cert and --tls-key: the coordinator then serves wss://, which
 hides and protects the frames; the token still decides who may join.
 Examples:
-  dpt coordinator --listen 0.0.0.0:7070 --workers 2 --epochs 1
+  dpt coordinator --listen 0.0.0.0:7070 --workers 3 --epochs 1   rank 0 here, two workers elsewhere
   DPT_TOKEN=... dpt worker --connect ws://COORDINATOR:7070      (on each worker machine)
 
   openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 365 \
@@ -298,7 +307,7 @@ Examples:
 
 /** Bench's own flags; the list-valued ones take several values where train takes one. */
 interface BenchFlags extends SharedFlags {
-  burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; batch: number[]; sizes?: number[][];
+  burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; averageOnly: boolean; batch: number[]; sizes?: number[][];
   averageEvery: number[]; localSgdAfter: number; averageOptimizerState: boolean;
   steps: number; repeats: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number; seeds?: number[]; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
   emulate?: EmulateSpec;
@@ -311,7 +320,8 @@ function addBenchCommand(program: Command, argv: string[]): void {
   const cmd = program.command('bench')
     .description('measure the single-node baseline and the requested configurations back to back, fit a cost model, and say whether parallelism pays off')
     .option('--transport <list>', 'transports to compare: inproc, threads, ws', arg((v) => parseList('--transport', v, parseTransport)), b.transports)
-    .option('--workers <list>', 'worker counts, e.g. 1,2,4', ints('--workers'), b.workers)
+    .option('--workers <list>', 'worker counts (ranks), e.g. 1,2,4; ws xN: the coordinator computes rank 0 and N-1 worker processes the others (ws x1: one process), or N processes with --average-only', ints('--workers'), b.workers)
+    .option('--average-only', 'ws cells: the coordinator computes no rank and only averages; ws xN is N worker processes', false)
     .option('--batch <list>', 'global mini-batch sizes, e.g. 10,128,1024', ints('--batch'), b.batches)
     .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)]);
   for (const o of sharedOptions()) cmd.addOption(o);
@@ -364,17 +374,18 @@ threads, no network. Needs root, iproute2 and the cpu controller; all is removed
     .action(async (f: BenchFlags) => {
       checkTimeToAccuracyFlags(f);
       checkBenchLocalSgdFlags(f);
+      checkAverageOnly(f.averageOnly, f.transport);
       if (f.emulate !== undefined) {
         const raw = argv.slice(2);
         process.exitCode = await benchEmulated({
-          spec: f.emulate, workerHosts: workerHostsFor(f.transport, f.workers), benchArgs: withoutOptions(raw.slice(raw.indexOf('bench') + 1), ['--emulate']),
+          spec: f.emulate, workerHosts: workerHostsFor(f.transport, f.workers, f.averageOnly), benchArgs: withoutOptions(raw.slice(raw.indexOf('bench') + 1), ['--emulate']),
         });
         return;
       }
       // set by dpt bench --emulate for the bench it runs inside the coordinator host
       const hosts = workerHostsFrom(process.env);
       await benchCommand({
-        base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1 },
+        base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1, averageOnly: f.averageOnly },
         nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch,
         averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState,
         steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,

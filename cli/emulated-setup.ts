@@ -10,8 +10,8 @@ import { ConfigError, type EmulateSpec } from '../src/config.js';
 import { checkCpuBudget, HOST_LINK, planHosts, type EmulationPlan } from '../coordinator/emulated-hosts.js';
 import { buildHosts, findCpuCgroup, missingPrerequisite, netemAvailable, removeDeadRuns, removeRun } from '../coordinator/emulated-hosts-system.js';
 
-/** Refuses, before anything is built, cpu caps beyond the cores of `hosts` hosts and a machine without what --emulate needs. */
-export function checkEmulation(spec: EmulateSpec, hosts: number, command: 'launch' | 'train' | 'bench'): void {
+/** Refuses, before anything is built, cpu caps beyond the cores of the coordinator's and the workers' hosts, and a machine without what --emulate needs. */
+export function checkEmulation(spec: EmulateSpec, hosts: { workers: number; coordinatorComputes: boolean }, command: 'launch' | 'train' | 'bench'): void {
   if (spec.cpu !== null) checkCpuBudget(spec.cpu, hosts, availableParallelism());
   const missing = missingPrerequisite(spec, command);
   if (missing !== null) throw new ConfigError(missing);
@@ -24,10 +24,12 @@ export function removeDeadRunsSaying(log: (line: string) => void): void {
 }
 
 /**
- * Builds the coordinator host and `workers` worker hosts of run `runId` and names them; on a
+ * Builds the coordinator host and `workers` worker hosts of run `runId` and names them (the
+ * coordinator as rank 0 when it computes); on a
  * failure throws, and the caller's removeHostsSaying removes what was built.
  */
-export function buildEmulatedHosts(runId: string, spec: EmulateSpec, workers: number, log: (line: string) => void): { plan: EmulationPlan; netem: boolean } {
+export function buildEmulatedHosts(runId: string, spec: EmulateSpec, workers: number, log: (line: string) => void,
+  coordinatorComputes = false): { plan: EmulationPlan; netem: boolean } {
   const plan = planHosts(runId, workers, spec, spec.cpu !== null ? findCpuCgroup() : null);
   let netem = false;
   if (spec.latencyMs !== null) {
@@ -35,7 +37,9 @@ export function buildEmulatedHosts(runId: string, spec: EmulateSpec, workers: nu
     if (!netem) log('--emulate latency: this kernel has no sch_netem; the link latency is left to the cost model (--what-if latency=...)');
   }
   buildHosts(plan, netem);
-  log(`emulate: hosts ${plan.hosts.map((h, i) => `${h.netns} ${h.address} (${i === 0 ? 'coordinator' : `worker ${i - 1}`})`).join(', ')}; `
+  // worker hosts are named by the first rank they may take (which one each holds depends on the order they join)
+  const firstWorkerRank = coordinatorComputes ? 1 : 0;
+  log(`emulate: hosts ${plan.hosts.map((h, i) => `${h.netns} ${h.address} (${i === 0 ? (coordinatorComputes ? 'coordinator, rank 0' : 'coordinator') : `worker ${i - 1 + firstWorkerRank}`})`).join(', ')}; `
     + `each host's link is ${HOST_LINK} (cut one with: ip -n NAMESPACE link set ${HOST_LINK} down)`);
   return { plan, netem };
 }

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { EmulateSpec } from '../src/config.js';
+import { coordinatorComputesRank0, wsWorkerProcesses, type EmulateSpec } from '../src/config.js';
 import { generateToken, tokenFrom } from '../src/protocol/auth.js';
 import { cliPath } from '../coordinator/launch.js';
 import { COORDINATOR_PORT, hostCommand, type EmulatedHost } from '../coordinator/emulated-hosts.js';
@@ -17,7 +17,9 @@ import { buildEmulatedHosts, checkEmulation, describeSpec, exitOf, removeDeadRun
 
 export interface EmulatedLaunch {
   spec: EmulateSpec;
+  /** ranks (--workers); the coordinator computes rank 0 unless averageOnly, so one worker host fewer */
   workers: number;
+  averageOnly: boolean;
   /** the `dpt launch` arguments to pass on to `dpt coordinator` (without --emulate, --listen, --token) */
   coordinatorArgs: string[];
   token?: string;
@@ -56,7 +58,10 @@ export function withoutOptions(args: string[], options: string[]): string[] {
 /** Runs the emulated launch; resolves with the exit code (the coordinator's). */
 export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  checkEmulation(o.spec, o.workers + 1, o.command ?? 'launch');
+  const computing = coordinatorComputesRank0(o);
+  const workerHostCount = wsWorkerProcesses(o);
+  // every host is capped alike, the coordinator's too (computing rank 0 or averaging)
+  checkEmulation(o.spec, { workers: workerHostCount, coordinatorComputes: computing }, o.command ?? 'launch');
   const runId = String(process.pid);
   removeDeadRunsSaying(log);
   // From here on, whatever happens, the hosts go: at the end, on a failure, or as this process exits.
@@ -74,7 +79,8 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const { plan } = buildEmulatedHosts(runId, o.spec, o.workers, log);
+    const { plan } = buildEmulatedHosts(runId, o.spec, workerHostCount, log, computing);
+    const firstWorkerRank = computing ? 1 : 0;
     const [coordinatorHost, ...workerHosts] = plan.hosts;
     const url = `ws://${coordinatorHost!.address}:${COORDINATOR_PORT}`;
     log(`emulate: ${plan.hosts.length} hosts on ${coordinatorHost!.address.replace(/\.\d+$/, '.0/24')}: ${describeSpec(o.spec)}; the coordinator listens on ${url}`);
@@ -84,7 +90,7 @@ export async function launchEmulated(o: EmulatedLaunch): Promise<number> {
     const env = { ...process.env, DPT_TOKEN: token };
     children.push(start(coordinatorHost!, [...node, 'coordinator', ...o.coordinatorArgs, '--listen', `${coordinatorHost!.address}:${COORDINATOR_PORT}`], env, null));
     workerHosts.forEach((h, i) => {
-      children.push(start(h, [...node, 'worker', '--connect', url, '--reconnect-timeout', String(EMULATED_RECONNECT_S), ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i}] ${l}`)));
+      children.push(start(h, [...node, 'worker', '--connect', url, '--reconnect-timeout', String(EMULATED_RECONNECT_S), ...(o.dataDir ? ['--data-dir', o.dataDir] : [])], env, (l) => log(`[worker ${i + firstWorkerRank}] ${l}`)));
     });
     const code = await exitOf(children[0]!);
     // workers stop on the coordinator's stop message; one cut off from it (still reconnecting) is not waited for long

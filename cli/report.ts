@@ -3,7 +3,7 @@
  * form ("Epoch 3: 9312 / 10000"), and a summary — as text for people or as one JSON object per
  * line for machines.
  */
-import type { TrainConfig } from '../src/config.js';
+import { coordinatorComputesRank0, wsWorkerProcesses, type TrainConfig } from '../src/config.js';
 import { describeSpec } from '../src/model/spec.js';
 import type { EpochReport } from '../coordinator/trainer.js';
 import { fmtInt } from '../src/profile/format.js';
@@ -47,7 +47,7 @@ export function textReporter(out: (line: string) => void): Reporter {
       out(`  sgd         ${describeEta(c, h.stepsPerEpoch)}, mini-batch ${c.batch}, momentum ${c.momentum}, weight decay ${c.weightDecay}, ${c.shuffle ? 'shuffled' : 'unshuffled'} (order seed ${c.seed})`);
       out(`  schedule    ${c.epochs} epochs of ${fmtInt(h.stepsPerEpoch)} steps${c.maxSteps !== null ? `, at most ${fmtInt(c.maxSteps)} steps in total` : ''}`);
       out(`  kernels     ${h.kernels}${h.kernelNotes.length ? ` (${h.kernelNotes.join('; ')})` : ''}`);
-      out(`  workers     ${c.transport} x ${c.workers}${c.transport === 'inproc' && c.workers === 1 ? ' (single node)' : ''}${describeAveraging(c)}`);
+      out(`  workers     ${c.transport} x ${c.workers}${describeWorkers(c)}${describeAveraging(c)}`);
     },
     epoch(r) {
       out(`Epoch ${r.epoch}: ${r.testCorrect} / ${r.testTotal}  (${pct(r.testCorrect, r.testTotal)})  loss ${r.loss.toFixed(4)}  ` +
@@ -63,6 +63,15 @@ export function textReporter(out: (line: string) => void): Reporter {
       if (s.saved) out(`Saved the parameters to ${s.saved}`);
     },
   };
+}
+
+/** What --workers N comes to: one node, or over ws who computes the ranks. */
+function describeWorkers(c: TrainConfig): string {
+  if (c.transport === 'inproc' && c.workers === 1) return ' (single node)';
+  if (c.transport !== 'ws') return '';
+  const n = wsWorkerProcesses(c);
+  const processes = `${n} worker process${n === 1 ? '' : 'es'}`;
+  return coordinatorComputesRank0(c) ? ` (rank 0 on the coordinator, ${processes})` : ` (${processes}${c.averageOnly ? ', the coordinator only averages' : ''})`;
 }
 
 /**

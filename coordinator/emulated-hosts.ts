@@ -44,9 +44,9 @@ export interface EmulationPlan {
   cgroupRoot: CpuCgroupRoot | null;
 }
 
-/** The names of run `runId` (the launcher's pid): namespaces `dpt-emu-<pid>-sw`, `-c`, `-w1`…, cgroups alike. */
+/** `workers`: the worker hosts (processes). The names of run `runId` (the launcher's pid): namespaces `dpt-emu-<pid>-sw`, `-c`, `-w1`…, cgroups alike. */
 export function planHosts(runId: string, workers: number, spec: EmulateSpec, cgroupRoot: CpuCgroupRoot | null): EmulationPlan {
-  if (workers > 253) throw new ConfigError(`--emulate gives every host an address in ${EMULATE_SUBNET}.0/24: at most 253 workers, got --workers ${workers}`);
+  if (workers > 253) throw new ConfigError(`--emulate gives every host an address in ${EMULATE_SUBNET}.0/24: at most 253 worker hosts, got ${workers}: lower --workers`);
   const name = (role: string) => `${EMULATE_PREFIX}${runId}-${role}`;
   const roles = ['c', ...Array.from({ length: workers }, (_, i) => `w${i + 1}`)];
   const hosts = roles.map((role, i) => ({
@@ -70,12 +70,17 @@ export function cpuQuota(cpu: number): { quotaUs: number; periodUs: number } {
   return { quotaUs: Math.round(cpu * periodUs), periodUs };
 }
 
-/** Refuses caps that add up to more than the machine's cores: hosts would share cores and the cap would mean less. */
-export function checkCpuBudget(cpu: number, hosts: number, cores: number): void {
-  const total = cpu * hosts;
+/**
+ * Refuses caps that add up to more than the machine's cores: hosts would share cores and the cap
+ * would mean less. Every host counts, the coordinator's too, whether it computes rank 0 or only averages.
+ */
+export function checkCpuBudget(cpu: number, hosts: { workers: number; coordinatorComputes: boolean }, cores: number): void {
+  const count = hosts.workers + 1;
+  const total = cpu * count;
   if (total > cores + 1e-9) {
-    throw new ConfigError(`--emulate cpu=${cpu} for ${hosts} hosts (the coordinator and ${hosts - 1} workers) is ${+total.toFixed(3)} cores, `
-      + `but this machine has ${cores}: use cpu=${Math.floor((cores / hosts) * 100) / 100} or fewer --workers`);
+    const coordinator = hosts.coordinatorComputes ? 'the coordinator, computing rank 0,' : 'the coordinator';
+    throw new ConfigError(`--emulate cpu=${cpu} for ${count} hosts (${coordinator} and ${hosts.workers} worker${hosts.workers === 1 ? '' : 's'}) is ${+total.toFixed(3)} cores, `
+      + `but this machine has ${cores}: use cpu=${Math.floor((cores / count) * 100) / 100} or fewer --workers`);
   }
 }
 

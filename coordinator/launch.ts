@@ -1,8 +1,10 @@
 /**
  * Starting the WebSocket group for a command: `dpt coordinator` listens and waits for workers
- * started elsewhere; `dpt launch` (and `dpt train --transport ws`) also starts N local worker
+ * started elsewhere; `dpt launch` (and `dpt train --transport ws`) also starts the local worker
  * processes, streams their output with a [worker i] prefix, and stops them when the group is
  * closed — first by the protocol's stop message, then SIGTERM, then SIGKILL, so none is orphaned.
+ * With --workers N the coordinator computes rank 0 and N-1 processes the others
+ * (coordinator-rank.ts); with --average-only (or N = 1) N processes compute every rank.
  * Once the workers have joined, SIGINT and SIGTERM belong to the command (cli/train.ts finishes
  * the step and writes a checkpoint before it closes the group); this module answers them only
  * while waiting for the join, when nothing has been trained. Inside `dpt bench --emulate`
@@ -10,14 +12,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { ConfigError, type TrainConfig } from '../src/config.js';
+import { ConfigError, coordinatorComputesRank0, wsWorkerProcesses, type TrainConfig } from '../src/config.js';
 import type { LabelledImages } from '../src/data/idx.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { compiledFile } from '../src/compiled.js';
 import { generateToken } from '../src/protocol/auth.js';
 import { loadServerTls } from '../src/protocol/tls-files.js';
 import { hostCommand, workerHostsFrom, WORKER_HOSTS_ENV, type WorkerHostsPlan } from './emulated-hosts.js';
-import { WsGroup } from './ws-group.js';
+import { CoordinatorRankGroup } from './coordinator-rank.js';
+import { WsGroup, type WsGroupOptions } from './ws-group.js';
 import { WorkerError, type WorkerGroup } from './worker-group.js';
 
 /** The compiled CLI, whichever tree (dist/ or the sources under vitest) this module runs from. */
@@ -46,10 +49,12 @@ export class LocalWorkers {
 
   /**
    * `ca`: the coordinator's certificate file, which the workers trust for a wss:// url;
-   * `hosts`: emulated hosts, worker process i started in hosts[i] (its namespace and cgroup)
+   * `hosts`: emulated hosts, worker process i started in hosts[i] (its namespace and cgroup). `firstIndex`
+   * numbers the [worker i] prefixes from the first rank a process may take (1 when the coordinator
+   * computes rank 0); which rank each one holds is decided by the order they join.
    */
   constructor(n: number, url: string, token: string, o: {
-    dataDir: string | null; ca?: string | null; hosts?: WorkerHostsPlan['workers'] | null; log: (line: string) => void; onEarlyExit(e: Error): void;
+    dataDir: string | null; ca?: string | null; firstIndex?: number; hosts?: WorkerHostsPlan['workers'] | null; log: (line: string) => void; onEarlyExit(e: Error): void;
   }) {
     const cli = cliPath();
     const hosts = o.hosts ?? null;
@@ -60,7 +65,9 @@ export class LocalWorkers {
     const env: NodeJS.ProcessEnv = { ...process.env, DPT_TOKEN: token };
     // a worker spawns nothing: the plan of hosts is the coordinator's alone
     delete env[WORKER_HOSTS_ENV];
+    const first = o.firstIndex ?? 0;
     for (let i = 0; i < n; i++) {
+      const w = i + first;
       // --reconnect-timeout 0: a local worker belongs to this coordinator and must not outlive it
       // (a SIGKILLed coordinator runs no exit handler; its workers see the socket drop and exit).
       const args = [cli, 'worker', '--connect', url, '--reconnect-timeout', '0', ...(o.dataDir ? ['--data-dir', o.dataDir] : []), ...(o.ca ? ['--ca', o.ca] : [])];
@@ -75,13 +82,13 @@ export class LocalWorkers {
         createInterface({ input: stream }).on('line', (line) => {
           tail.push(line);
           if (tail.length > 5) tail.shift();
-          o.log(`[worker ${i}] ${line}`);
+          o.log(`[worker ${w}] ${line}`);
         });
       }
-      child.on('error', (e) => o.onEarlyExit(new WorkerError('DPT_ERR_WORKER_FAILED', i, -1, `could not start worker process ${i}: ${e.message}`)));
+      child.on('error', (e) => o.onEarlyExit(new WorkerError('DPT_ERR_WORKER_FAILED', w, -1, `could not start worker process ${w}: ${e.message}`)));
       child.on('exit', (code, signal) => {
         if (this.stopping || code === 0) return;
-        o.onEarlyExit(new WorkerError('DPT_ERR_WORKER_FAILED', i, -1, `worker process ${i} exited (${signal ?? `code ${code}`})${tail.length ? `: ${tail.at(-1)}` : ''}`));
+        o.onEarlyExit(new WorkerError('DPT_ERR_WORKER_FAILED', w, -1, `worker process ${w} exited (${signal ?? `code ${code}`})${tail.length ? `: ${tail.at(-1)}` : ''}`));
       });
       this.children.push(child);
     }
@@ -105,12 +112,15 @@ export class LocalWorkers {
   }
 }
 
-/** A WsGroup whose close() also stops the worker processes it started. */
+/** A ws group (with or without rank 0 on the coordinator) whose close() also stops the worker processes it started. */
 class LaunchedGroup implements WorkerGroup {
   readonly transport = 'ws' as const;
-  constructor(readonly inner: WsGroup, private readonly workers: LocalWorkers | null) {}
+  constructor(readonly inner: WsGroup | CoordinatorRankGroup, private readonly workers: LocalWorkers | null) {}
   get world(): number {
     return this.inner.world;
+  }
+  get coordinatorComputes(): boolean {
+    return this.inner instanceof CoordinatorRankGroup;
   }
   computeStep(req: Parameters<WorkerGroup['computeStep']>[0]) {
     return this.inner.computeStep(req);
@@ -122,8 +132,10 @@ class LaunchedGroup implements WorkerGroup {
 }
 
 /**
- * Listens, starts local workers when config.spawnWorkers, waits for config.workers to join.
- * `log` receives status lines (the URL, the token when generated, worker output).
+ * Listens, starts local workers when config.spawnWorkers, waits for the worker processes to join
+ * (config.workers of them with --average-only, else one fewer: the coordinator computes rank 0
+ * with `coordinatorKernels`). `log` receives status lines (the URL, the token when generated,
+ * worker output).
  */
 export async function startWsGroup(config: TrainConfig, train: LabelledImages, log: (line: string) => void, coordinatorKernels?: Kernels): Promise<WorkerGroup> {
   const hosts = config.spawnWorkers ? workerHostsFrom(process.env) : null;
@@ -132,38 +144,44 @@ export async function startWsGroup(config: TrainConfig, train: LabelledImages, l
   const { host, port } = hosts === null ? listen : { host: hosts.coordinator, port: listen.port };
   const token = config.token ?? generateToken();
   const tls = config.tlsCert !== null && config.tlsKey !== null ? loadServerTls(config.tlsCert, config.tlsKey) : null;
-  const group = await WsGroup.listen({
+  const options: WsGroupOptions = {
     spec: config.spec, train, world: config.workers, maxBatch: config.batch, kernels: config.kernels,
     data: config.dataMode, wire: config.wire, token, host, port, tls, log: (l) => log(`coordinator: ${l}`),
     minWorkers: config.minWorkers, stepTimeoutMs: config.stepTimeout === null ? null : config.stepTimeout * 1000, coordinatorKernels,
-  });
+  };
+  const computing = coordinatorComputesRank0(config);
+  if (computing && coordinatorKernels === undefined) throw new RangeError('the coordinator computes rank 0: startWsGroup needs its engine (coordinatorKernels)');
+  const inner = computing ? await CoordinatorRankGroup.listen(options, coordinatorKernels!) : await WsGroup.listen(options);
+  const group = inner instanceof CoordinatorRankGroup ? inner.workers : inner;
+  const processes = wsWorkerProcesses(config);
   let workers: LocalWorkers | null = null;
   // Only until the workers have joined: from then on the command owns the signals.
   const onSignal = (s: NodeJS.Signals): void => {
     log(`${s} received while waiting for workers: stopping them`);
-    void Promise.all([group.close(), workers?.stop(500)]).finally(() => process.exit(130));
+    void Promise.all([inner.close(), workers?.stop(500)]).finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
     if (config.spawnWorkers) {
       // the local workers trust the very certificate served (enough for a self-signed one)
-      workers = new LocalWorkers(config.workers, group.url, token, {
-        dataDir: config.dataDir, ca: config.tlsCert, hosts: hosts?.workers, log, onEarlyExit: (e) => group.abortWait(e),
+      workers = new LocalWorkers(processes, group.url, token, {
+        dataDir: config.dataDir, ca: config.tlsCert, firstIndex: group.firstRank, hosts: hosts?.workers, log, onEarlyExit: (e) => group.abortWait(e),
       });
     } else {
       const ca = tls?.selfSigned ? ` --ca ${config.tlsCert}` : '';
-      log(`coordinator: listening on ${group.url}, waiting for ${config.workers} worker${config.workers === 1 ? '' : 's'} (data ${config.dataMode}${tls ? `, TLS with ${config.tlsCert}` : ''})`);
+      const ranks = computing ? `; it computes rank 0 of ${config.workers} itself` : '';
+      log(`coordinator: listening on ${group.url}, waiting for ${processes} worker${processes === 1 ? '' : 's'} (data ${config.dataMode}${tls ? `, TLS with ${config.tlsCert}` : ''}${ranks})`);
       if (config.token === null) log(`coordinator: token ${token}  (start workers with: DPT_TOKEN=${token} dpt worker --connect ${group.url}${ca})`);
     }
     await group.waitForWorkers(config.joinTimeout * 1000);
   } catch (e) {
-    await group.close();
+    await inner.close();
     await workers?.stop(500);
     throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return new LaunchedGroup(group, workers);
+  return new LaunchedGroup(inner, workers);
 }

@@ -243,8 +243,8 @@ export async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd'
   const indices = batchIndices(perm, s, batch);
   const t1 = performance.now();
   // the coordinator's CPU during the exchange (~1.4 µs), where the process's CPU is its own alone:
-  // in-process and thread workers add theirs
-  const cpu0 = OUT_OF_PROCESS.has(run.group.transport) ? process.cpuUsage() : null;
+  // in-process and thread workers add theirs, and so does a rank the coordinator computes itself
+  const cpu0 = OUT_OF_PROCESS.has(run.group.transport) && !run.group.coordinatorComputes ? process.cpuUsage() : null;
   const results = await run.group.computeStep({ step, params: run.params, indices });
   const cpu = cpu0 === null ? null : process.cpuUsage(cpu0);
   const t2 = performance.now();

@@ -34,6 +34,11 @@ export interface StepRequest {
 export interface WorkerGroup {
   readonly transport: TransportName;
   readonly world: number;
+  /**
+   * True when a group of an OUT_OF_PROCESS transport also computes a rank in the coordinator's
+   * process (ws with rank 0 on the coordinator): its CPU time in an exchange is then not its own alone.
+   */
+  readonly coordinatorComputes?: boolean;
   /** Computes the shards of one global batch; results[r] belongs to rank r. */
   computeStep(req: StepRequest): Promise<ShardResult[]>;
   /**

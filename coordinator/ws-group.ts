@@ -1,7 +1,9 @@
 /**
  * WebSocket workers: separate processes, on this machine or others, that joined the coordinator's
- * server (ws-server.ts) and hold ranks 0..N-1 in the order they became ready. Each step sends
- * every rank one frame — the parameters (every step: SGD changes all of them) and its shard, as
+ * server (ws-server.ts) and hold ranks firstRank..N-1 in the order they became ready (firstRank 1:
+ * the coordinator computes rank 0 itself, coordinator-rank.ts; 0: every rank is a worker, the
+ * coordinator only averages). The batch is cut into N shards either way. Each step sends
+ * every worker rank one frame — the parameters (every step: SGD changes all of them) and its shard, as
  * indices (--data local, the worker holds MNIST) or pixels and labels (--data ship) — and waits
  * for every rank's gradient sums, which are copied into a per-rank buffer owned here.
  *
@@ -11,8 +13,10 @@
  * misses its heartbeat, sends a bad reply or overruns --step-timeout loses its rank; the shards it
  * had not delivered go, in the same step, to the surviving connections (round-robin in rank order,
  * one shard at a time per connection), so every example of the step is summed exactly once. The
- * step fails only when fewer than minWorkers connections remain. A worker that joins later takes
- * a free rank and gets the current parameters with its next shard (they go with every step).
+ * step fails only when fewer than minWorkers ranks remain (the coordinator's counted); when no
+ * connection is left and that is allowed, the coordinator computes the orphans itself
+ * (computeOnCoordinator). A worker that joins later takes a free rank and gets the current
+ * parameters with its next shard (they go with every step).
  *
  * Local SGD. A request with `local` is a whole round: each rank gets ONE `round` message
  * (ws-round.ts) and answers with its weighted delta in place of a gradient sum, and with its
@@ -29,6 +33,7 @@ import { readInto, wireBytes, type DecodedFrame, type Section } from '../src/pro
 import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError } from '../src/protocol/errors.js';
 import { checkFinite, maxReplyBytes, maxWorkerFrame, parseDelta, parseGrads, type DataMode } from '../src/protocol/messages.js';
+import type { ShardSums } from '../worker/compute.js';
 import type { ServerTls } from '../src/protocol/tls-files.js';
 import { decodeHalf, ErrorFeedbackEncoder, HALF_DTYPE } from '../src/protocol/wire-format.js';
 import type { PendingStep, WorkerConnection } from './ws-connection.js';
@@ -39,7 +44,18 @@ import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } fro
 export interface WsGroupOptions {
   spec: NetworkSpec;
   train: LabelledImages;
+  /** ranks, and the shards every batch is cut into */
   world: number;
+  /**
+   * Ranks below this are computed by the coordinator itself (coordinator-rank.ts), the rest by
+   * worker processes: 0 (default), every rank a worker; 1, the coordinator computes rank 0.
+   */
+  firstRank?: number;
+  /**
+   * With firstRank > 0: computes shard `shard` of the step on the coordinator, on the parameters
+   * the workers get (stepParams), when no worker is left to take it. The sums are copied at once.
+   */
+  computeOnCoordinator?: (shard: number, req: StepRequest) => ShardSums & { velocity?: Float32Array | null };
   maxBatch: number;
   kernels: KernelChoice;
   data: DataMode;
@@ -57,7 +73,7 @@ export interface WsGroupOptions {
   handshakeTimeoutMs?: number;
   /** connections still in the handshake at once; more are turned away (default MAX_PENDING_HANDSHAKES) */
   maxPendingHandshakes?: number;
-  /** the step fails when fewer workers than this remain (default 1) */
+  /** the step fails when fewer ranks than this remain, the coordinator's firstRank counted (default 1) */
   minWorkers?: number;
   /** a shard not answered within this many ms loses its worker (default: no deadline) */
   stepTimeoutMs?: number | null;
@@ -74,7 +90,9 @@ export interface WsGroupOptions {
 export class WsGroup implements WorkerGroup {
   readonly transport = 'ws' as const;
   readonly world: number;
-  /** ranks[r] is the connection computing shard r, null while the rank is free */
+  /** the first rank a worker process holds; the ones below are the coordinator's */
+  readonly firstRank: number;
+  /** ranks[r] is the connection computing shard r, null while the rank is free (always, below firstRank) */
   private readonly ranks: (WorkerConnection | null)[];
   private server!: WsServer;
   private started = false;
@@ -96,6 +114,8 @@ export class WsGroup implements WorkerGroup {
   /** shards computed by a worker other than their rank's, after a loss */
   reassignedShards = 0;
   private readonly vacantNoted: boolean[];
+  /** the coordinator is computing the orphans (no worker left); said once until a worker is back */
+  private orphansHere = false;
   /** why each vacant rank's last worker went (for the error when too few remain) */
   private readonly vacatedBy: (ProtocolError | null)[];
   private readonly wire: WireFormat;
@@ -113,10 +133,18 @@ export class WsGroup implements WorkerGroup {
   private rounds: RoundRequests | null = null;
   /** local SGD with momentum: shardVelocities[s], the velocity rank s's round ended with (owned here) */
   private readonly shardVelocities: (Float32Array | null)[];
+  /** 16-bit wire with coordinator ranks: this step's parameters as the workers decode them, and for which step */
+  private readonly sentParams: Float32Array;
+  private sentParamsStep: number | null = null;
 
   private constructor(private readonly o: WsGroupOptions) {
     if (!(Number.isInteger(o.world) && o.world >= 1)) throw new RangeError(`--workers must be a positive integer, got ${o.world}`);
     this.world = o.world;
+    this.firstRank = o.firstRank ?? 0;
+    if (!(Number.isInteger(this.firstRank) && this.firstRank >= 0 && this.firstRank < o.world)) {
+      throw new RangeError(`firstRank must be an integer from 0 to ${o.world - 1} (a rank for the workers), got ${this.firstRank}`);
+    }
+    if (this.firstRank > 0 && o.computeOnCoordinator === undefined) throw new RangeError('firstRank > 0 needs computeOnCoordinator: the coordinator computes those ranks');
     this.ranks = new Array(o.world).fill(null);
     this.layoutSize = layoutFor(o.spec).size;
     this.maxShard = Math.ceil(o.maxBatch / o.world);
@@ -129,7 +157,9 @@ export class WsGroup implements WorkerGroup {
       throw new RangeError(`--min-workers must be an integer from 1 to --workers (${o.world}), got ${this.minWorkers}`);
     }
     const engine = o.coordinatorKernels;
-    this.shardGrads = Array.from({ length: o.world }, () => (engine ? engine.alloc(this.layoutSize) : new Float32Array(this.layoutSize)));
+    const alloc = (n: number) => (engine ? engine.alloc(n) : new Float32Array(n));
+    // the coordinator's own ranks return their sums in their own buffers; orphans it computes land here
+    this.shardGrads = Array.from({ length: o.world }, (_, r) => alloc(r < this.firstRank ? 0 : this.layoutSize));
     this.results = new Array<ShardResult | null>(o.world).fill(null);
     this.vacantNoted = new Array<boolean>(o.world).fill(false);
     this.vacatedBy = new Array<ProtocolError | null>(o.world).fill(null);
@@ -137,6 +167,12 @@ export class WsGroup implements WorkerGroup {
     this.paramEncoder = this.wire === 'fp32' ? null : new ErrorFeedbackEncoder(this.wire, this.layoutSize);
     this.halfGrads = new Uint16Array(this.wire === 'fp32' ? 0 : this.layoutSize);
     this.shardVelocities = new Array<Float32Array | null>(o.world).fill(null);
+    this.sentParams = alloc(this.wire !== 'fp32' && this.firstRank > 0 ? this.layoutSize : 0);
+  }
+
+  /** The ranks worker processes hold: world - firstRank. */
+  get workerRanks(): number {
+    return this.world - this.firstRank;
   }
 
   /** Starts the server; workers may connect from now on (see waitForWorkers). */
@@ -179,17 +215,29 @@ export class WsGroup implements WorkerGroup {
     return this.ranks.filter((c) => c !== null && c.open).length;
   }
 
+  /** "2 workers", or with the coordinator computing: "2 workers (--workers 3: the coordinator computes rank 0)" */
+  private workersWanted(): string {
+    const n = this.workerRanks;
+    return `${n} worker${n === 1 ? '' : 's'}${this.coordinatorNote()}`;
+  }
+
+  /** '' when every rank is a worker's; else which ranks the coordinator computes */
+  private coordinatorNote(): string {
+    if (this.firstRank === 0) return '';
+    return ` (--workers ${this.world}: the coordinator computes rank${this.firstRank === 1 ? ' 0' : `s 0 to ${this.firstRank - 1}`})`;
+  }
+
   /**
-   * Resolves when `count` ranks (default: all) are held; rejects after timeoutMs with how many
-   * joined, or early through abortWait (e.g. a locally started worker died).
+   * Resolves when `count` worker ranks (default: all of them) are held; rejects after timeoutMs with
+   * how many joined, or early through abortWait (e.g. a locally started worker died).
    */
-  waitForWorkers(timeoutMs: number, count = this.world): Promise<void> {
+  waitForWorkers(timeoutMs: number, count = this.workerRanks): Promise<void> {
     if (this.joined >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.joinWaiter = null;
-        reject(new WorkerError('DPT_ERR_WORKER_TIMEOUT', this.joined, -1,
-          `only ${this.joined} of ${this.world} workers joined ${this.url} within ${Math.round(timeoutMs / 1000)} s: start more with \`dpt worker --connect ${this.url}\` (same token), or lower --workers`));
+        reject(new WorkerError('DPT_ERR_WORKER_TIMEOUT', this.firstRank + this.joined, -1,
+          `only ${this.joined} of ${this.workersWanted()} joined ${this.url} within ${Math.round(timeoutMs / 1000)} s: start more with \`dpt worker --connect ${this.url}\` (same token), or lower --workers`));
       }, timeoutMs);
       this.joinWaiter = {
         count,
@@ -206,9 +254,9 @@ export class WsGroup implements WorkerGroup {
   private onReady(conn: WorkerConnection): void {
     // A free rank is one never taken or whose worker was lost; a late or restarted worker takes
     // it and computes from the next shard it is sent (parameters go with every shard).
-    const free = this.ranks.findIndex((c) => c === null || !c.open);
+    const free = this.firstFreeRank();
     if (free < 0) {
-      const e = new ProtocolError('DPT_ERR_WORLD_FULL', `all ${this.world} ranks are taken (--workers ${this.world})`);
+      const e = new ProtocolError('DPT_ERR_WORLD_FULL', `all ${this.workerRanks} worker ranks are taken (--workers ${this.world}${this.firstRank > 0 ? ', the coordinator computing rank 0' : ''})`);
       this.log(`refused ${conn.label}: ${e.message}`);
       conn.fail(e);
       return;
@@ -216,8 +264,14 @@ export class WsGroup implements WorkerGroup {
     conn.rank = free;
     this.ranks[free] = conn;
     this.vacantNoted[free] = false;
-    this.log(`${conn.label} joined (${this.joined}/${this.world})${this.started ? ` before step ${(this.lastStep ?? -1) + 1}` : ''}`);
+    this.log(`${conn.label} joined (${this.joined}/${this.workerRanks})${this.started ? ` before step ${(this.lastStep ?? -1) + 1}` : ''}`);
     if (this.joinWaiter && this.joined >= this.joinWaiter.count) this.joinWaiter.resolve();
+  }
+
+  /** The lowest worker rank no open connection holds, or -1. */
+  private firstFreeRank(): number {
+    for (let r = this.firstRank; r < this.world; r++) if (this.ranks[r] === null || !this.ranks[r]!.open) return r;
+    return -1;
   }
 
   private onClosed(conn: WorkerConnection): void {
@@ -230,16 +284,20 @@ export class WsGroup implements WorkerGroup {
     }
   }
 
+  /**
+   * Results of worker ranks firstRank..world-1, in rank order. Every live worker's first request is
+   * sent before this returns its promise, so a caller may compute its own ranks meanwhile.
+   */
   async computeStep(req: StepRequest): Promise<ShardResult[]> {
-    if (this.closed) throw new WorkerError('DPT_ERR_WORKER_LOST', 0, req.step, 'the group is closed');
+    if (this.closed) throw new WorkerError('DPT_ERR_WORKER_LOST', this.firstRank, req.step, 'the group is closed');
     if (req.params.length !== this.layoutSize) throw new RangeError(`params have ${req.params.length} floats, the layout ${this.layoutSize}`);
     if (this.lastStep !== null && req.step <= this.lastStep) throw new RangeError(`step ${req.step} after step ${this.lastStep}: step ids must increase`);
     this.started = true;
     this.lastStep = req.step;
     const t0 = performance.now();
     this.paramsSection = this.paramEncoder === null ? ['params', req.params] : this.paramEncoder.section('params', 'params', req.params);
-    // rounding the parameters is done once for all ranks; each rank's encode time includes its share
-    this.paramsEncodeShareMs = (performance.now() - t0) / this.world;
+    // rounding the parameters is done once for all worker ranks; each one's encode time includes its share
+    this.paramsEncodeShareMs = (performance.now() - t0) / this.workerRanks;
     const results = this.results;
     results.fill(null);
     const lost: { last: { code: string; rank: number; message: string } | null } = { last: null };
@@ -249,15 +307,26 @@ export class WsGroup implements WorkerGroup {
       const live: WorkerConnection[] = [];
       for (const c of this.ranks) if (c !== null && c.open) live.push(c);
       const todo: number[] = [];
-      for (let s = 0; s < this.world; s++) if (results[s] === null) todo.push(s);
+      for (let s = this.firstRank; s < this.world; s++) if (results[s] === null) todo.push(s);
       if (todo.length === 0) break;
-      if (live.length < this.minWorkers) {
+      // the coordinator's own ranks never leave
+      const remaining = this.firstRank + live.length;
+      if (remaining < this.minWorkers) {
         const gone = (r: number) => this.ranks[r]?.error ?? this.vacatedBy[r] ?? null;
-        const why = lost.last?.message ?? this.ranks.map((c, r) => (c?.open ? null : `rank ${r}: ${gone(r)?.message ?? 'no worker holds it'}`)).filter(Boolean).join('; ');
-        const firstFree = this.ranks.findIndex((c) => c === null || !c.open);
-        throw new WorkerError(lost.last?.code ?? gone(firstFree)?.code ?? 'DPT_ERR_WORKER_LOST', lost.last?.rank ?? firstFree, req.step,
-          `${why}; ${live.length} of ${this.world} workers remain and --min-workers is ${this.minWorkers}`);
+        const vacant: number[] = [];
+        for (let r = this.firstRank; r < this.world; r++) if (!this.ranks[r]?.open) vacant.push(r);
+        const why = lost.last?.message ?? vacant.map((r) => `rank ${r}: ${gone(r)?.message ?? 'no worker holds it'}`).join('; ');
+        const counted = this.firstRank === 0 ? `${live.length} of ${this.world} workers remain`
+          : `${remaining} of ${this.world} ranks remain (rank 0 on the coordinator and ${live.length} worker${live.length === 1 ? '' : 's'})`;
+        throw new WorkerError(lost.last?.code ?? gone(vacant[0]!)?.code ?? 'DPT_ERR_WORKER_LOST', lost.last?.rank ?? vacant[0]!, req.step,
+          `${why}; ${counted} and --min-workers is ${this.minWorkers}`);
       }
+      if (live.length === 0) {
+        // allowed only with the coordinator's own ranks counted (remaining > 0): it takes the orphans
+        this.computeHere(todo, req);
+        break;
+      }
+      this.orphansHere = false;
       const plan = new Map<WorkerConnection, number[]>(live.map((c) => [c, []]));
       // first every live rank's own shard, then the orphans round-robin (own shard first, so a
       // connection never waits behind another's shard for its own)
@@ -289,7 +358,50 @@ export class WsGroup implements WorkerGroup {
         }
       }));
     }
-    return results as ShardResult[];
+    return results.slice(this.firstRank) as ShardResult[];
+  }
+
+  /**
+   * The parameters every worker computes on this step (after computeStep(req) has sent them), for
+   * the coordinator's own ranks: req.params itself on the fp32 wire; on a 16-bit wire, the rounded
+   * parameters the workers decode, since shards computed on different parameters cannot be summed.
+   */
+  stepParams(req: StepRequest): Float32Array {
+    if (this.paramEncoder === null) return req.params;
+    if (this.lastStep !== req.step || this.paramsSection === null) throw new RangeError(`step ${req.step}: its parameters were not sent (the last step sent was ${this.lastStep})`);
+    if (this.sentParamsStep !== req.step) {
+      decodeHalf(this.sentParams, this.paramsSection[1] as Uint16Array, HALF_DTYPE[this.paramEncoder.format]);
+      this.sentParamsStep = req.step;
+    }
+    return this.sentParams;
+  }
+
+  /** No worker is left (and --min-workers allows it): the coordinator computes the step's orphaned shards itself. */
+  private computeHere(shards: number[], req: StepRequest): void {
+    if (!this.orphansHere) {
+      const which = shards.map((s) => `shard ${s} (rank ${s}'s)`).join(', ');
+      this.log(`step ${req.step}: no worker is left: ${which} computed on the coordinator until a worker takes ${shards.length === 1 ? 'it' : 'them'}`);
+      this.orphansHere = true;
+    }
+    for (const s of shards) {
+      const sentAt = performance.now();
+      const sums = this.o.computeOnCoordinator!(s, req);
+      const grads = this.shardGrads[s]!;
+      grads.set(sums.grads.subarray(0, this.layoutSize));
+      // a local-SGD round with momentum: the rank's velocity, copied as its delta is
+      let velocity: Float32Array | null = null;
+      if (sums.velocity) {
+        velocity = this.shardVelocities[s] ??= new Float32Array(this.layoutSize);
+        velocity.set(sums.velocity);
+      }
+      this.reassignedShards++;
+      this.vacantNoted[s] = true;
+      this.results[s] = {
+        rank: s, grads: grads.subarray(0, this.layoutSize), ...(velocity ? { velocity } : {}), loss: sums.loss, count: sums.count,
+        timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: 0, encodeMs: 0 },
+        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
+      };
+    }
   }
 
   private request(conn: WorkerConnection, shardIndex: number, req: StepRequest): Promise<ShardResult> {

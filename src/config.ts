@@ -60,7 +60,14 @@ export interface TrainConfig {
   json: boolean;
   kernels: KernelChoice;
   transport: TransportName;
+  /** ranks: the global batch is cut into this many shards, whatever the transport */
   workers: number;
+  /**
+   * ws: the coordinator computes no rank and only averages (a parameter server for many weak
+   * workers): --workers counts worker processes. Without it the coordinator computes rank 0 itself
+   * and --workers - 1 processes the others (see wsWorkerProcesses).
+   */
+  averageOnly: boolean;
   /** print per-phase and per-worker tables at the end (dpt train --profile) */
   profile: boolean;
   /** write a Chrome trace-event JSON file of the steps */
@@ -86,7 +93,10 @@ export interface TrainConfig {
   spawnWorkers: boolean;
   /** ws: seconds to wait for all workers to join */
   joinTimeout: number;
-  /** ws: training fails when fewer workers than this remain (lost workers' shards go to the survivors) */
+  /**
+   * ws: training fails when fewer ranks than this remain, the coordinator's own rank 0 counted
+   * (lost workers' shards go to the surviving workers, or to the coordinator when none is left)
+   */
   minWorkers: number;
   /** ws: seconds a worker may take to answer one shard before it is dropped and its shard re-assigned (null: no deadline) */
   stepTimeout: number | null;
@@ -124,6 +134,7 @@ export const DEFAULTS: TrainConfig = {
   kernels: 'auto',
   transport: 'inproc',
   workers: 1,
+  averageOnly: false,
   profile: false,
   trace: null,
   burnIn: 10,
@@ -202,6 +213,28 @@ export const parseEvalSet = (v: string): EvalSet => parseChoice('--eval-set', v,
 /** A seed stream per purpose, so that e.g. changing the init scheme does not change the data order. */
 export function deriveSeed(seed: number, stream: 'init' | 'order'): number {
   return (Math.imul(seed >>> 0, 0x9e3779b1) ^ (stream === 'init' ? 0x1234567 : 0x7654321)) >>> 0;
+}
+
+/**
+ * ws: whether the coordinator computes rank 0 itself, as rank 0 of PyTorch DDP or Horovod does and
+ * the thread pool here does: with 2 or more ranks, unless --average-only. One rank alone is a
+ * worker process, so `ws x1` measures the exchange (like `threads x1`).
+ */
+export function coordinatorComputesRank0(c: Pick<TrainConfig, 'workers' | 'averageOnly'>): boolean {
+  return c.workers >= 2 && !c.averageOnly;
+}
+
+/** ws: the worker processes a run waits for (or `dpt launch` starts): the ranks the coordinator does not compute. */
+export function wsWorkerProcesses(c: Pick<TrainConfig, 'workers' | 'averageOnly'>): number {
+  return c.workers - (coordinatorComputesRank0(c) ? 1 : 0);
+}
+
+/** --average-only changes what the coordinator of WebSocket workers does; with no ws among `transports` it would do nothing. */
+export function checkAverageOnly(averageOnly: boolean, transports: readonly TransportName[]): void {
+  if (averageOnly && !transports.includes('ws')) {
+    throw new ConfigError(`--average-only makes the coordinator of WebSocket workers compute no rank, and --transport ${transports.join(',')} has none: `
+      + 'drop --average-only, or use dpt launch / --transport ws');
+  }
 }
 
 /** Checks that combine several options; single options are checked by their parsers. */

@@ -1,6 +1,7 @@
 /**
  * `dpt bench` with real thread and WebSocket workers: the compiled CLI as a process, a piscina
- * pool and worker processes of its own, a few steps on 300 MNIST images.
+ * pool and worker processes of its own, a few steps on 300 MNIST images. ws xN is N ranks: rank 0
+ * on the coordinator and N-1 worker processes (ws x1: one process).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { layoutFor } from '../../src/model/spec.js';
@@ -59,7 +60,7 @@ describe('dpt bench with thread and WebSocket workers (compiled CLI, real thread
     expect(base!.losses.at(-1)!).toBeLessThan(base!.losses[0]!);
   });
 
-  it('puts bytes on the wire for ws only: per rank and step, a parameters-and-indices frame out and a gradient frame back', () => {
+  it('puts bytes on the wire for ws worker ranks only: per rank and step, a parameters-and-indices frame out and a gradient frame back; none for rank 0 on the coordinator', () => {
     const P = layoutFor({ sizes: SIZES, activation: 'sigmoid', cost: 'quadratic' }).size;
     for (const c of outcome.cells) {
       if (c.transport !== 'ws') {
@@ -72,7 +73,12 @@ describe('dpt bench with thread and WebSocket workers (compiled CLI, real thread
       // the reply's envelope carries the loss and four timings: 9 bytes each as doubles, fewer when one is a whole number
       const timing = { loadMs: 0.1, computeMs: 0.1, decodeMs: 0.1, encodeMs: 0.1 };
       const back = frameOnWire([['grads', new Float32Array(P)]], { type: 'grads', step: 1, count: shard, loss: 0.1, timing }, true);
+      expect(c.summary.workers.map((w) => w.rank)).toEqual(Array.from({ length: c.workers }, (_, r) => r));
       for (const w of c.summary.workers) {
+        if (c.workers > 1 && w.rank === 0) {
+          expect([w.bytesSentPerStep, w.bytesReceivedPerStep], `ws x${c.workers} rank 0, on the coordinator`).toEqual([0, 0]);
+          continue;
+        }
         expect(w.bytesSentPerStep, `ws x${c.workers} rank ${w.rank}`).toBe(out);
         expect(w.bytesReceivedPerStep).toBeLessThanOrEqual(back);
         expect(w.bytesReceivedPerStep).toBeGreaterThanOrEqual(back - 5 * 8);
@@ -83,7 +89,7 @@ describe('dpt bench with thread and WebSocket workers (compiled CLI, real thread
 
   it('stops the worker processes it started', () => {
     const pids = workerPids(stderr.split('\n'));
-    expect(pids).toHaveLength(3); // ws x1, then ws x2
+    expect(pids).toHaveLength(2); // ws x1, then ws x2 (rank 1; rank 0 on the coordinator)
     for (const pid of pids) expect(alive(pid), `worker pid ${pid}`).toBe(false);
   });
 });

@@ -29,6 +29,7 @@ describe('bad flags get an error that names the flag', () => {
     [['--average-every', '16', '--epochs', '3', '--local-sgd-after', '3'], /--local-sgd-after 3 is not below --epochs 3: the run would end before local SGD starts; lower --local-sgd-after or raise --epochs/],
     [['--average-optimizer-state'], /--average-optimizer-state needs --average-every K > 1: .* add e\.g\. --average-every 16 or drop --average-optimizer-state/],
     [['--average-every', '16', '--average-optimizer-state'], /--average-optimizer-state averages the ranks' momentum buffers, and --momentum 0 keeps none: add e\.g\. --momentum 0\.9/],
+    [['--average-only', '--transport', 'threads', '--workers', '2'], /--average-only makes the coordinator of WebSocket workers compute no rank, and --transport threads has none: drop --average-only, or use dpt launch/],
   ];
   for (const [args, message] of cases) {
     it(`dpt train ${args.join(' ')}`, () => {
@@ -70,6 +71,15 @@ describe('bad flags get an error that names the flag', () => {
     }
     expect(dpt(['train', '--help']).stdout).toMatch(/^ {2}dpt train .*--average-every 16 --local-sgd-after 2$/m);
     expect(dpt(['bench', '--help']).stdout).toMatch(/^ {2}dpt bench .*--workers 1,2 --average-every 1,16,64 --target-accuracy 0\.95/m);
+  });
+
+  it('--help of every command that counts ws workers says what --workers counts and offers --average-only', () => {
+    for (const command of ['train', 'launch', 'coordinator', 'bench']) {
+      const help = dpt([command, '--help']).stdout.replace(/\s+/g, ' ');
+      expect(help, command).toMatch(/--workers <(n|list)> .*the coordinator computes rank 0/);
+      expect(help, command).toMatch(/--average-only .*the coordinator computes no rank and only averages/);
+    }
+    expect(dpt(['bench', '--average-only', '--transport', 'inproc,threads']).stderr).toMatch(/--average-only .* and --transport inproc,threads has none/);
   });
 });
 

@@ -18,6 +18,7 @@ afterAll(() => {
 const dpt = (args: string[]): Run => spawnDpt(args, started);
 const missing = missingPrerequisite({ cpu: 1, bandwidthBitsPerS: 1e9, latencyMs: null });
 const dir = mkdtempSync(join(tmpdir(), 'dpt-emulate-'));
+// two ranks: rank 0 on the coordinator's host, rank 1 on one worker host
 const RUN = ['--workers', '2', '--epochs', '1', '--train-limit', '2000', '--eval-set', 'validation'];
 const leftovers = (pid: number) => [...namespacesWith(`dpt-emu-${pid}-`), ...cgroupsWith(`dpt-emu-${pid}-`)];
 
@@ -37,9 +38,10 @@ describe('dpt launch --emulate', () => {
     const emulated = dpt(['launch', ...RUN, '--emulate', 'cpu=0.6,bandwidth=1gbit', '--save', join(dir, 'emulated.safetensors')]);
     const plain = plainModel();
     expect(await emulated.exit, emulated.err.join('\n')).toBe(0);
-    // each worker reached the coordinator from its own host's address
+    // the worker reached the coordinator from its own host's address; the coordinator computes rank 0
     const joinedFrom = emulated.err.flatMap((l) => [.../worker \d \((10\.231\.0\.\d+):\d+, .*\) joined/.exec(l)?.slice(1) ?? []]);
-    expect(joinedFrom.sort()).toEqual(['10.231.0.2', '10.231.0.3']);
+    expect(joinedFrom.sort()).toEqual(['10.231.0.2']);
+    expect(emulated.err.join('\n')).toMatch(/emulate: hosts \S+-c 10\.231\.0\.1 \(coordinator, rank 0\), \S+-w1 10\.231\.0\.2 \(worker 1\);/);
     expect(Buffer.compare(readFileSync(join(dir, 'emulated.safetensors')), await plain)).toBe(0);
     expect(leftovers(emulated.child.pid!)).toEqual([]);
   }, 30_000);
@@ -49,7 +51,7 @@ describe('dpt launch --emulate', () => {
     const plain = plainModel();
     expect(await emulated.exit, emulated.err.join('\n')).toBe(0);
     const joinedFrom = emulated.err.flatMap((l) => [.../worker \d \((10\.231\.0\.\d+):\d+, .*\) joined/.exec(l)?.slice(1) ?? []]);
-    expect(joinedFrom.sort()).toEqual(['10.231.0.2', '10.231.0.3']);
+    expect(joinedFrom.sort()).toEqual(['10.231.0.2']);
     expect(Buffer.compare(readFileSync(join(dir, 'train-emulated.safetensors')), await plain)).toBe(0);
     expect(leftovers(emulated.child.pid!)).toEqual([]);
   }, 30_000);
@@ -62,20 +64,24 @@ describe('dpt launch --emulate', () => {
     }
   });
 
-  it('refuses cpu caps that add up to more than the cores, naming the numbers', async () => {
+  it('refuses cpu caps that add up to more than the cores, counting the coordinator\'s host (computing rank 0 or only averaging), naming the numbers', async () => {
     const cores = availableParallelism();
-    const r = dpt(['launch', '--workers', String(cores), '--emulate', 'cpu=1', ...RUN.slice(2)]);
-    expect(await r.exit).toBe(2);
-    expect(r.err.join('\n')).toMatch(new RegExp(`cpu=1 for ${cores + 1} hosts .* is ${cores + 1} cores, but this machine has ${cores}: use cpu=`));
+    // cores + 1 ranks: the coordinator and cores worker hosts; --average-only: cores worker hosts beside the coordinator
+    const computing = dpt(['launch', '--workers', String(cores + 1), '--emulate', 'cpu=1', ...RUN.slice(2)]);
+    const averaging = dpt(['launch', '--workers', String(cores), '--average-only', '--emulate', 'cpu=1', ...RUN.slice(2)]);
+    expect(await computing.exit).toBe(2);
+    expect(await averaging.exit).toBe(2);
+    expect(computing.err.join('\n')).toMatch(new RegExp(`cpu=1 for ${cores + 1} hosts \\(the coordinator, computing rank 0, and ${cores} workers?\\) is ${cores + 1} cores, but this machine has ${cores}: use cpu=`));
+    expect(averaging.err.join('\n')).toMatch(new RegExp(`cpu=1 for ${cores + 1} hosts \\(the coordinator and ${cores} workers?\\) is ${cores + 1} cores`));
   });
 
   it.skipIf(missing !== null)(`removes the hosts of a launcher killed with SIGKILL at the next run${skipNote(missing)}`, async () => {
     const killed = dpt(['launch', ...RUN, '--emulate', 'cpu=0.3,bandwidth=100mbit']);
-    await until('the workers to join', () => killed.err.some((l) => l.includes('joined (2/2)')), killed, 15_000);
+    await until('the worker to join', () => killed.err.some((l) => l.includes('joined (1/1)')), killed, 15_000);
     killed.child.kill('SIGKILL');
     await killed.exit;
     const pid = killed.child.pid!;
-    expect(namespacesWith(`dpt-emu-${pid}-`).sort()).toEqual([`dpt-emu-${pid}-c`, `dpt-emu-${pid}-sw`, `dpt-emu-${pid}-w1`, `dpt-emu-${pid}-w2`]);
+    expect(namespacesWith(`dpt-emu-${pid}-`).sort()).toEqual([`dpt-emu-${pid}-c`, `dpt-emu-${pid}-sw`, `dpt-emu-${pid}-w1`]);
     const next = dpt(['launch', ...RUN, '--max-steps', '5', '--emulate', 'bandwidth=1gbit']);
     expect(await next.exit, next.err.join('\n')).toBe(0);
     expect(next.err.join('\n')).toMatch(new RegExp(`removed the hosts left by runs? .*${pid}`));

@@ -23,6 +23,7 @@ const dpt = (args: string[]): Run => spawnDpt(args, started);
 const missing = missingPrerequisite({ cpu: 0.45, bandwidthBitsPerS: 1e9, latencyMs: null });
 const dir = mkdtempSync(join(tmpdir(), 'dpt-emulate-faults-'));
 const TRAIN_LIMIT = 3000;
+// three ranks: rank 0 on the coordinator's host, two worker hosts
 const RUN = ['--workers', '3', '--epochs', '3', '--train-limit', String(TRAIN_LIMIT), '--eval-set', 'validation', '--json'];
 
 function epochs(lines: string[]): { examples: number }[] {
@@ -44,7 +45,7 @@ describe('a worker host cut off the emulated network', () => {
     // the launcher names every host's namespace, address and link
     await until('the hosts line', () => run.err.some((l) => l.startsWith('emulate: hosts ')), run, 15_000);
     const hostsLine = run.err.find((l) => l.startsWith('emulate: hosts '))!;
-    const [, netns, address] = / (dpt-emu-\d+-w2) (10\.231\.0\.\d+) \(worker 1\)/.exec(hostsLine) ?? [];
+    const [, netns, address] = / (dpt-emu-\d+-w2) (10\.231\.0\.\d+) \(worker 2\)/.exec(hostsLine) ?? [];
     const [, link] = /each host's link is (\S+) /.exec(hostsLine) ?? [];
     expect([netns, address, link], hostsLine).toEqual([`dpt-emu-${run.child.pid}-w2`, '10.231.0.3', 'eth0']);
     const joinedFrom = (): number => run.err.filter((l) => l.includes(`(${address}:`) && / joined \(/.test(l)).length;

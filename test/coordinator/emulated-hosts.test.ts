@@ -65,9 +65,13 @@ describe('emulated hosts: plan and commands', () => {
     expect(tbfBurstBytes(1e9)).toBe(125000);
   });
 
-  it('refuses cpu caps that add up to more than the cores, naming the numbers and the fix', () => {
-    expect(() => checkCpuBudget(1, 3, 2)).toThrow(/cpu=1 for 3 hosts .* is 3 cores, but this machine has 2: use cpu=0\.66 or fewer --workers/);
-    expect(() => checkCpuBudget(0.6, 3, 2)).not.toThrow();
+  it('refuses cpu caps that add up to more than the cores, counting the coordinator\'s host, naming the numbers and the fix', () => {
+    expect(() => checkCpuBudget(1, { workers: 2, coordinatorComputes: true }, 2))
+      .toThrow(/cpu=1 for 3 hosts \(the coordinator, computing rank 0, and 2 workers\) is 3 cores, but this machine has 2: use cpu=0\.66 or fewer --workers/);
+    expect(() => checkCpuBudget(1, { workers: 2, coordinatorComputes: false }, 2)).toThrow(/cpu=1 for 3 hosts \(the coordinator and 2 workers\)/);
+    expect(() => checkCpuBudget(0.6, { workers: 2, coordinatorComputes: true }, 2)).not.toThrow();
+    // --workers 2 with the coordinator computing: two hosts, one core each
+    expect(() => checkCpuBudget(1, { workers: 1, coordinatorComputes: true }, 2)).not.toThrow();
   });
 
   it('finds the runs whose launcher is dead from names with the prefix', () => {

@@ -1,12 +1,16 @@
 /**
  * The ws commands as users run them: real `dpt launch`, `dpt coordinator` and `dpt worker`
- * processes on 127.0.0.1. Checks results against single-node and that no worker outlives its
+ * processes on 127.0.0.1. Checks what --workers counts (ranks: rank 0 on the coordinator unless
+ * --average-only), results against in-process workers, and that no worker outlives its
  * coordinator (Ctrl-C is tested in ws-interrupt.test.ts).
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alive, spawnDpt, workerPids, type Run } from '../helpers/cli.js';
+import { tempDir } from '../helpers/idx-fixtures.js';
 
 const started: ChildProcess[] = [];
 afterAll(() => {
@@ -16,12 +20,6 @@ afterAll(() => {
 const dpt = (args: string[], env: Record<string, string> = {}): Run => spawnDpt(args, started, env);
 
 const SMALL = ['--epochs', '1', '--train-limit', '600', '--max-steps', '40', '--eval-set', 'validation', '--json'];
-
-function accuracy(lines: string[]): number {
-  const epoch = lines.map((l) => JSON.parse(l) as { event?: string; testCorrect?: number }).find((o) => o.testCorrect !== undefined);
-  if (!epoch) throw new Error(`no epoch line in ${lines.join('\n')}`);
-  return epoch.testCorrect!;
-}
 
 
 async function freePort(): Promise<number> {
@@ -33,21 +31,27 @@ async function freePort(): Promise<number> {
 }
 
 describe('dpt launch / coordinator / worker', () => {
-  it('launch --workers 2 and train --transport ws --data ship end at the single-node accuracy and leave no worker behind', async () => {
-    const single = dpt(['train', ...SMALL]);
-    const launched = dpt(['launch', '--workers', '2', ...SMALL]);
-    const viaTrain = dpt(['train', '--transport', 'ws', '--workers', '2', '--data', 'ship', ...SMALL]);
-    expect(await single.exit).toBe(0);
-    expect(await launched.exit).toBe(0);
-    expect(await viaTrain.exit).toBe(0);
-    // the two data modes do the same arithmetic, bit for bit; single-node adds the batch in one
-    // sum instead of two, so a prediction on a near-tie may flip (parameters agree to ~1e-7)
-    expect(accuracy(viaTrain.out)).toBe(accuracy(launched.out));
-    expect(Math.abs(accuracy(launched.out) - accuracy(single.out))).toBeLessThanOrEqual(3);
-    const pids = [...workerPids(launched.err), ...workerPids(viaTrain.err)];
-    expect(pids).toHaveLength(4);
-    expect(launched.err.some((l) => l.startsWith('[worker 0] '))).toBe(true);
-    for (const pid of pids) expect(alive(pid)).toBe(false);
+  it('launch --workers 2 starts one worker process, rank 0 on the coordinator, and saves exactly the model of inproc x2; '
+    + 'so do --average-only (two processes) and train --transport ws --data ship; no worker is left behind', async () => {
+    const dir = tempDir();
+    const run = (name: string, args: string[]) => ({ name, path: join(dir, `${name}.safetensors`), run: dpt([...args, ...SMALL, '--save', join(dir, `${name}.safetensors`)]) });
+    const inproc = run('inproc', ['train', '--workers', '2']);
+    const launched = run('launch', ['launch', '--workers', '2']);
+    const averaging = run('average-only', ['launch', '--workers', '2', '--average-only']);
+    const viaTrain = run('train-ship', ['train', '--transport', 'ws', '--workers', '2', '--data', 'ship']);
+    for (const r of [inproc, launched, averaging, viaTrain]) expect(await r.run.exit, `${r.name}: ${r.run.err.join('\n')}`).toBe(0);
+    // the processes started, by their output's [worker i] prefix (one refused for want of a rank would print too)
+    const started = (r: typeof inproc) => [...new Set(r.run.err.flatMap((l) => /^\[worker (\d+)\] /.exec(l)?.slice(1) ?? []))].sort();
+    expect(started(launched)).toEqual(['1']);
+    expect(started(viaTrain)).toEqual(['1']);
+    expect(started(averaging)).toEqual(['0', '1']);
+    expect(workerPids(launched.run.err)).toHaveLength(1);
+    expect(workerPids(averaging.run.err)).toHaveLength(2);
+    // the one process holds rank 1; with --average-only the processes hold ranks 0 and 1
+    expect(launched.run.err.some((l) => /^coordinator: worker 1 \(.*\) joined \(1\/1\)$/.test(l)), launched.run.err.join('\n')).toBe(true);
+    // the same two shards summed in the same order, whoever computed them (and from indices or shipped pixels)
+    for (const r of [launched, averaging, viaTrain]) expect(Buffer.compare(readFileSync(r.path), readFileSync(inproc.path)), `${r.name} against inproc x2`).toBe(0);
+    for (const pid of [launched, averaging, viaTrain].flatMap((r) => workerPids(r.run.err))) expect(alive(pid)).toBe(false);
   });
 
   it('a worker started before its coordinator retries until it is up; a worker with a wrong token is refused with DPT_ERR_AUTH', async () => {
@@ -55,8 +59,8 @@ describe('dpt launch / coordinator / worker', () => {
     const url = `ws://127.0.0.1:${port}`;
     const early = dpt(['worker', '--connect', url], { DPT_TOKEN: 'shared-secret' });
     await new Promise((r) => setTimeout(r, 700));
-    // two ranks: the run cannot finish before the second honest worker, started after the intruder left
-    const coord = dpt(['coordinator', '--listen', `127.0.0.1:${port}`, '--workers', '2', ...SMALL], { DPT_TOKEN: 'shared-secret' });
+    // three ranks, the coordinator's and two workers': the run cannot finish before the second honest worker, started after the intruder left
+    const coord = dpt(['coordinator', '--listen', `127.0.0.1:${port}`, '--workers', '3', ...SMALL], { DPT_TOKEN: 'shared-secret' });
     while (!coord.err.some((l) => l.includes('listening on'))) await new Promise((r) => setTimeout(r, 20));
     const intruder = dpt(['worker', '--connect', url], { DPT_TOKEN: 'wrong-secret' });
     expect(await intruder.exit).toBe(2);
@@ -69,12 +73,18 @@ describe('dpt launch / coordinator / worker', () => {
     expect(coord.err.join('\n')).not.toMatch(/shared-secret/); // a given token is never printed
   });
 
-  it('a coordinator names how many workers arrived when the join times out, and prints a generated token', async () => {
-    const coord = dpt(['coordinator', '--listen', '127.0.0.1:0', '--workers', '2', '--join-timeout', '1', ...SMALL], { DPT_TOKEN: '' });
+  it('a coordinator says how many workers it waits for, names how many arrived when the join times out, and prints a generated token', async () => {
+    const coord = dpt(['coordinator', '--listen', '127.0.0.1:0', '--workers', '3', '--join-timeout', '1', ...SMALL], { DPT_TOKEN: '' });
+    const averaging = dpt(['coordinator', '--listen', '127.0.0.1:0', '--workers', '3', '--average-only', '--join-timeout', '1', ...SMALL], { DPT_TOKEN: '' });
     expect(await coord.exit).toBe(2);
+    expect(await averaging.exit).toBe(2);
     const text = coord.err.join('\n');
     expect(text).toMatch(/token \S{20,}/);
-    expect(text).toMatch(/only 0 of 2 workers joined ws:\/\/127\.0\.0\.1:\d+ within 1 s/);
+    expect(text).toMatch(/listening on ws:\/\/127\.0\.0\.1:\d+, waiting for 2 workers \(data local; it computes rank 0 of 3 itself\)/);
+    expect(text).toMatch(/only 0 of 2 workers \(--workers 3: the coordinator computes rank 0\) joined ws:\/\/127\.0\.0\.1:\d+ within 1 s/);
+    const alone = averaging.err.join('\n');
+    expect(alone).toMatch(/waiting for 3 workers \(data local\)/);
+    expect(alone).toMatch(/only 0 of 3 workers joined ws:\/\/127\.0\.0\.1:\d+ within 1 s/);
   });
 
   it('a worker without a token, or with a URL that is not ws://, says how to fix it', async () => {

@@ -3,7 +3,8 @@
  * 127.0.0.1, workers killed with SIGKILL, frozen with SIGSTOP, replaced mid-run, and the
  * coordinator itself killed and resumed. Every run must count exactly the epoch's examples and
  * end with parameters bit-identical to the same run with no failure (the shard partition is
- * fixed by --workers and shards are summed in shard order, whoever computed them).
+ * fixed by --workers and shards are summed in shard order, whoever computed them). --workers 3:
+ * rank 0 on the coordinator and two worker processes, or three processes with --average-only.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -34,7 +35,7 @@ function epochs(lines: string[]): { epoch: number; examples: number; steps: numb
 
 const dir = tempDir();
 let referenceRun: Promise<Buffer> | null = null;
-/** The same training with no failure, on 3 ws workers (started once, shared by the tests). */
+/** The same training with no failure, on 3 ws ranks (started once, shared by the tests). */
 function reference(): Promise<Buffer> {
   referenceRun ??= (async () => {
     const path = join(dir, 'reference.safetensors');
@@ -51,29 +52,32 @@ function expectSameModel(path: string, ref: Buffer): void {
 }
 
 describe('ws worker loss with real processes', () => {
-  it('kill -9 of one of 3 workers mid-epoch: training finishes, each epoch counts all its examples, parameters equal the run with no failure', async () => {
+  it('kill -9 of one of 2 worker processes mid-epoch, the coordinator computing rank 0: training finishes, each epoch counts all its examples, parameters equal the run with no failure', async () => {
     const ref = reference();
     const ck = join(dir, 'kill.ckpt');
     const model = join(dir, 'kill.safetensors');
     const run = dpt(['launch', ...RUN, '--checkpoint', ck, '--checkpoint-every', '25', '--save', model]);
     await until('the first checkpoint', () => existsSync(ck), run);
-    const victim = workerPids(run.err)[1]!;
+    const pids = workerPids(run.err);
+    expect(pids).toHaveLength(2);
+    const victim = pids[1]!;
     process.kill(victim, 'SIGKILL');
     expect(await run.exit, run.err.join('\n')).toBe(0);
     const log = run.err.join('\n');
-    expect(log).toMatch(new RegExp(`worker 1 \\(127\\.0\\.0\\.1:\\d+, \\S+ pid ${victim}\\) left`));
-    expect(log).toMatch(/shard 1 \(rank 1's\) re-assigned to worker [02]/);
+    expect(log).toMatch(new RegExp(`worker 2 \\(127\\.0\\.0\\.1:\\d+, \\S+ pid ${victim}\\) left`));
+    expect(log).toMatch(/shard 2 \(rank 2's\) re-assigned to worker 1 /);
     const ep = epochs(run.out);
     expect(ep.map((e) => e.examples)).toEqual([TRAIN_LIMIT, TRAIN_LIMIT]);
     expectSameModel(model, await ref);
   });
 
-  it('a worker that stops answering (SIGSTOP) is timed out by --step-timeout and named; the run ends as with no failure', async () => {
+  it('--average-only (three worker processes): a worker that stops answering (SIGSTOP) is timed out by --step-timeout and named; the run ends as with no failure and rank 0 on the coordinator', async () => {
     const ref = reference();
     const ck = join(dir, 'stop.ckpt');
     const model = join(dir, 'stop.safetensors');
-    const run = dpt(['launch', ...RUN, '--step-timeout', '1', '--checkpoint', ck, '--checkpoint-every', '25', '--save', model]);
+    const run = dpt(['launch', ...RUN, '--average-only', '--step-timeout', '1', '--checkpoint', ck, '--checkpoint-every', '25', '--save', model]);
     await until('the first checkpoint', () => existsSync(ck), run);
+    expect(workerPids(run.err)).toHaveLength(3);
     const frozen = workerPids(run.err)[2]!;
     process.kill(frozen, 'SIGSTOP');
     try {
@@ -95,15 +99,16 @@ describe('ws worker loss with real processes', () => {
     const coord = dpt(['coordinator', '--listen', '127.0.0.1:0', ...RUN, '--checkpoint', ck, '--checkpoint-every', '25', '--save', model], env);
     await until('the listening line', () => coord.err.some((l) => l.includes('listening on')), coord);
     const url = /listening on (ws:\/\/\S+),/.exec(coord.err.find((l) => l.includes('listening on'))!)![1]!;
-    const workers = [0, 1, 2].map(() => dpt(['worker', '--connect', url], env));
+    // the coordinator computes rank 0: two workers
+    const workers = [1, 2].map(() => dpt(['worker', '--connect', url], env));
     await until('the first checkpoint', () => existsSync(ck), coord);
     workers[0]!.child.kill('SIGKILL');
     await until('the loss', () => coord.err.some((l) => / left: /.test(l)), coord);
     const late = dpt(['worker', '--connect', url], env);
-    await until('the late join', () => coord.err.some((l) => /joined \(3\/3\) before step \d+/.test(l)), coord);
+    await until('the late join', () => coord.err.some((l) => /joined \(2\/2\) before step \d+/.test(l)), coord);
     expect(await coord.exit, coord.err.join('\n')).toBe(0);
     expect(await late.exit).toBe(0);
-    const joinedAt = Number(/joined \(3\/3\) before step (\d+)/.exec(coord.err.join('\n'))![1]);
+    const joinedAt = Number(/joined \(2\/2\) before step (\d+)/.exec(coord.err.join('\n'))![1]);
     // the replacement was sent the last step of the run (300 steps: ids 0..299)
     expect(late.out.join('\n') + late.err.join('\n')).toMatch(/stopping: .*\(last step 299\)/);
     expect(joinedAt).toBeLessThan(299);

@@ -12,3 +12,7 @@ describeGroupEquivalence('ws --data local', (a) => wsGroupWithWorkers({ ...a, da
 describeGroupEquivalence('ws --data ship', (a) => wsGroupWithWorkers({ ...a, data: 'ship', coordinatorKernels: createWasmKernels() }), {
   worlds: [1, 2, 3], batches: [7], steps: 20, tolerance: 1e-5,
 });
+// rank 0 on the coordinator (what dpt launch does by default), ranks 1..N-1 worker processes
+describeGroupEquivalence('ws, the coordinator computing rank 0', (a) => wsGroupWithWorkers({ ...a, data: 'local', coordinatorRank: true }), {
+  worlds: [2, 3], batches: [10], steps: 20, tolerance: 1e-5,
+});

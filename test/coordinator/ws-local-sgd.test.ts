@@ -23,6 +23,7 @@ import { TEST_TOKEN, wsGroupWithWorkers, type WsTestGroup } from './ws-workers.j
 describeLocalSgdEquivalence('ws --data local', (a) => wsGroupWithWorkers({ ...a, data: 'local' }));
 // shipped rows, received into a wasm engine's shared memory as `dpt train` does
 describeLocalSgdEquivalence('ws --data ship', (a) => wsGroupWithWorkers({ ...a, data: 'ship', coordinatorKernels: createWasmKernels() }), [2]);
+describeLocalSgdEquivalence('ws, the coordinator computing rank 0', (a) => wsGroupWithWorkers({ ...a, data: 'local', coordinatorRank: true }), [2, 3]);
 
 const train = slice(realMnist().train, 0, 301);
 const open: WorkerGroup[] = [];

@@ -24,7 +24,8 @@ const dpt = (args: string[]): Run => spawnDpt(args, started, TOKEN);
 
 const TRAIN_LIMIT = 1500;
 // 2 epochs of 150 steps; the checkpoint at step 160 (epoch 2, step 10) is the first and only one
-const RUN = ['--workers', '2', '--epochs', '2', '--train-limit', String(TRAIN_LIMIT), '--eval-set', 'validation', '--json'];
+// three ranks: rank 0 on the coordinator, two worker processes
+const RUN = ['--workers', '3', '--epochs', '2', '--train-limit', String(TRAIN_LIMIT), '--eval-set', 'validation', '--json'];
 const LOST = (url: string, limit: number) =>
   new RegExp(`^lost the coordinator at ${url} \\((.+)\\); reconnecting until \\d\\d:\\d\\d:\\d\\d \\(--reconnect-timeout ${limit}\\)$`);
 

@@ -25,7 +25,8 @@ const TRAIN_LIMIT = 3000;
 const STEPS_PER_EPOCH = 300; // batch 10
 /** the step of the periodic checkpoint that says when to kill a worker: early in epoch 2, leaving ~270 steps for the loss to land there */
 const KILL_AFTER = 330;
-const RUN = ['--workers', '2', '--min-workers', '2', '--epochs', '3', '--train-limit', String(TRAIN_LIMIT), '--eval-set', 'validation', '--json'];
+// three ranks, all needed: rank 0 on the coordinator and two worker processes, one of which is killed
+const RUN = ['--workers', '3', '--min-workers', '3', '--epochs', '3', '--train-limit', String(TRAIN_LIMIT), '--eval-set', 'validation', '--json'];
 
 
 const events = (run: Run) => run.out.map((l) => JSON.parse(l) as { event: string; epoch?: number; examples?: number; paramsSource?: string });
@@ -48,7 +49,8 @@ describe('ws: fewer workers than --min-workers', () => {
     expect(await run.exit, run.err.join('\n')).toBe(2);
 
     const log = run.err.join('\n');
-    const failed = new RegExp(`dpt: error: DPT_ERR_WORKER_LOST: worker 1 failed at step (\\d+): worker 1 \\(127\\.0\\.0\\.1:\\d+, \\S+ pid ${victim}\\) closed the connection \\(close code 1006\\); 1 of 2 workers remain and --min-workers is 2`).exec(log);
+    const failed = new RegExp(`dpt: error: DPT_ERR_WORKER_LOST: worker 2 failed at step (\\d+): worker 2 \\(127\\.0\\.0\\.1:\\d+, \\S+ pid ${victim}\\) closed the connection \\(close code 1006\\); `
+      + '2 of 3 ranks remain \\(rank 0 on the coordinator and 1 worker\\) and --min-workers is 3').exec(log);
     expect(failed, log).not.toBeNull();
     // the surviving worker is told the run failed, not that it finished
     expect(log).toMatch(/\[worker \d\] stopping: training failed on the coordinator/);

@@ -46,4 +46,24 @@ describe('coordinator CPU per step', () => {
     expect(recorded.every((s) => Number.isNaN(s.coordCpuMs))).toBe(true);
     expect(observeCell('inproc', 20, netShape(config.spec.sizes), recorded).coordCpuMs).toBeNaN();
   });
+
+  it('is left out for ws when the coordinator computes rank 0 itself: its CPU would hold that compute', async () => {
+    const config: TrainConfig = { ...DEFAULTS, kernels: 'js', trainLimit: 2000, epochs: 1, batch: 20, maxSteps: 12, transport: 'ws', workers: 2 };
+    const session = await openSession(config, realMnist());
+    const group = await wsGroupWithWorkers({ spec: config.spec, train: session.train, world: 2, maxBatch: 20, data: 'local', coordinatorRank: true });
+    const profiler = new Profiler(2, 2, 12);
+    try {
+      const run = trainingRun(session, group);
+      run.evalSet = slice(session.evalSet, 0, 100);
+      run.profiler = profiler;
+      await runTraining(run);
+    } finally {
+      await group.close();
+    }
+    const steps = profiler.measuredSteps();
+    expect(steps).toHaveLength(10);
+    expect(steps.every((s) => Number.isNaN(s.coordCpuMs))).toBe(true);
+    // rank 0 crossed no wire; rank 1 did
+    expect(steps.every((s) => s.ranks[0]!.bytesSent === 0 && s.ranks[1]!.bytesSent > 0)).toBe(true);
+  });
 });
