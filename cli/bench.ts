@@ -71,7 +71,9 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
           const key = `${n}|${batch}|${configurationKey(configuration)}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
           progress(`  ${repeats > 1 ? `[${rep + 1}/${repeats}] ` : ''}${c.nets[n]!.join('-')} batch ${batch} ${cellName(configuration)}: ` +
-            `${fmtMs(median(r.measured.map((s) => s.t4 - s.t0)))} per step (median of ${r.measured.length})`);
+            (configuration.averageEvery > 1
+              ? `${fmtMs(median(r.measured.map((s) => s.t4 - s.t0)))} per round of up to ${configuration.averageEvery} steps (median of ${r.measured.length})`
+              : `${fmtMs(median(r.measured.map((s) => s.t4 - s.t0)))} per step (median of ${r.measured.length})`));
         }
       }
     }

@@ -15,6 +15,17 @@ export function roundLength(s: number, stepsInEpoch: number, every: number, step
   return Math.max(1, end - s);
 }
 
+/** The steps the first `rounds` rounds of a run cover, each cut at an epoch's end as the trainer cuts it. */
+export function stepsInRounds(rounds: number, stepsInEpoch: number, every: number): number {
+  let steps = 0;
+  for (let r = 0, s = 0; r < rounds; r++) {
+    const n = roundLength(s, stepsInEpoch, every, Infinity);
+    steps += n;
+    s = s + n === stepsInEpoch ? 0 : s + n;
+  }
+  return steps;
+}
+
 export class LocalAveraging {
   /** each rank's own velocity (momentum, not averaged); null otherwise */
   private rankVelocities: Float32Array[] | null = null;

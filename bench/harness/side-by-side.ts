@@ -27,6 +27,7 @@ import type { CellRun } from './cell.js';
 import { StepGate } from './step-gate.js';
 import { startGroup, trainingRun, type Session } from '../../coordinator/session.js';
 import { runTraining, type TrainingRun } from '../../coordinator/trainer.js';
+import { stepsInRounds } from '../../coordinator/local-averaging.js';
 import { cellConfig, type BenchConfiguration } from './configurations.js';
 import type { WorkerGroup } from '../../coordinator/worker-group.js';
 
@@ -100,7 +101,12 @@ export async function runSideBySide(session: Session, initial: Float32Array, gri
     for (const configuration of grid) {
       const params = network.allocParams();
       params.set(initial);
-      const laneSession: Session = { ...session, params, config: cellConfig(config, configuration, batch, epochs, total) };
+      // a lane averaging every K steps takes a round where the others take a step: its run holds
+      // the steps of `total` rounds
+      const perEpoch = stepsPerEpoch(session.train.count, batch);
+      const laneSteps = configuration.averageEvery > 1 ? stepsInRounds(total, perEpoch, configuration.averageEvery) : total;
+      const laneEpochs = Math.max(epochs, Math.ceil(laneSteps / perEpoch));
+      const laneSession: Session = { ...session, params, config: cellConfig(config, configuration, batch, laneEpochs, laneSteps) };
       const group = await startGroup(laneSession);
       const gate = new StepGate();
       // every step is recorded; the steps back and the burn-in are left out below
@@ -118,7 +124,8 @@ export async function runSideBySide(session: Session, initial: Float32Array, gri
     const results = await Promise.all(runs);
     return lanes.map((lane, i) => ({
       world: lane.group.world, epochs: results[i]!.epochs, wallSeconds: [], params: Float32Array.from(lane.run.params),
-      measured: lane.profiler.steps().filter((rec) => !stepsBack.has(rec.step)).slice(plan.burnIn),
+      // the i-th record is the i-th turn step the lane was given (a step, or a round of K)
+      measured: lane.profiler.steps().filter((_rec, i) => !stepsBack.has(i)).slice(plan.burnIn),
     }));
   } finally {
     await Promise.all(lanes.map((l) => l.group.close()));

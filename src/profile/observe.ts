@@ -44,6 +44,9 @@ export interface CellObservation {
   workers: number;
   batch: number;
   net: NetShape;
+  /** steps per profiler record: 1, or about K for a run averaging every K steps (its records are rounds) */
+  stepsPerRecord: number;
+  /** wall time per step (a round's divided by its steps) */
   stepMs: number;
   /** mean number of ranks busy at once */
   concurrency: number;
@@ -61,32 +64,31 @@ export interface CellObservation {
 export function observeCell(transport: string, batch: number, net: NetShape, steps: StepRecord[]): CellObservation {
   if (steps.length === 0) throw new RangeError('a measured configuration needs at least one measured step (steps > burn-in)');
   // a run that averages every K > 1 steps records a round of K steps as one record (count: all its
-  // examples); every term here is per step of one exchange, so such a run cannot be read as one
-  const perRecord = Math.round(median(steps.map((s) => s.count)) / batch);
-  if (perRecord > 1) {
-    throw new RangeError(`${transport} at batch ${batch}: a step record holds ${perRecord} steps' examples (a run averaging every ${perRecord} steps); ` +
-      `the cost model is fitted on runs that average every step: measure those and ask --what-if average-every=${perRecord}`);
-  }
+  // examples): every figure here is per step, so a record's times, bytes and examples are divided
+  // by the steps it covers (1 for every record of a run that averages every step)
+  const k = steps.map((s) => Math.max(1, Math.round(s.count / batch)));
+  const perStep = (values: number[]) => values.map((v, i) => v / k[i]!);
   const world = steps[0]!.ranks.length;
   const ranks: RankObservation[] = [];
   for (let r = 0; r < world; r++) {
     const ks = steps.map((s) => s.ranks[r]!);
     ranks.push({
-      shard: mean(ks.map((k) => k.count)),
-      computeMs: median(ks.map((k) => k.loadMs + k.computeMs)),
-      coordMs: median(ks.map((k) => k.coordEncodeMs + k.coordDecodeMs)),
-      handoffMs: median(ks.map((k) => Math.max(0, k.receivedAt - k.sentAt - k.loadMs - k.computeMs - k.coordEncodeMs - k.coordDecodeMs))),
-      bytes: mean(ks.map((k) => k.bytesSent + k.bytesReceived)),
+      shard: mean(perStep(ks.map((k) => k.count))),
+      computeMs: median(perStep(ks.map((k) => k.loadMs + k.computeMs))),
+      coordMs: median(perStep(ks.map((k) => k.coordEncodeMs + k.coordDecodeMs))),
+      handoffMs: median(perStep(ks.map((k) => Math.max(0, k.receivedAt - k.sentAt - k.loadMs - k.computeMs - k.coordEncodeMs - k.coordDecodeMs)))),
+      bytes: mean(perStep(ks.map((k) => k.bytesSent + k.bytesReceived))),
     });
   }
   return {
     transport, workers: world, batch, net,
-    stepMs: median(steps.map(stepWallMs)),
+    stepsPerRecord: mean(k),
+    stepMs: median(perStep(steps.map(stepWallMs))),
     concurrency: mean(steps.map(stepConcurrency)),
-    reduceMs: median(steps.map((s) => s.t3 - s.t2)),
-    optimizerMs: median(steps.map((s) => s.t4 - s.t3)),
+    reduceMs: median(perStep(steps.map((s) => s.t3 - s.t2))),
+    optimizerMs: median(perStep(steps.map((s) => s.t4 - s.t3))),
     // measured only where the workers are other processes (profiledTrainStep); NaN elsewhere
-    coordCpuMs: median(steps.map((s) => s.coordCpuMs ?? NaN)),
+    coordCpuMs: median(perStep(steps.map((s) => s.coordCpuMs ?? NaN))),
     ranks,
   };
 }

@@ -22,7 +22,7 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   const sp = speedups(obs);
   const cells: BenchCell[] = measured.map((c, i) => ({
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
-    samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
+    samplesPerSecond: c.summary.examplesPerStep / c.observation.stepsPerRecord / (c.observation.stepMs / 1000),
   }));
   // on capped emulated hosts each ws worker had cores of its own (the rest ran on the coordinator's
   // host); without a cap the hosts' processes share the machine's cores as any processes do

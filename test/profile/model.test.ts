@@ -67,7 +67,7 @@ function synthCell(transport: string, W: number, B: number, net: NetShape, noise
   const coordMs = t.e0 + t.eb * bytes;
   const sigma = t.s0 === null ? NaN : t.s0 + t.sb * bytes;
   return {
-    transport, workers: W, batch: B, net, concurrency: t.concurrent && W > 1 ? Math.min(W, CORES) * 0.9 : 1,
+    transport, workers: W, batch: B, net, stepsPerRecord: 1, concurrency: t.concurrent && W > 1 ? Math.min(W, CORES) * 0.9 : 1,
     stepMs: referenceStep(transport, W, B, net) * noise(),
     reduceMs: W > 1 ? RHO * W * net.params * noise() : 0, optimizerMs: (U0 + U * net.params) * noise(),
     coordCpuMs: W * (sigma + coordMs) * noise(),
@@ -365,11 +365,16 @@ describe('cost model: the fit', () => {
     expect(ratio(be.payingBatch! / 2)).toBeGreaterThanOrEqual(1);
   });
 
-  it('refuses step records that each cover a round of K steps: the model is fitted per step', () => {
+  it('reads step records that each cover a round of K steps per step', () => {
     const record = (step: number, count: number): StepRecord => ({ step, t0: 0, t1: 0.1, t2: 1, t3: 1.1, t4: 1.2, loss: 1, count,
       ranks: [{ rank: 0, sentAt: 0.1, receivedAt: 1, coordEncodeMs: 0, coordDecodeMs: 0, loadMs: 0, computeMs: 0.8, workerDecodeMs: 0, workerEncodeMs: 0, bytesSent: 0, bytesReceived: 0, count }] });
     // batch 10, averaging every 16 steps: 160 examples a record; the last, short batch of an epoch is no round
-    expect(() => observeCell('threads', 10, SMALL, [record(0, 160), record(1, 160), record(2, 4)])).toThrow(/a step record holds 16 steps' examples .*ask --what-if average-every=16/);
+    const rounds = observeCell('threads', 10, SMALL, [record(0, 160), record(1, 160), record(2, 160)]);
+    expect(rounds.stepMs).toBeCloseTo(1.2 / 16, 12);
+    expect(rounds.stepsPerRecord).toBe(16);
+    expect(rounds.ranks[0]!.computeMs).toBeCloseTo(0.8 / 16, 12);
+    expect(rounds.ranks[0]!.shard).toBe(10);
+    expect(rounds.reduceMs).toBeCloseTo(0.1 / 16, 12);
     expect(observeCell('threads', 10, SMALL, [record(0, 10), record(1, 10), record(2, 4)]).stepMs).toBeCloseTo(1.2, 12);
   });
 
