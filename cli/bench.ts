@@ -99,12 +99,13 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
     ...plan, epochs: c.epochs, targetAccuracy: c.targetAccuracy, maxEpochs: c.maxEpochs, seeds: seedRuns ? c.seeds : [c.base.seed], steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, momentum: c.base.momentum, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
     averageEvery: c.averageEvery, localSgdAfter: c.localSgdAfter, averageOptimizerState: c.averageOptimizerState,
   }, c.whatIf, median(reduceTimings));
+  // the measurements first: a report that cannot be written must not cost them
+  if (c.json) out(JSON.stringify(outcome));
+  else for (const line of benchTables(outcome)) out(line);
   if (c.report !== null) {
     writeFileSync(c.report, reportHtml(outcome));
     progress(`Wrote the report to ${c.report}`);
   }
-  if (c.json) out(JSON.stringify(outcome));
-  else for (const line of benchTables(outcome)) out(line);
   return outcome;
 }
 

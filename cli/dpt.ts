@@ -307,7 +307,7 @@ Examples:
 
 /** Bench's own flags; the list-valued ones take several values where train takes one. */
 interface BenchFlags extends SharedFlags {
-  burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; averageOnly: boolean; batch: number[]; sizes?: number[][];
+  burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; averageOnly: boolean; batch?: number[]; sizes?: number[][];
   averageEvery: number[]; localSgdAfter: number; averageOptimizerState: boolean;
   steps: number; repeats: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number; seeds?: number[]; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
   emulate?: EmulateSpec;
@@ -322,7 +322,7 @@ function addBenchCommand(program: Command, argv: string[]): void {
     .option('--transport <list>', 'transports to compare: inproc, threads, ws', arg((v) => parseList('--transport', v, parseTransport)), b.transports)
     .option('--workers <list>', 'worker counts (ranks), e.g. 1,2,4; ws xN: the coordinator computes rank 0 and N-1 worker processes the others (ws x1: one process), or N processes with --average-only', ints('--workers'), b.workers)
     .option('--average-only', 'ws cells: the coordinator computes no rank and only averages; ws xN is N worker processes', false)
-    .option('--batch <list>', 'global mini-batch sizes, e.g. 10,128,1024', ints('--batch'), b.batches)
+    .option('--batch <list>', `global mini-batch sizes, e.g. 10,128,1024 (default ${b.batches.join(',')}; with --target-accuracy, ${d.batch} as dpt train trains)`, ints('--batch'))
     .option('--sizes <list>', 'layer sizes; repeat the flag to compare nets', (v: string, prev: number[][] | undefined) => [...(prev ?? []), arg(parseSizes)(v)]);
   for (const o of sharedOptions()) cmd.addOption(o);
   const averageEvery = new Option('--average-every <list>', 'local SGD: steps between averagings of the ranks\' parameters, e.g. 1,16,64 '
@@ -386,7 +386,8 @@ threads, no network. Needs root, iproute2 and the cpu controller; all is removed
       const hosts = workerHostsFrom(process.env);
       await benchCommand({
         base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1, averageOnly: f.averageOnly },
-        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch,
+        // samples/s are compared where parallelism has work to split; time to accuracy at the batch training uses
+        nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch ?? (f.targetAccuracy !== undefined ? [d.batch] : b.batches),
         averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState,
         steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
         epochs: f.epochs ?? null, targetAccuracy: f.targetAccuracy ?? null, maxEpochs: f.maxEpochs ?? b.maxEpochs, seeds: f.seeds ?? [f.seed],

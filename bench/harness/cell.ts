@@ -71,7 +71,9 @@ export async function runCell(session: Session, initial: Float32Array, configura
   try {
     const run = trainingRun(cellSession, group);
     if (plan.epochs === null) run.evalSet = slice(session.evalSet, 0, Math.min(plan.evalLimit, session.evalSet.count));
-    const profiler = new Profiler(group.world, plan.burnIn, total);
+    // the profiler records a round of K steps as one record: the burn-in is as many steps, in rounds
+    const burnIn = configuration.averageEvery > 1 ? Math.ceil(plan.burnIn / configuration.averageEvery) : plan.burnIn;
+    const profiler = new Profiler(group.world, burnIn, total);
     run.profiler = profiler;
     const target = plan.target ?? null;
     let reached = false;
@@ -83,7 +85,7 @@ export async function runCell(session: Session, initial: Float32Array, configura
     run.stopRequested = () => reached;
     const t0 = performance.now();
     const result = await runTraining(run);
-    if (profiler.stepCount <= plan.burnIn) throw new RangeError(`${cellName(configuration)} at batch ${batch} ran ${profiler.stepCount} steps, not more than the ${plan.burnIn} burn-in steps`);
+    if (profiler.stepCount <= burnIn) throw new RangeError(`${cellName(configuration)} at batch ${batch} ran ${profiler.stepCount} steps, not more than the ${burnIn} burn-in steps`);
     return { world: group.world, measured: profiler.measuredSteps(), epochs: result.epochs, wallSeconds, params: Float32Array.from(session.params) };
   } finally {
     await group.close();

@@ -43,7 +43,7 @@ export function reportHtml(o: BenchOutcome): string {
   body.push('</div>', validationHtml(o), whatIfHtml(o));
   const window = Math.max(1, Math.round(Math.max(...o.cells.map((c) => c.losses.length)) / 10));
   body.push(`<h2>Training curves</h2><p>Training loss per example against training time (measured steps; moving average over ${window} steps): ` +
-    `every configuration of a batch size computes the same SGD steps, so the curves have the same shape and differ only in how fast they are walked.</p><div class="row">`);
+    `the configurations of a batch size that average every step compute the same SGD steps, so their curves have the same shape and differ only in how fast they are walked; those averaging every K steps (K=…) train differently.</p><div class="row">`);
   for (const cells of groups.values()) {
     const series: Series[] = cells.map((c, i) => {
       let t = 0;

@@ -53,12 +53,34 @@ export interface Series {
   markers?: boolean;
 }
 
+const MAX_POINTS = 2000;
+
+/** Every k-th point so that at most `max` remain, the last one kept. */
+function thin(points: [number, number][], max: number): [number, number][] {
+  if (points.length <= max) return points;
+  const k = Math.ceil(points.length / max);
+  const kept = points.filter((_, i) => i % k === 0);
+  if ((points.length - 1) % k !== 0) kept.push(points.at(-1)!);
+  return kept;
+}
+
 export function lineChart(series: Series[], o: { xLabel: string; yLabel: string; width?: number; height?: number; yMin?: number }): string {
   const width = o.width ?? 560, height = o.height ?? 320;
   const left = 56, right = 150, top = 16, bottom = 44;
-  const pts = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
-  const xMin = Math.min(...pts.map((p) => p[0])), xMax = Math.max(...pts.map((p) => p[0]));
-  const yMin = o.yMin ?? Math.min(...pts.map((p) => p[1])), yMax = Math.max(...pts.map((p) => p[1]));
+  // a long run has hundreds of thousands of points: a path of a few thousand draws the same curve,
+  // and the extremes are found with loops (spreading that many arguments overflows the stack)
+  series = series.map((s) => ({ ...s, points: thin(s.points, MAX_POINTS) }));
+  let xMin = Infinity, xMax = -Infinity, yLow = Infinity, yMax = -Infinity;
+  for (const s of series) {
+    for (const [x, y] of s.points) {
+      if (!(Number.isFinite(x) && Number.isFinite(y))) continue;
+      if (x < xMin) xMin = x;
+      if (x > xMax) xMax = x;
+      if (y < yLow) yLow = y;
+      if (y > yMax) yMax = y;
+    }
+  }
+  const yMin = o.yMin ?? yLow;
   const sx = (x: number): number => left + ((x - xMin) / (xMax - xMin || 1)) * (width - left - right);
   const sy = (y: number): number => height - bottom - ((y - yMin) / (yMax - yMin || 1)) * (height - top - bottom);
   const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
