@@ -144,7 +144,7 @@ function toMeasured(r: CellResult, maxParamDiff: number, timeToAccuracy: TimeToA
   const wall = timeToAccuracy === null ? null : first.wallSeconds;
   return {
     timeToAccuracy,
-    transport: r.transport, workers: r.workers, averageEvery: r.averageEvery, batch: r.batch, net: r.net, summary: r.summary, observation: r.observation,
+    transport: r.transport, workers: r.workers, averageEvery: r.averageEvery, wire: r.wire, batch: r.batch, net: r.net, summary: r.summary, observation: r.observation,
     accuracy: r.accuracy, evalImages: r.evalImages, trainSeconds: r.trainSeconds, losses: r.summary.losses, maxParamDiff,
     epochs: r.epochs.map((e, i) => ({ epoch: e.epoch, accuracy: e.testCorrect / e.testTotal, seconds: wall ? wall[i]! : (seconds += e.trainSeconds) })),
   };

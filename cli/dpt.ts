@@ -6,7 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   BENCH_DEFAULTS, ConfigError, DEFAULTS, parseList, parseActivation, parseCost, parseDataMode, parseWire, parseEvalSet, parseInit, parseKernels, parseLrScale, parseNonNegativeInt,
-  parseEmulate, parseTargetAccuracy, checkAverageOnly, checkTimeToAccuracyFlags, checkBenchLocalSgdFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
+  parseEmulate, parseTargetAccuracy, checkAverageOnly, checkBenchWire, checkTimeToAccuracyFlags, checkBenchLocalSgdFlags, parseNumber, parsePositiveInt, parseSizes, parseTransport, type EmulateSpec, type TrainConfig,
 } from '../src/config.js';
 import { launchEmulated, withoutOptions, withoutOwnOptions } from './launch-emulated.js';
 import { benchEmulated, workerHostsFor } from './bench-emulated.js';
@@ -307,7 +307,7 @@ Examples:
 
 /** Bench's own flags; the list-valued ones take several values where train takes one. */
 interface BenchFlags extends SharedFlags {
-  burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; averageOnly: boolean; batch?: number[]; sizes?: number[][];
+  burnIn: number; json: boolean; transport: TrainConfig['transport'][]; workers: number[]; averageOnly: boolean; batch?: number[]; sizes?: number[][]; wire: TrainConfig['wire'][];
   averageEvery: number[]; localSgdAfter: number; averageOptimizerState: boolean;
   steps: number; repeats: number; epochs?: number; targetAccuracy?: number; maxEpochs?: number; seeds?: number[]; evalLimit: number; whatIf?: ReturnType<typeof parseWhatIf>; report?: string;
   emulate?: EmulateSpec;
@@ -329,6 +329,8 @@ function addBenchCommand(program: Command, argv: string[]): void {
     + '(1: the gradients are averaged every step; one worker runs at 1 only)').argParser(ints('--average-every')).default(b.averageEvery);
   for (const o of localSgdOptions(averageEvery)) cmd.addOption(o);
   cmd
+    .option('--wire <list>', 'ws configurations: formats on the wire to compare, e.g. fp32,bf16 (16-bit: half the bytes of parameters, gradients and deltas)',
+      arg((v) => parseList('--wire', v, parseWire)), b.wire)
     .option('--steps <n>', 'measured steps per configuration', positiveInt('--steps'), b.steps)
     .addOption(burnInOption('steps run before measuring, per configuration and repetition (a new ws session takes ~100-200 steps to reach its steady speed)', b.burnIn))
     .option('--repeats <n>', 'split the steps into N repetitions, each probing the machine again (the cost model probes) and starting every group afresh; within one, the configurations take turns in blocks of 8 steps (noise from other jobs hits all alike)', positiveInt('--repeats'), b.repeats)
@@ -375,6 +377,7 @@ threads, no network. Needs root, iproute2 and the cpu controller; all is removed
       checkTimeToAccuracyFlags(f);
       checkBenchLocalSgdFlags(f);
       checkAverageOnly(f.averageOnly, f.transport);
+      checkBenchWire(f.wire, f.transport);
       if (f.emulate !== undefined) {
         const raw = argv.slice(2);
         process.exitCode = await benchEmulated({
@@ -388,7 +391,7 @@ threads, no network. Needs root, iproute2 and the cpu controller; all is removed
         base: { ...d, ...sharedConfig(f, d.spec.sizes), epochs: 1, averageOnly: f.averageOnly },
         // samples/s are compared where parallelism has work to split; time to accuracy at the batch training uses
         nets: f.sizes ?? [d.spec.sizes], transports: f.transport, workers: f.workers, batches: f.batch ?? (f.targetAccuracy !== undefined ? [d.batch] : b.batches),
-        averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState,
+        averageEvery: f.averageEvery, localSgdAfter: f.localSgdAfter, averageOptimizerState: f.averageOptimizerState, wire: f.wire,
         steps: f.steps, burnIn: f.burnIn, repeats: f.repeats,
         epochs: f.epochs ?? null, targetAccuracy: f.targetAccuracy ?? null, maxEpochs: f.maxEpochs ?? b.maxEpochs, seeds: f.seeds ?? [f.seed],
         evalLimit: f.evalLimit, whatIf: f.whatIf ?? null, report: f.report ?? null, json: f.json,

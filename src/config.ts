@@ -229,6 +229,14 @@ export function wsWorkerProcesses(c: Pick<TrainConfig, 'workers' | 'averageOnly'
   return c.workers - (coordinatorComputesRank0(c) ? 1 : 0);
 }
 
+/** A 16-bit --wire in dpt bench applies to ws configurations; with none among `transports` it would compare nothing. */
+export function checkBenchWire(wire: readonly WireFormat[], transports: readonly TransportName[]): void {
+  if (wire.some((w) => w !== 'fp32') && !transports.includes('ws')) {
+    throw new ConfigError(`--wire ${wire.join(',')} sets the format of what crosses the WebSocket, and --transport ${transports.join(',')} sends nothing over a wire: `
+      + 'add ws to --transport, or drop --wire');
+  }
+}
+
 /** --average-only changes what the coordinator of WebSocket workers does; with no ws among `transports` it would do nothing. */
 export function checkAverageOnly(averageOnly: boolean, transports: readonly TransportName[]): void {
   if (averageOnly && !transports.includes('ws')) {
@@ -327,6 +335,8 @@ export interface BenchConfig {
   batches: number[];
   /** local SGD: every K crosses every transport and worker count (one worker only at K = 1) */
   averageEvery: number[];
+  /** ws configurations cross every format; the others send nothing over a wire and run fp32 */
+  wire: WireFormat[];
   /** the local SGD settings of every configuration with K > 1 */
   localSgdAfter: number;
   averageOptimizerState: boolean;
@@ -359,7 +369,7 @@ export interface BenchConfig {
  * and never can, so they are only the reference beside them.
  */
 export const BENCH_DEFAULTS = {
-  transports: ['inproc', 'threads'] as TransportName[], workers: [1, 2], batches: [1024], averageEvery: [1], steps: 100, burnIn: 50, repeats: 3, evalLimit: 1000, maxEpochs: 40,
+  transports: ['inproc', 'threads'] as TransportName[], workers: [1, 2], batches: [1024], averageEvery: [1], wire: ['fp32'] as WireFormat[], steps: 100, burnIn: 50, repeats: 3, evalLimit: 1000, maxEpochs: 40,
 };
 
 /**

@@ -11,7 +11,7 @@ import { slice } from '../../src/data/mnist.js';
 import { netShape, observeCell, type CellObservation, type NetShape } from '../../src/profile/observe.js';
 import { Profiler, type StepRecord } from '../../src/profile/profiler.js';
 import { summarizeSteps, type ProfileSummary } from '../../src/profile/summary.js';
-import type { TransportName } from '../../src/config.js';
+import type { TransportName, WireFormat } from '../../src/config.js';
 import { cellName } from '../../src/profile/verdict.js';
 import { cellConfig, type BenchConfiguration } from './configurations.js';
 import { startGroup, trainingRun, type Session } from '../../coordinator/session.js';
@@ -47,6 +47,7 @@ export interface CellResult {
   workers: number;
   /** steps between two averagings of the ranks' parameters (1: every step) */
   averageEvery: number;
+  wire: WireFormat;
   batch: number;
   net: NetShape;
   /** over the measured steps of every repetition; losses and walls of the first repetition only (one trajectory) */
@@ -93,15 +94,16 @@ export async function runCell(session: Session, initial: Float32Array, configura
 }
 
 export function mergeCell(configuration: BenchConfiguration, batch: number, sizes: number[], burnIn: number, runs: CellRun[]): CellResult {
-  const { transport, workers, averageEvery } = configuration;
+  const { transport, workers, averageEvery, wire } = configuration;
   const net = netShape(sizes);
   const all = runs.flatMap((r) => r.measured);
-  const first = summarizeSteps(runs[0]!.measured, runs[0]!.world, burnIn);
-  const summary = { ...summarizeSteps(all, runs[0]!.world, burnIn), losses: first.losses, walls: first.walls };
+  // per step: a record of a run averaging every K steps is a round of K
+  const first = summarizeSteps(runs[0]!.measured, runs[0]!.world, burnIn, [], batch);
+  const summary = { ...summarizeSteps(all, runs[0]!.world, burnIn, [], batch), losses: first.losses, walls: first.walls };
   const last = runs.at(-1)!;
   const lastEpoch = last.epochs.at(-1)!;
   return {
-    transport, workers, averageEvery, batch, net, summary, observation: observeCell(transport, batch, net, all),
+    transport, workers, averageEvery, wire, batch, net, summary, observation: observeCell(transport, batch, net, all),
     epochs: last.epochs, accuracy: lastEpoch.testCorrect / lastEpoch.testTotal, evalImages: lastEpoch.testTotal,
     trainSeconds: last.epochs.reduce((a, e) => a + e.trainSeconds, 0), repeats: runs.length, params: last.params,
   };

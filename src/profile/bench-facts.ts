@@ -21,6 +21,8 @@ export interface MeasuredCell {
   workers: number;
   /** local SGD: steps between two averagings of the ranks' parameters (1: the gradients are averaged every step) */
   averageEvery: number;
+  /** what crossed the WebSocket (fp32 where nothing did); absent in facts from before formats were compared */
+  wire?: string;
   batch: number;
   net: NetShape;
   summary: ProfileSummary;
@@ -103,6 +105,7 @@ export interface AnswerRow {
   transport: string;
   workers: number;
   averageEvery: number;
+  wire: string;
   batch: number;
   samplesPerSecond: number;
   /** seconds of training to the net's targetAccuracy (--epochs; with --target-accuracy the MLPerf mean over seeds) */
@@ -126,7 +129,7 @@ export interface NetAnswer {
   targetAccuracy: number | null;
   rows: AnswerRow[];
   /** the configuration the advice names (null when nothing with more than one worker was measured) */
-  best: { transport: string; workers: number; averageEvery: number; batch: number } | null;
+  best: { transport: string; workers: number; averageEvery: number; wire: string; batch: number } | null;
   advice: string;
 }
 

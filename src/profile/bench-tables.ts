@@ -56,13 +56,13 @@ export function benchTables(o: BenchOutcome): string[] {
 }
 
 /** The what-if table, led by the line that says what it assumes and followed, with --target-accuracy, by how its times are made. */
-export function whatIfLines(o: Pick<BenchOutcome, 'whatIf' | 'whatIfSpec' | 'plan' | 'machine'>): string[] {
+export function whatIfLines(o: Pick<BenchOutcome, 'whatIf' | 'whatIfSpec' | 'plan'> & { machine?: BenchOutcome['machine'] }): string[] {
   const rows = o.whatIf ?? [];
   const n = rows[0]?.network;
   const target = o.plan.targetAccuracy;
   const toTarget = target === null ? [] : [`to ${fmtPct(target, 1)}`];
   const out = [`What if${n ? ` each worker sat on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}` : ''}` +
-    `: predicted by the model with ${whatIfSettings(o.whatIfSpec, rows, o.plan.momentum)}; baseline = ${o.machine.emulated ? 'one emulated host' : 'one node of this machine'}, no network`];
+    `: predicted by the model with ${whatIfSettings(o.whatIfSpec, rows, o.plan.momentum)}; baseline = ${o.machine?.emulated ? 'one emulated host' : 'one node of this machine'}, no network`];
   out.push(...textTable([
     ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'update', 'bytes/rank', 'samples/s', 'epoch', ...toTarget, 'one node', 'speedup', 'assumes'],
     ...rows.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs),

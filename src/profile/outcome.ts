@@ -22,14 +22,15 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   const sp = speedups(obs);
   const cells: BenchCell[] = measured.map((c, i) => ({
     ...c, speedup: sp[i]!.speedup, efficiency: sp[i]!.efficiency,
-    samplesPerSecond: c.summary.examplesPerStep / c.observation.stepsPerRecord / (c.observation.stepMs / 1000),
+    samplesPerSecond: c.summary.examplesPerStep / (c.observation.stepMs / 1000),
   }));
   // on capped emulated hosts each ws worker had cores of its own (the rest ran on the coordinator's
   // host); without a cap the hosts' processes share the machine's cores as any processes do
   const ownCores = machine.emulated?.cpu != null;
-  // The cost model prices a step that exchanges gradients every step; a local SGD configuration
-  // skips the exchange on most steps, so it is measured and compared but neither fits nor checks the model.
-  const perStep = cells.filter((c) => c.averageEvery === 1);
+  // The cost model prices a step that exchanges fp32 gradients every step; a local SGD
+  // configuration skips the exchange on most steps, and a 16-bit one ships other bytes, so they are
+  // measured and compared but neither fit nor check the model (its what-if prices them instead).
+  const perStep = cells.filter((c) => c.averageEvery === 1 && (c.wire ?? 'fp32') === 'fp32');
   const perStepObs = perStep.map((c) => c.observation);
   const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: ownCores ? HOST_PER_WORKER_TRANSPORTS : [] };
   const model = fitCostModel(perStepObs, fit);

@@ -70,7 +70,12 @@ export function summarize(profiler: Profiler): ProfileSummary {
   return summarizeSteps(profiler.measuredSteps(), profiler.world, profiler.burnIn, profiler.evals);
 }
 
-export function summarizeSteps(steps: StepRecord[], world: number, burnIn: number, evals: Profiler['evals'] = []): ProfileSummary {
+/**
+ * With `batch`, a record that holds a round of K local-SGD steps (count ≈ K × batch) counts as K
+ * steps: its times, bytes and examples are divided by K, so every figure is per step as for a run
+ * that averages every step (whose records are steps: K = 1, nothing changes).
+ */
+export function summarizeSteps(steps: StepRecord[], world: number, burnIn: number, evals: Profiler['evals'] = [], batch?: number): ProfileSummary {
   const P = STEP_PHASES.length;
   const n = steps.length;
   const perPhase = STEP_PHASES.map(() => new Float64Array(n));
@@ -88,23 +93,24 @@ export function summarizeSteps(steps: StepRecord[], world: number, burnIn: numbe
   let examples = 0;
   for (let i = 0; i < n; i++) {
     const rec = steps[i]!;
+    const per = batch === undefined ? 1 : 1 / Math.max(1, Math.round(rec.count / batch));
     stepPhases(rec, coord);
     for (let p = 0; p < P; p++) {
-      perPhase[p]![i] = coord[p]!;
-      phaseSum += coord[p]!;
+      perPhase[p]![i] = coord[p]! * per;
+      phaseSum += coord[p]! * per;
     }
-    walls[i] = stepWallMs(rec);
+    walls[i] = stepWallMs(rec) * per;
     conc[i] = stepConcurrency(rec);
-    examples += rec.count;
+    examples += rec.count * per;
     let lastRank = 0;
     for (let r = 0; r < world; r++) {
       const k = rec.ranks[r]!;
       rankPhases(rec, r, tmp);
-      for (let p = 0; p < P; p++) rankSums[r]![p]! += tmp[p]!;
-      busy[r]! += k.receivedAt - k.sentAt;
-      busySteps[r]![i] = k.receivedAt - k.sentAt;
-      sent[r]! += k.bytesSent;
-      received[r]! += k.bytesReceived;
+      for (let p = 0; p < P; p++) rankSums[r]![p]! += tmp[p]! * per;
+      busy[r]! += (k.receivedAt - k.sentAt) * per;
+      busySteps[r]![i] = (k.receivedAt - k.sentAt) * per;
+      sent[r]! += k.bytesSent * per;
+      received[r]! += k.bytesReceived * per;
       if (k.receivedAt > rec.ranks[lastRank]!.receivedAt) lastRank = r;
     }
     last[lastRank]! += 1;

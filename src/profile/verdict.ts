@@ -15,12 +15,12 @@ import { median } from './stats.js';
 type Facts = Omit<BenchOutcome, 'verdict' | 'answer'>;
 
 /** A configuration as the tables name it: "threads x2", with local SGD "threads x2 K=16". */
-export const cellName = (c: { transport: string; workers: number; averageEvery?: number }): string =>
-  `${c.transport} x${c.workers}${(c.averageEvery ?? 1) > 1 ? ` K=${c.averageEvery}` : ''}`;
+export const cellName = (c: { transport: string; workers: number; averageEvery?: number; wire?: string | null }): string =>
+  `${c.transport} x${c.workers}${(c.averageEvery ?? 1) > 1 ? ` K=${c.averageEvery}` : ''}${(c.wire ?? 'fp32') !== 'fp32' ? ` ${c.wire}` : ''}`;
 
 /** A configuration as a sentence names it, by the flag that sets it: "threads x2, --average-every 16". */
-export const configurationPhrase = (c: { transport: string; workers: number; averageEvery?: number }): string =>
-  `${c.transport} x${c.workers}${(c.averageEvery ?? 1) > 1 ? `, --average-every ${c.averageEvery}` : ''}`;
+export const configurationPhrase = (c: { transport: string; workers: number; averageEvery?: number; wire?: string | null }): string =>
+  `${c.transport} x${c.workers}${(c.averageEvery ?? 1) > 1 ? `, --average-every ${c.averageEvery}` : ''}${(c.wire ?? 'fp32') !== 'fp32' ? `, --wire ${c.wire}` : ''}`;
 
 /** Speedups within this band of 1 are called break-even rather than a win or a loss. */
 export const EVEN_BAND = 0.05;

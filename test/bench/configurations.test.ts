@@ -23,6 +23,17 @@ describe('the configurations dpt bench measures', () => {
     expect(new Set(list.map(configurationKey)).size).toBe(list.length);
   });
 
+  it('cross ws configurations with every --wire format, naming a 16-bit one; other transports send nothing over a wire and stay fp32', () => {
+    const list = benchConfigurations({ ...grid({ transports: ['threads', 'ws'], workers: [1, 4], averageEvery: [1, 8] }), wire: ['fp32', 'bf16'] });
+    expect(list.map(cellName)).toEqual([
+      'inproc x1', 'threads x1', 'threads x4', 'threads x4 K=8',
+      'ws x1', 'ws x1 bf16', 'ws x4', 'ws x4 bf16', 'ws x4 K=8', 'ws x4 K=8 bf16',
+    ]);
+    expect(list.filter((c) => c.transport !== 'ws').every((c) => c.wire === 'fp32')).toBe(true);
+    expect(new Set(list.map(configurationKey)).size).toBe(list.length);
+    expect(cellConfig(DEFAULTS, list.at(-1)!, 128, 1, null)).toMatchObject({ transport: 'ws', workers: 4, averageEvery: 8, wire: 'bf16' });
+  });
+
   it('run one worker once, at K = 1, even when the list holds no 1: one rank has nothing to average', () => {
     const list = benchConfigurations(grid({ transports: ['threads'], workers: [1, 2], averageEvery: [16] }));
     expect(list.map(cellName)).toEqual(['inproc x1', 'threads x1', 'threads x2 K=16']);

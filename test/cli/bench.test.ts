@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 function config(o: Partial<BenchConfig>): BenchConfig {
   return {
     base: { ...DEFAULTS, kernels: 'js', trainLimit: 1000 }, nets: [[784, 30, 10]], transports: ['inproc'], workers: [1, 2],
-    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, targetAccuracy: null, maxEpochs: 40, seeds: [1], evalLimit: 100, whatIf: null, report: null, json: true, emulated: null, averageEvery: [1], localSgdAfter: 0, averageOptimizerState: false, ...o,
+    batches: [10, 32], steps: 15, burnIn: 3, repeats: 1, epochs: null, targetAccuracy: null, maxEpochs: 40, seeds: [1], evalLimit: 100, whatIf: null, report: null, json: true, emulated: null, averageEvery: [1], wire: ['fp32'], localSgdAfter: 0, averageOptimizerState: false, ...o,
   };
 }
 
