@@ -29,10 +29,10 @@ describe('dpt bench --emulate', () => {
   it.skipIf(missing !== null)(`runs inproc on the coordinator host and each ws worker on a host of its own, says so, and leaves nothing${skipNote(missing)}`, async () => {
     const r = dpt(['bench', '--emulate', 'cpu=0.5,bandwidth=1Gbit', '--transport', 'inproc,ws', '--workers', '1,2', '--steps', '5', ...SMALL]);
     expect(await r.exit, r.err.join('\n')).toBe(0);
-    // ws x1's worker on the first worker host, ws x2's on the first and the second
-    expect(joinedFrom(r.err).sort()).toEqual(['10.231.0.2', '10.231.0.2', '10.231.0.3']);
+    // ws x1's worker on the first worker host; ws x2 is rank 0 on the coordinator host and one worker on the first
+    expect(joinedFrom(r.err).sort()).toEqual(['10.231.0.2', '10.231.0.2']);
     const out = r.out.join('\n');
-    expect(out).toMatch(/^On emulated hosts \(dpt bench --emulate: 0\.5 cores each, links of 1\.00 Gbit\/s both ways\): .*single-node baseline among them, on the coordinator host; each ws worker process on a worker host of its own \(2 built\)/m);
+    expect(out).toMatch(/^On emulated hosts \(dpt bench --emulate: 0\.5 cores each, links of 1\.00 Gbit\/s both ways\): .*single-node baseline among them, on the coordinator host; each ws worker process on a worker host of its own \(1 built\)/m);
     expect(out).toMatch(/Model check: fitted on the 1-worker configurations only/);
     expect(out).toMatch(/^inproc x2 +784-30-10 +16 /m);
     expect(out).toMatch(/^ws x2 +784-30-10 +16 /m);
@@ -49,7 +49,7 @@ describe('dpt bench --emulate', () => {
   }, 60_000);
 
   it.skipIf(missing !== null)(`removes the hosts of a bench killed with SIGKILL, and what still runs in them, at the next run${skipNote(missing)}`, async () => {
-    const killed = dpt(['bench', '--emulate', 'cpu=0.3,bandwidth=100mbit', '--transport', 'ws', '--workers', '2', '--steps', '100000', ...SMALL]);
+    const killed = dpt(['bench', '--emulate', 'cpu=0.3,bandwidth=100mbit', '--transport', 'ws', '--workers', '3', '--steps', '100000', ...SMALL]);
     await until('the workers to join', () => killed.err.some((l) => l.includes('joined (2/2)')), killed, 30_000);
     const pid = killed.child.pid!;
     // each worker process in its own host's cgroup
@@ -78,10 +78,11 @@ describe('dpt bench --emulate', () => {
   });
 
   it('refuses cpu caps of the coordinator and the largest ws configuration\'s workers beyond the cores, naming the numbers', async () => {
-    // 0.5 × (1 + 2 × cores) = cores + 0.5; the check comes before anything is built, as root or not
+    // ws x(2 × cores + 1): rank 0 on the coordinator host and 2 × cores worker hosts, 0.5 × (1 + 2 × cores) = cores + 0.5;
+    // the check comes before anything is built, as root or not
     const cores = availableParallelism();
-    const r = dpt(['bench', '--emulate', 'cpu=0.5', '--transport', 'inproc,ws', '--workers', `1,${2 * cores}`, ...SMALL]);
+    const r = dpt(['bench', '--emulate', 'cpu=0.5', '--transport', 'inproc,ws', '--workers', `1,${2 * cores + 1}`, ...SMALL]);
     expect(await r.exit).toBe(2);
-    expect(r.err.join('\n')).toContain(`cpu=0.5 for ${2 * cores + 1} hosts (the coordinator and ${2 * cores} workers) is ${cores + 0.5} cores, but this machine has ${cores}`);
+    expect(r.err.join('\n')).toContain(`cpu=0.5 for ${2 * cores + 1} hosts (the coordinator, computing rank 0, and ${2 * cores} workers) is ${cores + 0.5} cores, but this machine has ${cores}`);
   });
 });

@@ -99,9 +99,12 @@ describe('emulated hosts: plan and commands', () => {
 
 describe('dpt bench --emulate: the worker hosts handed to the bench inside the coordinator host', () => {
   it('builds a worker host per worker of the largest ws configuration, none without ws', () => {
-    expect(workerHostsFor(['inproc', 'ws'], [1, 2, 4])).toBe(4);
-    expect(workerHostsFor(['ws', 'threads'], [3, 1])).toBe(3);
-    expect(workerHostsFor(['inproc', 'threads'], [1, 2, 4])).toBe(0);
+    // the coordinator computes rank 0 of ws x2 and more: ws x4 is three worker hosts
+    expect(workerHostsFor(['inproc', 'ws'], [1, 2, 4], false)).toBe(3);
+    expect(workerHostsFor(['ws', 'threads'], [3, 1], false)).toBe(2);
+    expect(workerHostsFor(['ws'], [1], false)).toBe(1);
+    expect(workerHostsFor(['inproc', 'ws'], [1, 2, 4], true)).toBe(4);
+    expect(workerHostsFor(['inproc', 'threads'], [1, 2, 4], false)).toBe(0);
   });
 
   it('passes the bench\'s own arguments on without --emulate, in either form', () => {
