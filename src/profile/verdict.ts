@@ -169,6 +169,8 @@ function levers(f: Facts, c: BenchCell): string[] {
   }
   if (g.communication + g.wait > g.compute) out.push('a bigger batch (the work per step grows with it, the exchanges per step do not)');
   else out.push('a bigger batch helps less here: compute already dominates the step');
+  const lessOften = averagingLever(f, c);
+  if (lessOften !== null) out.push(lessOften);
   if (tm && g.communication >= 0.05 * step) {
     const bytes = c.observation.ranks[0]?.bytes ?? 0;
     const fixed = tm.coordPerRankMs + tm.handoffPerRankMs;
@@ -190,6 +192,28 @@ function levers(f: Facts, c: BenchCell): string[] {
     out.push(`more workers, up to the ${f.machine.cores} cores`);
   }
   return out;
+}
+
+/**
+ * Averaging less often (local SGD): the exchange and the waiting for it come once per K steps, so
+ * K' steps divide them by K'/K. The K' at which the step would undercut one node's, from the
+ * measured split; accuracy per epoch is the open question, which --target-accuracy answers.
+ */
+export function averagingLever(f: Pick<Facts, 'cells'>, c: BenchCell): string | null {
+  if (c.workers < 2) return null;
+  const base = f.cells.find((b) => isBaseline(b) && b.batch === c.batch && b.net.sizes.join() === c.net.sizes.join());
+  const g = c.summary.groups;
+  const exchange = g.communication + g.wait;
+  const step = c.summary.step.meanMs;
+  if (!base || exchange < 0.25 * step) return null;
+  const target = base.summary.step.meanMs / (1 + EVEN_BAND);
+  const rest = step - exchange;
+  const k = c.averageEvery;
+  if (rest >= target) return `not averaging less often alone: without its exchange ${cellName(c)}'s step (${fmtMs(rest)}) is still longer than one node's (${fmtMs(base.summary.step.meanMs)})`;
+  const needed = Math.ceil((k * exchange) / (target - rest));
+  if (needed <= k) return null;
+  return `averaging less often (--average-every ${needed} or more instead of ${k}: ${cellName(c)} spends ${fmtMs(exchange)} per step exchanging and waiting, ` +
+    `which comes once per averaging), if the accuracy per epoch holds: check with --target-accuracy`;
 }
 
 function coreNote(f: Facts): string[] {
