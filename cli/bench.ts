@@ -97,7 +97,7 @@ export async function benchCommand(c: BenchConfig, out: (line: string) => void =
     load: [loadAtStart, loadavg()[0]!], lockstep: probes.tables(), emulated: c.emulated,
   }, {
     ...plan, epochs: c.epochs, targetAccuracy: c.targetAccuracy, maxEpochs: c.maxEpochs, seeds: seedRuns ? c.seeds : [c.base.seed], steps: stepsPerRepeat * repeats, repeats, eta: c.base.eta, momentum: c.base.momentum, seed: c.base.seed, trainCount: c.base.trainLimit ?? data.train.count, requestedWorkers: c.workers,
-    averageEvery: c.averageEvery, localSgdAfter: c.localSgdAfter, averageOptimizerState: c.averageOptimizerState,
+    averageEvery: c.averageEvery, localSgdAfter: c.localSgdAfter, averageOptimizerState: c.averageOptimizerState, averageOnly: c.base.averageOnly,
   }, c.whatIf, median(reduceTimings));
   // the measurements first: a report that cannot be written must not cost them
   if (c.json) out(JSON.stringify(outcome));

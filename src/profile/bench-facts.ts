@@ -47,6 +47,8 @@ export interface BenchCell extends MeasuredCell {
 }
 
 export interface BenchPlan {
+  /** ws: the coordinator computed no rank (--average-only); absent: it computed rank 0 of two or more */
+  averageOnly?: boolean;
   /** measured steps per cell in all, over `repeats` interleaved repetitions */
   steps: number;
   repeats: number;

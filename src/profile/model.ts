@@ -79,6 +79,8 @@ export interface CostModel {
   transports: Record<string, TransportModel>;
   /** transports whose workers each had a host of their own (dpt bench --emulate: ws); absent: none */
   hostPerWorker?: string[];
+  /** ws: the coordinator computes no rank (--average-only); absent or false: it computes rank 0 of two or more */
+  averageOnly?: boolean;
 }
 
 export interface NetworkWhatIf {
@@ -138,6 +140,8 @@ export interface FitOptions {
    * their ranks compute alone on their hosts, the probe's one rank, however many there are
    */
   hostPerWorker?: readonly string[];
+  /** ws measured with --average-only: every rank a worker process */
+  averageOnly?: boolean;
 }
 
 /** A cell counts as concurrent when its ranks were busy at the same time for at least this many rank-equivalents. */
@@ -156,6 +160,7 @@ export function fitCostModel(cells: CellObservation[], o: FitOptions): CostModel
     lockstep: { ...o.lockstep },
     transports: {},
     hostPerWorker: [...(o.hostPerWorker ?? [])],
+    ...(o.averageOnly ? { averageOnly: true } : {}),
   };
   const evidence = [...cells, ...(o.concurrencyEvidence ?? [])];
   for (const transport of [...new Set(cells.map((c) => c.transport))]) {
@@ -236,10 +241,16 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
     bytes += velocityBytes;
     elementBytes += velocityBytes;
   }
+  // the ranks that cross the wire: over ws the coordinator computes rank 0 itself (unless it only
+  // averages), and its rank has no exchange
+  const remote = s.transport === 'ws' && W >= 2 && !model.averageOnly ? W - 1 : W;
   const roundTrip = tm.handoffPerRankMs + tm.handoffPerByteMs * bytes;
   // the coordinator's share (σ, measured) adds up over the ranks; the rest overlaps
   const serial = tm.serialPerRankMs === null ? 0 : Math.min(roundTrip, Math.max(0, tm.serialPerRankMs + tm.serialPerByteMs * bytes));
-  let handoffMs = parallel ? roundTrip + (W - 1) * serial : W * roundTrip;
+  let handoffMs = parallel ? roundTrip + (remote - 1) * serial : remote * roundTrip;
+  // on emulated hosts every worker's bytes cross the coordinator's one link, one after another:
+  // the per-byte part of a round trip (measured with one worker) adds up over the remote ranks
+  if (hasHostPerWorker(model, s.transport) && parallel) handoffMs += (remote - 1) * Math.max(0, tm.handoffPerByteMs * bytes - serial);
   if (s.network) {
     if (bytes === 0) {
       // a shared-memory transport moved nothing; over a network it would move parameters out,
@@ -248,7 +259,7 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
       bytes = 2 * wireElement * P + 4 * shard + 64 + velocityBytes;
       assumptions.push(`${fmtInt(bytes)} bytes per rank over the network (parameters out, gradient sums back, indices${velocity ? ', velocity' : ''})`);
     }
-    handoffMs += 2 * s.network.latencyMs + (W * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
+    handoffMs += 2 * s.network.latencyMs + (remote * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
   }
   if (wireElement < 4 && bytes > 0) assumptions.push('16-bit conversion priced as fp32 encode/decode per element (not measured)');
   // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
@@ -259,7 +270,7 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   if (W > 1 && tm.serialPerRankMs !== null && !s.network && !hasHostPerWorker(model, s.transport) && W + 1 > machineCores) {
     assumptions.push(`${W} worker processes and the coordinator share ${machineCores} cores: what the OS scheduling of ${W + 1} processes on ${machineCores} cores costs is not in the model (no one-worker run shows it)`);
   }
-  const coordMs = W * (tm.coordPerRankMs + tm.coordPerByteMs * elementBytes);
+  const coordMs = remote * (tm.coordPerRankMs + tm.coordPerByteMs * elementBytes);
   const optimizerMs = model.optimizerFixedMs + model.optimizerPerParamMs * P;
   // the coordinator reduces and steps (or averages) once per exchange: the delta, and the velocity
   const tensors = velocity ? 2 : 1;

@@ -32,7 +32,7 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   // measured and compared but neither fit nor check the model (its what-if prices them instead).
   const perStep = cells.filter((c) => c.averageEvery === 1 && (c.wire ?? 'fp32') === 'fp32');
   const perStepObs = perStep.map((c) => c.observation);
-  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: ownCores ? HOST_PER_WORKER_TRANSPORTS : [] };
+  const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: ownCores ? HOST_PER_WORKER_TRANSPORTS : [], averageOnly: plan.averageOnly ?? false };
   const model = fitCostModel(perStepObs, fit);
   const validation = validateOnOneWorker(perStepObs, fit)?.rows ?? null;
   const breakEvens: BreakEven[] = [];

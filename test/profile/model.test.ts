@@ -92,7 +92,8 @@ function truthModel(): CostModel {
     bytesFixed: t.b0, bytesPerParam: t.bP, bytesPerExample: t.bn, overheadMs: t.F, cells: 0, rmsMs: 0,
   });
   return {
-    cores: CORES, optimizerFixedMs: U0, optimizerPerParamMs: U, reducePerFloatMs: RHO, reduceSource: 'measured', lockstep: LOCKSTEP,
+    // ws as a coordinator that only averages (--average-only): every rank a worker process
+    cores: CORES, optimizerFixedMs: U0, optimizerPerParamMs: U, reducePerFloatMs: RHO, reduceSource: 'measured', lockstep: LOCKSTEP, averageOnly: true,
     transports: Object.fromEntries(Object.entries(TRUTHS).map(([name, t]) => [name, tm(name, t)])),
   };
 }
@@ -308,7 +309,7 @@ describe('what-if rows: per step, per epoch and to the target', () => {
 
 describe('cost model: the fit', () => {
   it('recovers every coefficient synthetic timings were generated from', () => {
-    const model = fitCostModel(synthCells(() => 1), { cores: CORES, lockstep: LOCKSTEP });
+    const model = fitCostModel(synthCells(() => 1), { cores: CORES, lockstep: LOCKSTEP, averageOnly: true });
     expectClose(model.optimizerFixedMs, U0, 1e-6, 'u0');
     expectClose(model.optimizerPerParamMs, U, 1e-6, 'u');
     expectClose(model.reducePerFloatMs, RHO, 1e-6, 'ρ');
@@ -328,7 +329,7 @@ describe('cost model: the fit', () => {
 
   it('fitted on the one-worker cells only, predicts every multi-worker cell of its generator', () => {
     const cells = synthCells(() => 1);
-    const v = validateOnOneWorker(cells, { cores: CORES, lockstep: LOCKSTEP, reducePerFloatMs: RHO })!;
+    const v = validateOnOneWorker(cells, { cores: CORES, lockstep: LOCKSTEP, reducePerFloatMs: RHO, averageOnly: true })!;
     expect(v.rows.map((r) => `${r.cell.transport}x${r.cell.workers}`)).toContain('wsx4');
     expect(v.rows).toHaveLength(cells.filter((c) => c.workers > 1).length);
     for (const r of v.rows) {
@@ -340,7 +341,7 @@ describe('cost model: the fit', () => {
 
   it('recovers them within 10% from timings with ±3% noise, and predicts a cell it never saw within 5%', () => {
     const rng = new Rng(42);
-    const model = fitCostModel(synthCells(() => 1 + 0.03 * (2 * rng.nextFloat() - 1)), { cores: CORES, lockstep: LOCKSTEP });
+    const model = fitCostModel(synthCells(() => 1 + 0.03 * (2 * rng.nextFloat() - 1)), { cores: CORES, lockstep: LOCKSTEP, averageOnly: true });
     const ws = model.transports['ws']!;
     expectClose(ws.computeFactor, 0.9, 0.1, 'ws f');
     expectClose(ws.handoffPerRankMs, 0.7, 0.1, 'ws l0');
@@ -423,5 +424,30 @@ describe('--what-if', () => {
     expect(() => checkWhatIfWire(parseWhatIf('wire=bf16'), ['inproc', 'threads'])).toThrow(/--what-if wire=bf16: none of the measured transports \(inproc, threads\) sends over a wire.*add --transport ws, or add bandwidth=/);
     expect(() => checkWhatIfWire(parseWhatIf('wire=bf16'), ['inproc', 'ws'])).not.toThrow();
     expect(() => checkWhatIfWire(parseWhatIf('wire=bf16,bandwidth=1Gbit'), ['inproc', 'threads'])).not.toThrow();
+  });
+});
+
+describe('ws ranks that cross the wire', () => {
+  const comm = (m: CostModel, workers: number, batch: number) => predictStep(m, { transport: 'ws', workers, batch, net: SMALL }).communicationMs;
+
+  it('the coordinator computing rank 0 leaves ws x2 one remote rank: the exchange of ws x1 at the same shard', () => {
+    const computing: CostModel = { ...truthModel(), averageOnly: false };
+    expect(comm(computing, 2, 256)).toBeCloseTo(comm(computing, 1, 128), 12);
+    // a coordinator that only averages has two remote ranks, and its exchange is longer
+    expect(comm(truthModel(), 2, 256)).toBeGreaterThan(comm(computing, 2, 256) + 1e-6);
+  });
+
+  it('on emulated hosts every remote rank\'s bytes cross the coordinator\'s one link: each adds its whole per-byte time', () => {
+    const base = truthModel();
+    const ws = { ...base.transports.ws!, bytesPerExample: 0 };
+    const plain: CostModel = { ...base, averageOnly: false, transports: { ...base.transports, ws } };
+    const emulated: CostModel = { ...plain, hostPerWorker: ['ws'] };
+    const bytes = ws.bytesFixed + ws.bytesPerParam * SMALL.params;
+    const serial = Math.min(ws.handoffPerRankMs + ws.handoffPerByteMs * bytes, ws.serialPerRankMs! + ws.serialPerByteMs * bytes);
+    const step = (m: CostModel, w: number) => comm(m, w + 1, 1024) - comm(m, w, 1024);
+    // one more remote rank: its σ and encode/decode everywhere, and on one shared link its bytes' time
+    expect(step(emulated, 3)).toBeCloseTo(step(emulated, 2), 9);
+    expect(step(emulated, 3) - step(plain, 3)).toBeCloseTo(ws.handoffPerByteMs * bytes - serial, 9);
+    expect(ws.handoffPerByteMs * bytes - serial).toBeGreaterThan(0);
   });
 });
