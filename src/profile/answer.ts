@@ -123,7 +123,8 @@ function seedsAnswer(net: string, cells: BenchCell[]): NetAnswer {
   });
   const acc = fmtPct(target, 1);
   const reached = rows.filter((r) => r.secondsToAccuracy !== null);
-  const parallel = reached.filter((r) => r.workers > 1);
+  // as the verdict chooses: more than one worker, and where any ran at the same time, those
+  const parallel = contenders(reached.filter((r) => r.workers > 1), (r) => r.concurrency);
   const single = reached.filter((r) => r.paysOff === null);
   if (parallel.length === 0) {
     const advice = single.length === 0
