@@ -12,7 +12,7 @@ import type { LocalRound } from '../src/optim/local-sgd.js';
 import { ShardComputer, type ShardSums } from '../worker/compute.js';
 import { LocalRoundRunner } from '../worker/local-round.js';
 import { WsGroup, type WsGroupOptions } from './ws-group.js';
-import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
+import { computedHere, WorkerError, type RankSums, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
 export class CoordinatorRankGroup implements WorkerGroup {
   readonly transport = 'ws' as const;
@@ -71,25 +71,21 @@ export class CoordinatorRankGroup implements WorkerGroup {
 
   private computeRank0(req: StepRequest): ShardResult {
     const sentAt = performance.now();
-    const s: ShardSums & { velocity?: Float32Array | null } = req.local
+    const s: RankSums = req.local
       ? this.round(this.rank0Rounds ??= new LocalRoundRunner(this.rank0), 0, req, req.local)
       : this.compute(this.rank0, 0, req);
-    return {
-      rank: 0, grads: s.grads, ...(s.velocity ? { velocity: s.velocity } : {}), loss: s.loss, count: s.count,
-      timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
-      bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
-    };
+    return computedHere(0, s, sentAt);
   }
 
   /** A lost worker's shard, when no worker is left to take it (the ws group copies the sums at once). */
-  private computeOrphan(shard: number, req: StepRequest): ShardSums & { velocity?: Float32Array | null } {
+  private computeOrphan(shard: number, req: StepRequest): RankSums {
     this.orphans ??= new ShardComputer(this.o.spec, this.kernels, this.maxShard);
     if (req.local) return this.round(this.orphanRounds ??= new LocalRoundRunner(this.orphans), shard, req, req.local);
     return this.compute(this.orphans, shard, req);
   }
 
   /** Rank `rank`'s whole local-SGD round, from the parameters the workers start theirs from. */
-  private round(runner: LocalRoundRunner, rank: number, req: StepRequest, round: LocalRound): ShardSums & { velocity: Float32Array | null } {
+  private round(runner: LocalRoundRunner, rank: number, req: StepRequest, round: LocalRound): RankSums {
     const s = runner.run(this.workers.stepParams(req), this.train, req.indices, round, rank, this.world);
     return { grads: s.delta, velocity: s.velocity, loss: s.loss, count: s.count, loadMs: s.loadMs, computeMs: s.computeMs };
   }

@@ -10,7 +10,7 @@ import type { Kernels } from '../src/tensor/kernels.js';
 import type { LocalRound } from '../src/optim/local-sgd.js';
 import { ShardComputer } from '../worker/compute.js';
 import { LocalRoundRunner } from '../worker/local-round.js';
-import type { ShardResult, StepRequest, WorkerGroup } from './worker-group.js';
+import { computedHere, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
 /**
  * Fault-injection knob (tests and demos only, never set by the CLI): one rank spins for extra
@@ -46,11 +46,7 @@ export class InProcessGroup implements WorkerGroup {
       const [start, end] = shardRange(req.indices.length, rank, this.world);
       const s = this.computers[rank]!.computeIndexed(req.params, this.train, req.indices.subarray(start, end));
       const slowedMs = this.faults !== null && rank === this.faults.slowRank ? spin(this.faults.extraComputeMs) : 0;
-      results.push({
-        rank, grads: s.grads, loss: s.loss, count: s.count,
-        timing: { loadMs: s.loadMs, computeMs: s.computeMs + slowedMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
-      });
+      results.push(computedHere(rank, slowedMs === 0 ? s : { ...s, computeMs: s.computeMs + slowedMs }, sentAt));
     }
     return results;
   }
@@ -61,11 +57,7 @@ export class InProcessGroup implements WorkerGroup {
       const sentAt = performance.now();
       const runner = this.runners[rank] ??= new LocalRoundRunner(this.computers[rank]!);
       const s = runner.run(req.params, this.train, req.indices, round, rank, this.world);
-      results.push({
-        rank, grads: s.delta, ...(s.velocity ? { velocity: s.velocity } : {}), loss: s.loss, count: s.count,
-        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
-      });
+      results.push(computedHere(rank, { ...s, grads: s.delta }, sentAt));
     }
     return results;
   }

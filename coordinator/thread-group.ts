@@ -37,7 +37,7 @@ import {
   allocThreadMemory, CTRL_BATCH, CTRL_DONE, CTRL_GEN, CTRL_PARAMS_AT, CTRL_ROUND_STEPS, CTRL_SPINNERS, CTRL_STEP, CTRL_STOP, gradSlot, paramsIndexIn,
   REPLY_FIELDS, R_COMPUTE_MS, R_COUNT, R_DECODE_MS, R_ENCODE_MS, R_LOAD_MS, R_LOSS, R_STEP, shareImages, velocitySlot, writeRound, type ThreadMemory,
 } from '../worker/thread-memory.js';
-import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
+import { computedHere, WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
 export const DPT_ERR_WORKER_FAILED = 'DPT_ERR_WORKER_FAILED';
 export const DPT_ERR_WORKER_EXITED = 'DPT_ERR_WORKER_EXITED';
@@ -212,7 +212,7 @@ export class ThreadGroup implements WorkerGroup {
     Atomics.add(c, CTRL_GEN, 1);
     Atomics.notify(c, CTRL_GEN);
     const results: ShardResult[] = [];
-    if (this.local) results.push(await (round === null ? this.computeLocal(req) : this.computeLocalRound(req, round)));
+    if (this.local) results.push(await this.computeLocal(req, round));
     await this.awaitDone(req.step);
     // every rank has finished the round: the next plain step's bump of CTRL_GEN orders this store before its reads
     if (round !== null) Atomics.store(c, CTRL_ROUND_STEPS, 0);
@@ -265,41 +265,21 @@ export class ThreadGroup implements WorkerGroup {
    * Rank 0's shard, computed here on the coordinator's parameters as they are (no copy) while the
    * pool computes the others. A throw fails the step like a thread's: the pool is shut down first.
    */
-  private async computeLocal(req: StepRequest): Promise<ShardResult> {
-    const [start, end] = shardRange(req.indices.length, 0, this.world);
+  private async computeLocal(req: StepRequest, round: LocalRound | null): Promise<ShardResult> {
     const sentAt = performance.now();
     try {
-      const s = this.local!.computeIndexed(req.params, this.train, req.indices.subarray(start, end));
-      return {
-        rank: 0, grads: s.grads, loss: s.loss, count: s.count,
-        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
-      };
+      if (round === null) {
+        const [start, end] = shardRange(req.indices.length, 0, this.world);
+        return computedHere(0, this.local!.computeIndexed(req.params, this.train, req.indices.subarray(start, end)), sentAt);
+      }
+      // a local round: its delta stays in the runner's buffer until the next round
+      const s = (this.localRunner ??= new LocalRoundRunner(this.local!)).run(req.params, this.train, req.indices, round, 0, this.world);
+      return computedHere(0, { ...s, grads: s.delta }, sentAt);
     } catch (e) {
-      throw await this.failLocal(e, req.step);
+      // the pool's ranks finish this step, see the stop and end
+      await this.close();
+      throw toWorkerError(e instanceof Error ? e : new Error(String(e)), 0, req.step);
     }
-  }
-
-  /** Rank 0's part of a local round, run here from the coordinator's parameters; its delta stays in its runner's buffer. */
-  private async computeLocalRound(req: StepRequest, round: LocalRound): Promise<ShardResult> {
-    const sentAt = performance.now();
-    try {
-      const runner = this.localRunner ??= new LocalRoundRunner(this.local!);
-      const s = runner.run(req.params, this.train, req.indices, round, 0, this.world);
-      return {
-        rank: 0, grads: s.delta, ...(s.velocity ? { velocity: s.velocity } : {}), loss: s.loss, count: s.count,
-        timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
-      };
-    } catch (e) {
-      throw await this.failLocal(e, req.step);
-    }
-  }
-
-  /** Rank 0 failed on this thread: the pool's ranks finish this step, see the stop and end. */
-  private async failLocal(e: unknown, step: number): Promise<WorkerError> {
-    await this.close();
-    return toWorkerError(e instanceof Error ? e : new Error(String(e)), 0, step);
   }
 
   /** Stops the resident tasks and destroys the pool (every thread ends); safe to call twice. */

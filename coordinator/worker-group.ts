@@ -48,6 +48,27 @@ export interface WorkerGroup {
   close(reason?: string): Promise<void>;
 }
 
+/** What a rank computed in the coordinator's own process hands back: sums (or a round's delta as `grads`), no wire. */
+export interface RankSums {
+  grads: Float32Array;
+  velocity?: Float32Array | null;
+  loss: number;
+  count: number;
+  loadMs: number;
+  computeMs: number;
+}
+
+/** The result of a rank computed in the coordinator's process since `sentAt`: nothing crossed a wire, nothing was encoded. */
+export function computedHere(rank: number, s: RankSums, sentAt: number): ShardResult {
+  const result: ShardResult = {
+    rank, grads: s.grads, loss: s.loss, count: s.count,
+    timing: { loadMs: s.loadMs, computeMs: s.computeMs, decodeMs: 0, encodeMs: 0 },
+    bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
+  };
+  if (s.velocity) result.velocity = s.velocity;
+  return result;
+}
+
 export class WorkerError extends Error {
   override readonly name = 'WorkerError';
   constructor(readonly code: string, readonly rank: number, readonly step: number, message: string) {

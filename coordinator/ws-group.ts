@@ -33,13 +33,12 @@ import { readInto, wireBytes, type DecodedFrame, type Section } from '../src/pro
 import { datasetDigest } from '../src/protocol/digest.js';
 import { ProtocolError } from '../src/protocol/errors.js';
 import { checkFinite, maxReplyBytes, maxWorkerFrame, parseDelta, parseGrads, type DataMode } from '../src/protocol/messages.js';
-import type { ShardSums } from '../worker/compute.js';
 import type { ServerTls } from '../src/protocol/tls-files.js';
 import { decodeHalf, ErrorFeedbackEncoder, HALF_DTYPE } from '../src/protocol/wire-format.js';
 import type { PendingStep, WorkerConnection } from './ws-connection.js';
 import { RoundRequests } from './ws-round.js';
 import { HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, WsServer } from './ws-server.js';
-import { WorkerError, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
+import { computedHere, WorkerError, type RankSums, type ShardResult, type StepRequest, type WorkerGroup } from './worker-group.js';
 
 export interface WsGroupOptions {
   spec: NetworkSpec;
@@ -55,7 +54,7 @@ export interface WsGroupOptions {
    * With firstRank > 0: computes shard `shard` of the step on the coordinator, on the parameters
    * the workers get (stepParams), when no worker is left to take it. The sums are copied at once.
    */
-  computeOnCoordinator?: (shard: number, req: StepRequest) => ShardSums & { velocity?: Float32Array | null };
+  computeOnCoordinator?: (shard: number, req: StepRequest) => RankSums;
   maxBatch: number;
   kernels: KernelChoice;
   data: DataMode;
@@ -396,11 +395,7 @@ export class WsGroup implements WorkerGroup {
       }
       this.reassignedShards++;
       this.vacantNoted[s] = true;
-      this.results[s] = {
-        rank: s, grads: grads.subarray(0, this.layoutSize), ...(velocity ? { velocity } : {}), loss: sums.loss, count: sums.count,
-        timing: { loadMs: sums.loadMs, computeMs: sums.computeMs, decodeMs: 0, encodeMs: 0 },
-        bytesSent: 0, bytesReceived: 0, sentAt, receivedAt: performance.now(), encodeMs: 0, decodeMs: 0,
-      };
+      this.results[s] = computedHere(s, { ...sums, grads: grads.subarray(0, this.layoutSize), velocity }, sentAt);
     }
   }
 
