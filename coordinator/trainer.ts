@@ -219,7 +219,7 @@ function roundEtas(eta: number, schedule: LrSchedule | null, globalStep: number,
 async function localRound(run: Pick<TrainingRun, 'network' | 'group' | 'params'>, averaging: LocalAveraging, prof: Profiler | null,
   gradSum: Float32Array, step: number, indices: Uint32Array, round: LocalRound): Promise<{ loss: number; count: number }> {
   const t0 = performance.now();
-  const cpu0 = prof !== null && OUT_OF_PROCESS.has(run.group.transport) ? process.cpuUsage() : null;
+  const cpu0 = prof !== null && coordinatorCpuIsExchange(run.group) ? process.cpuUsage() : null;
   const results = await run.group.computeStep({ step, params: run.params, indices, local: round });
   const cpu = cpu0 === null ? null : process.cpuUsage(cpu0);
   const t2 = performance.now();
@@ -229,6 +229,14 @@ async function localRound(run: Pick<TrainingRun, 'network' | 'group' | 'params'>
   averaging.absorb(run.params, reduced.grads, reduced.count, results);
   if (prof !== null) prof.recordStep(step, t0, t0, results, t2, t3, performance.now(), reduced.loss, reduced.count, cpu === null ? NaN : (cpu.user + cpu.system) / 1000);
   return reduced;
+}
+
+/**
+ * Whether the coordinator process's CPU time during an exchange is its own work on that exchange
+ * (σ in the cost model): workers in other processes, and no rank computed in this one.
+ */
+function coordinatorCpuIsExchange(group: WorkerGroup): boolean {
+  return OUT_OF_PROCESS.has(group.transport) && !group.coordinatorComputes;
 }
 
 /** Exactly-once accounting: the shards summed every example of the batch, no more, whatever workers were lost. */
@@ -244,7 +252,7 @@ export async function profiledTrainStep(run: Pick<TrainingRun, 'network' | 'sgd'
   const t1 = performance.now();
   // the coordinator's CPU during the exchange (~1.4 µs), where the process's CPU is its own alone:
   // in-process and thread workers add theirs, and so does a rank the coordinator computes itself
-  const cpu0 = OUT_OF_PROCESS.has(run.group.transport) && !run.group.coordinatorComputes ? process.cpuUsage() : null;
+  const cpu0 = coordinatorCpuIsExchange(run.group) ? process.cpuUsage() : null;
   const results = await run.group.computeStep({ step, params: run.params, indices });
   const cpu = cpu0 === null ? null : process.cpuUsage(cpu0);
   const t2 = performance.now();
