@@ -41,10 +41,11 @@ function plan(steps: number): ReferencePlan {
 }
 
 /**
- * The group, with every round's requests counted: rounds, bytes both ways, and a hook before each
- * round. Plain steps are an error unless `steps` allows them (they are passed on, not counted).
+ * The group, with every round's requests counted: rounds, bytes both ways, and hooks before each
+ * round's requests are sent and after. Plain steps are an error unless `steps` allows them (they
+ * are passed on, not counted).
  */
-function counted(group: WsTestGroup, beforeRound: (round: number) => void = () => {}, steps = false) {
+function counted(group: WsTestGroup, afterSend: (round: number) => void = () => {}, steps = false, beforeSend: (round: number) => void = () => {}) {
   const tally = { rounds: 0, bytes: 0 };
   const g: WorkerGroup = {
     transport: group.transport, world: group.world, close: () => group.close(),
@@ -53,8 +54,9 @@ function counted(group: WsTestGroup, beforeRound: (round: number) => void = () =
         if (steps) return group.computeStep(req);
         throw new Error('a local-SGD run asked for a plain step');
       }
+      beforeSend(tally.rounds);
       const pending = group.computeStep(req);
-      beforeRound(tally.rounds++);
+      afterSend(tally.rounds++);
       const results = await pending;
       for (const r of results) tally.bytes += r.bytesSent + r.bytesReceived;
       return results;
@@ -101,8 +103,9 @@ describe('local SGD over WebSocket', () => {
     open.push(group);
     const pid = Number(/worker 1 \(127\.0\.0\.1:\d+, \S+ pid (\d+)\) joined/.exec(group.lines.join('\n'))![1]);
     const victim = group.workers.children.find((c) => c.pid === pid)!;
-    // the round's frames are on their way when computeStep returns its promise: kill rank 1's worker before it can answer
-    const { g, tally } = counted(group, (round) => { if (round === 2) victim.kill('SIGKILL'); });
+    // rank 1's worker is stopped before round 2 is sent, so it cannot answer it, and killed once
+    // the round's frames are on their way: it is lost computing that round, whatever the timing
+    const { g, tally } = counted(group, (round) => { if (round === 2) victim.kill('SIGKILL'); }, false, (round) => { if (round === 2) victim.kill('SIGSTOP'); });
     const faulty = await productLocalSgd(g, p);
     await group.close();
     const log = group.lines.join('\n');
