@@ -1,6 +1,7 @@
 /**
  * WebSocket workers against single-node and PyTorch DDP, in one run: seconds per epoch for
- * single-node (in-process, world 1) and ws with 1 and 2 worker processes in both data modes, at
+ * single-node (in-process, world 1) and ws with 1 and 2 ranks in both data modes (ws 2: the
+ * coordinator computes rank 0, one worker process rank 1, as `dpt launch --workers 2`), at
  * batch 10, 128 and 1024, for both reference nets; bytes on the wire per step; speedups.
  *
  * Partial epochs: each configuration runs `burn-in` steps untimed (at least MIN_BURN_IN: the
@@ -19,6 +20,7 @@ import { InProcessGroup } from '../coordinator/inproc-group.js';
 import { LocalWorkers } from '../coordinator/launch.js';
 import { profiledTrainStep } from '../coordinator/trainer.js';
 import { WsGroup } from '../coordinator/ws-group.js';
+import { CoordinatorRankGroup } from '../coordinator/coordinator-rank.js';
 import type { WorkerGroup } from '../coordinator/worker-group.js';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
 import { parseKernels, type DataMode, type KernelChoice } from '../src/config.js';
@@ -118,14 +120,21 @@ async function measure(group: WorkerGroup, net: Network, initial: Float32Array, 
   };
 }
 
+/**
+ * `world` ranks over ws as `dpt launch --workers N` runs them: with two or more, the coordinator
+ * computes rank 0 and world − 1 worker processes the others (as DDP's rank 0 does); with one, a
+ * worker process computes it and the coordinator only averages (otherwise nothing would cross the wire).
+ */
 async function wsGroup(spec: NetworkSpec, world: number, batch: number, data: DataMode, coordinatorKernels: Kernels): Promise<WorkerGroup> {
   const token = generateToken();
-  const g = await WsGroup.listen({ spec, train, world, maxBatch: batch, kernels: kernelChoice, data, token, coordinatorKernels });
-  const workers = new LocalWorkers(world, g.url, token, { dataDir: null, log: () => {}, onEarlyExit: (e) => g.abortWait(e) });
+  const options = { spec, train, world, maxBatch: batch, kernels: kernelChoice, data, token, coordinatorKernels };
+  const inner = world >= 2 ? await CoordinatorRankGroup.listen(options, coordinatorKernels) : await WsGroup.listen(options);
+  const g = inner instanceof CoordinatorRankGroup ? inner.workers : inner;
+  const workers = new LocalWorkers(world - g.firstRank, g.url, token, { dataDir: null, firstIndex: g.firstRank, log: () => {}, onEarlyExit: (e) => g.abortWait(e) });
   await g.waitForWorkers(60_000);
   return {
-    transport: 'ws', world, computeStep: (r) => g.computeStep(r),
-    close: async () => { await g.close(); await workers.stop(); },
+    transport: 'ws', world, computeStep: (r) => inner.computeStep(r),
+    close: async () => { await inner.close(); await workers.stop(); },
   };
 }
 
@@ -154,7 +163,7 @@ async function floor(): Promise<void> {
       }
       const rt = median(round);
       const w = median(own);
-      console.log(`transport floor, ${world} worker${world > 1 ? 's' : ''}: computeStep median ${(rt * 1000).toFixed(0)} us, of which the worker's own time ${(w * 1000).toFixed(0)} us (decode, 1-example compute, encode): ~${((rt - w) * 1000).toFixed(0)} us on the wire and in wake-ups`);
+      console.log(`transport floor, ws ${world}: computeStep median ${(rt * 1000).toFixed(0)} us, of which the worker's own time ${(w * 1000).toFixed(0)} us (decode, 1-example compute, encode): ~${((rt - w) * 1000).toFixed(0)} us on the wire and in wake-ups`);
     } finally {
       await g.close();
     }
@@ -215,7 +224,7 @@ async function main(): Promise<void> {
   const py = withDdp ? findPython() : null;
   console.log(`# bench/ws: single-node vs WebSocket workers vs PyTorch DDP (gloo), ${new Date().toISOString()}`);
   console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; kernels --kernels ${kernelChoice} -> ${kernels.name}${notes.length ? ` (${notes.join('; ')})` : ''}`);
-  console.log(`workers are processes on 127.0.0.1; ${cpus().length} cores, so 2 workers + coordinator share them`);
+  console.log(`ws 1: one worker process, the coordinator only averaging; ws 2: the coordinator computes rank 0, one worker process rank 1; on 127.0.0.1, ${cpus().length} cores`);
   console.log(`partial epochs: per config ${quick ? '~500' : '~2,000 (at least 30 steps)'} examples timed after a burn-in of ${quick ? '10%' : `${MIN_BURN_IN} steps (the session's warm-up)`}, median of ${REPS} chunks, scaled to ${EPOCH.toLocaleString('en-US')} images/epoch; evaluation excluded`);
   console.log(py ? `DDP peer: ${py} bench/peers/ddp.py, 2 processes, gloo, torch.set_num_threads(1)` : withDdp ? 'DDP peer skipped: no python3 with torch + gloo (Debian: apt-get install -y python3-torch)' : 'DDP peer skipped (--no-ddp)');
   console.log('');

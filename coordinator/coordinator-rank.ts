@@ -54,9 +54,13 @@ export class CoordinatorRankGroup implements WorkerGroup {
   }
 
   async computeStep(req: StepRequest): Promise<ShardResult[]> {
-    // The workers' requests go out first (computeStep sends them before it returns), so they
-    // compute while this thread computes rank 0; then their replies are awaited.
+    // The workers' requests go out first (computeStep sends them before it returns) and are
+    // handed to the kernel in full before rank 0 computes, so the workers compute while this
+    // thread computes rank 0; then their replies are awaited.
     const remote = this.workers.computeStep(req);
+    // a worker lost meanwhile rejects `remote`, which is awaited below, not left unhandled
+    remote.catch(() => {});
+    await this.workers.written();
     let own: ShardResult | Error;
     try {
       own = this.computeRank0(req);

@@ -53,10 +53,16 @@ export class WorkerConnection {
     return this.state !== 'closed' && this.socket.readyState === this.socket.OPEN;
   }
 
-  /** Sends a frame; returns the bytes it put on the wire (0 if the socket is gone). */
-  send(frame: Uint8Array): number {
-    if (!this.open) return 0;
-    this.socket.send(frame, { binary: true });
+  /**
+   * Sends a frame; returns the bytes it put on the wire (0 if the socket is gone). `written`, when
+   * given, is called once the frame has been handed to the kernel (or the socket is gone).
+   */
+  send(frame: Uint8Array, written?: () => void): number {
+    if (!this.open) {
+      written?.();
+      return 0;
+    }
+    this.socket.send(frame, { binary: true }, written && (() => written()));
     return wireBytes(frame.length, false);
   }
 

@@ -1,7 +1,7 @@
 /**
  * WebSocket workers with the coordinator computing rank 0 (CoordinatorRankGroup), with real worker
- * processes on 127.0.0.1: the batch is cut into N shards for N ranks, the workers get their
- * requests before the coordinator computes, rank 0 is computed on the parameters the workers get,
+ * processes on 127.0.0.1: the batch is cut into N shards for N ranks, the workers' requests are
+ * written to their sockets before the coordinator computes, rank 0 is computed on the parameters the workers get,
  * and lost workers' shards end up computed exactly once — by a surviving worker, or by the
  * coordinator when none is left — to the in-process result, bit for bit.
  */
@@ -43,13 +43,23 @@ describe('ws with the coordinator computing rank 0', () => {
     expect(g.inner.joined).toBe(2);
     const { network, params } = seededNetwork(NIELSEN, 11);
     const indices = Uint32Array.from({ length: 10 }, (_, i) => 3 * i + 1);
-    const sends = vi.spyOn(WorkerConnection.prototype, 'send');
-    const computes = vi.spyOn(ShardComputer.prototype, 'computeIndexed');
+    const send = WorkerConnection.prototype.send;
+    let written = 0;
+    const sends = vi.spyOn(WorkerConnection.prototype, 'send').mockImplementation(function (this: WorkerConnection, frame: Uint8Array, done?: () => void) {
+      return send.call(this, frame, done && (() => { written++; done(); }));
+    });
+    const compute = ShardComputer.prototype.computeIndexed;
+    const writtenAtCompute: number[] = [];
+    const computes = vi.spyOn(ShardComputer.prototype, 'computeIndexed').mockImplementation(function (this: ShardComputer, ...a: Parameters<ShardComputer['computeIndexed']>) {
+      writtenAtCompute.push(written);
+      return compute.apply(this, a);
+    });
     const results = await g.computeStep({ step: 0, params, indices });
-    // both workers' step frames went out before rank 0's compute started
+    // both workers' step frames went out, and were in the kernel's hands, before rank 0's compute started
     expect(sends.mock.invocationCallOrder).toHaveLength(2);
     expect(computes.mock.invocationCallOrder).toHaveLength(1);
     expect(Math.max(...sends.mock.invocationCallOrder)).toBeLessThan(computes.mock.invocationCallOrder[0]!);
+    expect(writtenAtCompute).toEqual([2]);
 
     const inproc = await new InProcessGroup(NIELSEN, network.kernels, train, 3, 10).computeStep({ step: 0, params, indices });
     expect(results.map((r) => [r.rank, r.count])).toEqual([0, 1, 2].map((r) => [r, shardRange(10, r, 3)[1] - shardRange(10, r, 3)[0]]));

@@ -339,6 +339,21 @@ describe('cost model: the fit', () => {
     }
   });
 
+  it('checks each cell against the measured single-node step, not the model\'s own prediction of it', () => {
+    // the baselines measured 30% slower than the generator makes them: a model fitted on them cannot
+    // match both those and the other one-worker cells, and its error on the baseline must not
+    // scale the multi-worker predictions
+    const cells = synthCells(() => 1).map((c) => (c.transport === 'inproc' && c.workers === 1 ? { ...c, stepMs: c.stepMs * 1.3 } : c));
+    const v = validateOnOneWorker(cells, { cores: CORES, lockstep: LOCKSTEP, reducePerFloatMs: RHO, averageOnly: true })!;
+    for (const r of v.rows) {
+      const base = cells.find((c) => c.transport === 'inproc' && c.workers === 1 && c.batch === r.cell.batch && c.net.params === r.cell.net.params)!;
+      const predicted = predictStep(v.model, { transport: r.cell.transport, workers: r.cell.workers, batch: r.cell.batch, net: r.cell.net }).stepMs;
+      expectClose(r.predictedMs, predicted, 1e-9, 'predicted step');
+      expectClose(r.predictedSpeedup, base.stepMs / predicted, 1e-9, 'predicted speedup');
+      expectClose(r.measuredSpeedup, base.stepMs / r.cell.stepMs, 1e-9, 'measured speedup');
+    }
+  });
+
   it('recovers them within 10% from timings with ±3% noise, and predicts a cell it never saw within 5%', () => {
     const rng = new Rng(42);
     const model = fitCostModel(synthCells(() => 1 + 0.03 * (2 * rng.nextFloat() - 1)), { cores: CORES, lockstep: LOCKSTEP, averageOnly: true });
