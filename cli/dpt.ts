@@ -339,7 +339,7 @@ function addBenchCommand(program: Command, argv: string[]): void {
     .option('--max-epochs <n>', `with --target-accuracy: a seed that has not reached it after N epochs is a miss (default ${b.maxEpochs})`, positiveInt('--max-epochs'))
     .option('--seeds <list>', 'with --target-accuracy: seeds to run each configuration with, e.g. 1,2,3,4,5 (default: --seed); with 3 or more the fastest and slowest are dropped', arg((v) => parseList('--seeds', v, (x) => parseNonNegativeInt('--seeds', x))))
     .option('--eval-limit <n>', 'test images evaluated after a --steps configuration', positiveInt('--eval-limit'), b.evalLimit)
-    .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, sizes, transport, ' +
+    .option('--what-if <spec>', 'predict other settings, e.g. latency=500us,bandwidth=1Gbit,workers=8 (keys: latency, bandwidth, workers, batch, cores, cpu (a host\'s share of a core, as --emulate cpu=), sizes, transport, ' +
       'average-every (K steps per exchange: local SGD), wire (fp32, fp16, bf16: ws or a network))', arg(parseWhatIf))
     .option('--report <file>', 'write a self-contained HTML report with charts')
     .option('--json', 'print one JSON object instead of text', false)

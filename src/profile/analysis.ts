@@ -174,10 +174,12 @@ export function whatIf(model: CostModel, cells: CellObservation[], w: WhatIf, ct
   for (const net of nets) for (const batch of batches) for (const transport of transports) for (const W of workers.length ? workers : [2]) {
     const cores = w.cores ?? (network !== null ? Math.max(W, model.cores) : model.cores);
     const wire = network !== null || WIRE_TRANSPORTS.includes(transport) ? w.wire ?? 'fp32' : null;
+    const cpu = w.cpu ?? 1;
     const prediction = predictStep(m, { transport, workers: W, batch, net, network, cores, averageEvery,
-      wireElementBytes: WIRE_ELEMENT_BYTES[wire ?? 'fp32'], velocity: ctx.momentum });
+      wireElementBytes: WIRE_ELEMENT_BYTES[wire ?? 'fp32'], velocity: ctx.momentum, cpu });
     if (transport === 'network') prediction.assumptions.unshift('compute as measured on one node here; messages cost only the network');
-    const baselineMs = predictStep(m, { transport: BASELINE_TRANSPORT, workers: 1, batch, net }).stepMs;
+    // one node: one such host
+    const baselineMs = predictStep(m, { transport: BASELINE_TRANSPORT, workers: 1, batch, net, cpu }).stepMs;
     const epochSeconds = stepsPerEpoch(ctx.trainCount, batch) * prediction.stepMs / 1000;
     const toTarget = ctx.epochsToTarget?.(net, batch) ?? null;
     rows.push({

@@ -61,8 +61,11 @@ export function whatIfLines(o: Pick<BenchOutcome, 'whatIf' | 'whatIfSpec' | 'pla
   const n = rows[0]?.network;
   const target = o.plan.targetAccuracy;
   const toTarget = target === null ? [] : [`to ${fmtPct(target, 1)}`];
-  const out = [`What if${n ? ` each worker sat on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}` : ''}` +
-    `: predicted by the model with ${whatIfSettings(o.whatIfSpec, rows, o.plan.momentum)}; baseline = ${o.machine?.emulated ? 'one emulated host' : 'one node of this machine'}, no network`];
+  const cpu = o.whatIfSpec?.cpu ?? null;
+  const hosts = cpu === null ? '' : `${n ? ',' : ''} every host with ${cpu} of one of this machine's cores`;
+  const one = cpu === null ? (o.machine?.emulated ? 'one emulated host' : 'one node of this machine') : `one such host`;
+  const out = [`What if${n ? ` each worker sat on its own machine across a network of ${fmtMs(n.latencyMs)} one-way latency and ${fmtRate(n.bandwidthBitsPerS)}` : ''}${hosts}` +
+    `: predicted by the model with ${whatIfSettings(o.whatIfSpec, rows, o.plan.momentum)}; baseline = ${one}, no network`];
   out.push(...textTable([
     ['config', 'cores', 'net', 'batch', 'step', 'compute', 'comm', 'update', 'bytes/rank', 'samples/s', 'epoch', ...toTarget, 'one node', 'speedup', 'assumes'],
     ...rows.map((r) => [cellName(r), String(r.cores), netKey(r.net), String(r.batch), fmtMs(r.prediction.stepMs), fmtMs(r.prediction.computeMs),

@@ -37,7 +37,7 @@
  */
 import { nnls } from './least-squares.js';
 import type { CellObservation, NetShape } from './observe.js';
-import { fmtInt } from './format.js';
+import { fmtInt, fmtX } from './format.js';
 
 /** ms per step by ranks at once, then by shard size: table[k][n] = L(k, n). */
 export type LockstepTable = Record<number, Record<number, number>>;
@@ -105,6 +105,12 @@ export interface Scenario {
   wireElementBytes?: number;
   /** momentum is on: with averageEvery > 1 each rank's velocity travels too */
   velocity?: boolean;
+  /**
+   * each host's CPU as a fraction of this machine's core (default 1): every part of the step that
+   * is CPU time (compute, encode/decode, the round trip's own work, the update, F) takes 1/cpu as
+   * long; the network's wire time does not change
+   */
+  cpu?: number;
 }
 
 /** All per step: with local SGD, a round's exchange, reduce and averaging ÷ K. */
@@ -179,7 +185,10 @@ function fitTransport(transport: string, own: CellObservation[], concurrent: boo
   // slowest rank's where ranks overlap, the sum of them where they take turns
   const stepCompute = (c: CellObservation): number => (parallel ? Math.max(...c.ranks.map((r) => r.computeMs)) : c.ranks.reduce((a, r) => a + r.computeMs, 0));
   const factor = nnls(own.map((c) => [computeBasis(model, parallel, scenario(c)).ms]), own.map(stepCompute), true);
-  const rows = own.flatMap((c) => c.ranks.map((r) => ({ c, r })));
+  // the per-rank exchange terms from the ranks that crossed the wire: over ws a rank the coordinator
+  // computes itself (rank 0, bytes 0) has no round trip, and would pull every term towards none
+  const allRows = own.flatMap((c) => c.ranks.map((r) => ({ c, r })));
+  const rows = allRows.some(({ r }) => r.bytes > 0) ? allRows.filter(({ r }) => r.bytes > 0) : allRows;
   const coord = nnls(rows.map(({ r }) => [1, r.bytes]), rows.map(({ r }) => r.coordMs));
   const handoff = nnls(rows.map(({ r }) => [1, r.bytes]), rows.map(({ r }) => r.handoffMs));
   const bytes = nnls(rows.map(({ c, r }) => [1, c.net.params, r.shard]), rows.map(({ r }) => r.bytes));
@@ -251,6 +260,7 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   // on emulated hosts every worker's bytes cross the coordinator's one link, one after another:
   // the per-byte part of a round trip (measured with one worker) adds up over the remote ranks
   if (hasHostPerWorker(model, s.transport) && parallel) handoffMs += (remote - 1) * Math.max(0, tm.handoffPerByteMs * bytes - serial);
+  let networkMs = 0;
   if (s.network) {
     if (bytes === 0) {
       // a shared-memory transport moved nothing; over a network it would move parameters out,
@@ -259,7 +269,7 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
       bytes = 2 * wireElement * P + 4 * shard + 64 + velocityBytes;
       assumptions.push(`${fmtInt(bytes)} bytes per rank over the network (parameters out, gradient sums back, indices${velocity ? ', velocity' : ''})`);
     }
-    handoffMs += 2 * s.network.latencyMs + (remote * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
+    networkMs = 2 * s.network.latencyMs + (remote * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
   }
   if (wireElement < 4 && bytes > 0) assumptions.push('16-bit conversion priced as fp32 encode/decode per element (not measured)');
   // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
@@ -279,11 +289,15 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   // local SGD: every rank steps its own copy every step, on the cores its compute runs on
   const localUpdateMs = K > 1 ? optimizerMs * (parallel ? basis.sharing : W) : 0;
   if (K > 1) assumptions.push('each rank\'s local update priced as the measured optimizer step');
-  const communicationMs = (handoffMs + coordMs) / K;
-  const updateMs = roundUpdateMs / K + localUpdateMs;
+  // a slower host: every CPU part stretches, the network's wire time does not
+  const slow = 1 / (s.cpu ?? 1);
+  if (slow !== 1) assumptions.push(`every CPU part of the step ${fmtX(slow)} as long on hosts of ${s.cpu} of this machine's cores`);
+  const communicationMs = ((handoffMs + coordMs) * slow + networkMs) / K;
+  const updateMs = (roundUpdateMs / K + localUpdateMs) * slow;
+  const overheadMs = tm.overheadMs * slow;
   return {
-    stepMs: tm.overheadMs + computeMs + communicationMs + updateMs,
-    computeMs, communicationMs, updateMs, localUpdateMs, overheadMs: tm.overheadMs, bytesPerRank: bytes / K,
+    stepMs: overheadMs + computeMs * slow + communicationMs + updateMs,
+    computeMs: computeMs * slow, communicationMs, updateMs, localUpdateMs: localUpdateMs * slow, overheadMs, bytesPerRank: bytes / K,
     ranksAtOnce: basis.ranks, cpuSharing: basis.sharing, assumptions,
   };
 }

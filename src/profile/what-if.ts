@@ -1,10 +1,12 @@
 /**
  * `--what-if latency=500us,bandwidth=1Gbit,workers=8`: the parser. Keys: latency (one-way per
  * message: ns, us/µs, ms, s), bandwidth (bit/s: 100Mbit, 1Gbit, 10Gbps; or bytes: 125MB/s),
- * workers, batch, cores (cores the workers may use, e.g. one machine each), sizes (784-100-10),
- * transport, average-every (local SGD: one exchange per K steps) and wire (fp32, fp16, bf16: the
- * format of parameters and gradients on a wire). Anything left out keeps the measured
- * configurations' values: averaging every step, fp32.
+ * workers, batch, cores (cores the workers may use, e.g. one machine each), cpu (each host's share
+ * of one of this machine's cores, as `--emulate cpu=C` caps them: 0.5 runs every CPU part of a step
+ * at half speed, the network's time unchanged), sizes (784-100-10), transport, average-every
+ * (local SGD: one exchange per K steps) and wire (fp32, fp16, bf16: the format of parameters and
+ * gradients on a wire). Anything left out keeps the measured configurations' values: averaging
+ * every step, fp32, hosts as fast as this machine.
  */
 import { ConfigError } from '../config-error.js';
 
@@ -24,6 +26,8 @@ export interface WhatIf {
   workers: number[] | null;
   batch: number[] | null;
   cores: number | null;
+  /** each host's CPU as a fraction of one of this machine's cores (null: 1, as measured) */
+  cpu: number | null;
   sizes: number[] | null;
   transport: string | null;
   /** local SGD: steps per exchange, K ≥ 1 (null: 1, as measured) */
@@ -52,7 +56,7 @@ export function parseBitsPerS(value: string): number | null {
 }
 
 export function parseWhatIf(text: string): WhatIf {
-  const w: WhatIf = { latencyMs: null, bandwidthBitsPerS: null, workers: null, batch: null, cores: null, sizes: null, transport: null, averageEvery: null, wire: null };
+  const w: WhatIf = { latencyMs: null, bandwidthBitsPerS: null, workers: null, batch: null, cores: null, cpu: null, sizes: null, transport: null, averageEvery: null, wire: null };
   const bad = (why: string): never => {
     throw new ConfigError(`--what-if '${text}': ${why} (e.g. --what-if latency=500us,bandwidth=1Gbit,workers=8)`);
   };
@@ -75,6 +79,12 @@ export function parseWhatIf(text: string): WhatIf {
       case 'cores':
         w.cores = positiveInt(key, value, bad);
         break;
+      case 'cpu': {
+        const cpu = /^\d*\.?\d+$/.test(value) ? Number(value) : NaN;
+        if (!(cpu > 0 && cpu <= 1)) bad(`cpu must be a host's share of one core, above 0 and at most 1 (0.5: half a core, as --emulate cpu=0.5), got '${value}'`);
+        w.cpu = cpu;
+        break;
+      }
       case 'sizes': {
         const sizes = value.split(/[-;/ ]+/).map((v) => positiveInt(key, v, bad));
         if (sizes.length < 2 || sizes[0] !== 784 || sizes.at(-1) !== 10) bad(`sizes must run from 784 to 10, like 784-100-10, got '${value}'`);
@@ -93,7 +103,7 @@ export function parseWhatIf(text: string): WhatIf {
         w.wire = value as WireName;
         break;
       default:
-        bad(`unknown key '${key}'; use latency, bandwidth, workers, batch, cores, sizes, transport, average-every, wire`);
+        bad(`unknown key '${key}'; use latency, bandwidth, workers, batch, cores, cpu, sizes, transport, average-every, wire`);
     }
   }
   const network = w.bandwidthBitsPerS !== null;

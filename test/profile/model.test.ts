@@ -339,6 +339,18 @@ describe('cost model: the fit', () => {
     }
   });
 
+  it('fits the exchange terms on the ranks that crossed the wire: a ws rank 0 the coordinator computed (0 bytes) leaves them as they are', () => {
+    const cells = synthCells(() => 1);
+    const withRank0 = cells.map((c) => (c.transport === 'ws' && c.workers > 1
+      ? { ...c, ranks: [{ shard: c.ranks[0]!.shard, computeMs: c.ranks[0]!.computeMs, coordMs: 0, handoffMs: 0, bytes: 0 }, ...c.ranks.slice(1)] }
+      : c));
+    const plain = fitCostModel(cells, { cores: CORES, lockstep: LOCKSTEP, averageOnly: true }).transports['ws']!;
+    const fit = fitCostModel(withRank0, { cores: CORES, lockstep: LOCKSTEP, averageOnly: true }).transports['ws']!;
+    for (const k of ['coordPerRankMs', 'coordPerByteMs', 'handoffPerRankMs', 'handoffPerByteMs', 'bytesFixed', 'bytesPerParam', 'bytesPerExample'] as const) {
+      expectClose(fit[k], plain[k], 1e-6, k);
+    }
+  });
+
   it('checks each cell against the measured single-node step, not the model\'s own prediction of it', () => {
     // the baselines measured 30% slower than the generator makes them: a model fitted on them cannot
     // match both those and the other one-worker cells, and its error on the baseline must not
@@ -405,6 +417,23 @@ describe('cost model: the fit', () => {
 });
 
 describe('--what-if', () => {
+  it('cpu=0.5: every CPU part of the step takes twice as long, the network\'s wire time does not', () => {
+    const model = truthModel();
+    const network = { latencyMs: 0.2, bandwidthBitsPerS: 1e9 };
+    const s: Scenario = { transport: 'ws', workers: 4, batch: 1024, net: LARGE, network, cores: 4 };
+    const full = predictStep(model, s);
+    const half = predictStep(model, { ...s, cpu: 0.5 });
+    const wireMs = 2 * 0.2 + (4 * full.bytesPerRank * 8) / 1e9 * 1000;
+    expect(half.computeMs).toBeCloseTo(2 * full.computeMs, 9);
+    expect(half.updateMs).toBeCloseTo(2 * full.updateMs, 9);
+    expect(half.overheadMs).toBeCloseTo(2 * full.overheadMs, 9);
+    expect(half.communicationMs).toBeCloseTo(2 * (full.communicationMs - wireMs) + wireMs, 9);
+    expect(half.stepMs).toBeCloseTo(half.overheadMs + half.computeMs + half.communicationMs + half.updateMs, 9);
+    expect(half.assumptions.join('; ')).toMatch(/2\.00x as long on hosts of 0\.5/);
+    expect(parseWhatIf('bandwidth=1Gbit,cpu=0.5').cpu).toBe(0.5);
+    for (const bad of ['cpu=0', 'cpu=1.5', 'cpu=half']) expect(() => parseWhatIf(bad), bad).toThrow(/cpu must be a host's share of one core, above 0 and at most 1/);
+  });
+
   it('parses latency, bandwidth and workers with units', () => {
     const w = parseWhatIf('latency=500us,bandwidth=1Gbit,workers=8');
     expect(w.latencyMs).toBeCloseTo(0.5, 12);
