@@ -294,7 +294,7 @@ describe('dpt bench --what-if with local SGD and a wire format', () => {
   it('lists average-every and wire in --help, with an example', () => {
     const r = dpt(['bench', '--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout.replace(/\s+/g, ' ')).toMatch(/keys: latency, bandwidth, workers, batch, cores, sizes, transport, average-every \(K steps per exchange: local SGD\), wire \(fp32, fp16, bf16: ws or a network\)/);
+    expect(r.stdout.replace(/\s+/g, ' ')).toMatch(/keys: latency, bandwidth, workers, batch, cores, cpu \(a host.s share of a core, as --emulate cpu=\), sizes, transport, average-every \(K steps per exchange: local SGD\), wire \(fp32, fp16, bf16: ws or a network\)/);
     expect(r.stdout).toContain('--what-if average-every=16,wire=bf16,workers=4,bandwidth=1Gbit');
   });
 

@@ -152,15 +152,15 @@ describe('cost model: the step formula', () => {
     expect(at({ transport: 'threads', workers: 4, batch: 1024, net: SMALL, cores: 4 }).computeMs).toBeCloseTo(1.1 * 0.95, 12);
   });
 
-  it('over a what-if network, each worker computes alone on its machine and the link adds latency and W·bytes/bandwidth', () => {
+  it('over a what-if network, each worker computes alone on its machine and the link adds latency and W·bytes/bandwidth, less the round trip\'s own per-byte part it overlaps', () => {
     // ws x8, batch 1024, 8 cores: shard 128, compute = 0.9 · L(1, 128) = 0.477
     // bytes = 120 + 190,880 + 512 = 191,512; coord = 8 · (0.05 + 0.383024) = 3.464192
-    // wire = 2.232096 + 7 · 0.491512 + 2 · 0.5 + 8 · 191,512 · 8 / 1e9 · 1000 = 18.929448
+    // wire = 2.232096 + 7 · 0.491512 + 2 · 0.5 + (8 · 191,512 · 8 / 1e9 · 1000 − 8e-6 · 191,512) = 17.397352
     // update = 0.01 + 0.09544 + 3e-6 · 8 · 23,860 = 0.67808; F 0.1
     const p = at({ transport: 'ws', workers: 8, batch: 1024, net: SMALL, cores: 8, network: { latencyMs: 0.5, bandwidthBitsPerS: 1e9 } });
     expect(p.computeMs).toBeCloseTo(0.477, 12);
     expect(p.ranksAtOnce).toBe(1);
-    expect(p.stepMs).toBeCloseTo(23.64872, 12);
+    expect(p.stepMs).toBeCloseTo(22.116624, 12);
   });
 
   it('reads the lockstep probe linearly between probed sizes and along the nearest two beyond them', () => {
@@ -238,26 +238,26 @@ describe('cost model: local SGD (average-every) and the wire format', () => {
 
   it('bf16 over a network halves what the link carries of the tensors', () => {
     // ws x8 at 1024 on 8 cores, as in 'over a what-if network', with bytes = 120 + 95,440 + 512 = 96,072
-    // wire = (0.7 + 0.768576) + 7 · (0.3 + 0.096072) + 2 · 0.5 + 8 · 96,072 · 8 / 1e6 = 1.468576 + 2.772504 + 1 + 6.148608
-    // step = 0.1 + 0.477 + (11.389688 + coord 3.464192) + 0.67808 = 16.10896
+    // wire = (0.7 + 0.768576) + 7 · (0.3 + 0.096072) + 2 · 0.5 + (8 · 96,072 · 8 / 1e6 − 0.768576) = 1.468576 + 2.772504 + 1 + 5.380032
+    // step = 0.1 + 0.477 + (10.621112 + coord 3.464192) + 0.67808 = 15.340384
     const p = at({ transport: 'ws', workers: 8, batch: 1024, net: SMALL, cores: 8, network: NET, wireElementBytes: 2 });
     expect(p.bytesPerRank).toBe(96_072);
-    expect(p.stepMs).toBeCloseTo(16.10896, 12);
+    expect(p.stepMs).toBeCloseTo(15.340384, 12);
   });
 
   it('with momentum, local SGD sends each rank\'s fp32 velocity both ways and the coordinator averages it too', () => {
     // the example of --help: average-every=16, bf16, over 1 Gbit/s (0.5 ms), ws x8 at 1024 on 8 cores
     // bytes = 96,072 + 8 · 23,860 = 286,952 on the wire; 191,512 + 190,880 = 382,392 encoded as fp32
     // coord = 8 · (0.05 + 2e-6 · 382,392) = 6.518272
-    // wire = (0.7 + 2.295616) + 7 · (0.3 + 0.286952) + 1 + 8 · 286,952 · 8 / 1e6 = 2.995616 + 4.108664 + 1 + 18.364928 = 26.469208
-    // comm = (26.469208 + 6.518272) ÷ 16 = 2.0617175
+    // wire = (0.7 + 2.295616) + 7 · (0.3 + 0.286952) + 1 + (8 · 286,952 · 8 / 1e6 − 2.295616) = 2.995616 + 4.108664 + 1 + 16.069312 = 24.173592
+    // comm = (24.173592 + 6.518272) ÷ 16 = 1.9182415
     // update = (2 · 0.10544 + 2 · 3e-6 · 8 · 23,860) ÷ 16 + 0.10544 = 1.35616 ÷ 16 + 0.10544 = 0.1902
-    // step = 0.1 + 0.477 + 2.0617175 + 0.1902 = 2.8289175
+    // step = 0.1 + 0.477 + 1.9182415 + 0.1902 = 2.6854415
     const p = at({ transport: 'ws', workers: 8, batch: 1024, net: SMALL, cores: 8, network: NET, wireElementBytes: 2, averageEvery: 16, velocity: true });
     expect(p.bytesPerRank).toBeCloseTo(286_952 / 16, 9);
-    expect(p.communicationMs).toBeCloseTo(2.0617175, 12);
+    expect(p.communicationMs).toBeCloseTo(1.9182415, 12);
     expect(p.updateMs).toBeCloseTo(0.1902, 12);
-    expect(p.stepMs).toBeCloseTo(2.8289175, 12);
+    expect(p.stepMs).toBeCloseTo(2.6854415, 12);
   });
 });
 
