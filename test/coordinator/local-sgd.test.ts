@@ -5,6 +5,9 @@ import { maxAbsDiff, runSteps } from '../../coordinator/equivalence.js';
 import { slice } from '../../src/data/mnist.js';
 import { describeLocalSgdEquivalence, productLocalSgd, referenceLocalSgd, type ReferencePlan } from './local-sgd-suite.js';
 import { NIELSEN, realMnist, seededNetwork } from '../helpers/fixtures.js';
+import { runTraining } from '../../coordinator/trainer.js';
+import { Sgd } from '../../src/optim/sgd.js';
+import { Rng } from '../../src/tensor/rng.js';
 
 describeLocalSgdEquivalence('in-process', async ({ spec, train, world, maxBatch }) => {
   const { network } = seededNetwork(spec);
@@ -40,6 +43,23 @@ describe('local SGD rounds', () => {
     const { plan, perStep, local } = await perStepAndLocal(1);
     expect(maxAbsDiff(perStep, local)).toBeLessThanOrEqual(1e-5);
     expect(maxAbsDiff(referenceLocalSgd(plan), local)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('--local-sgd-after 1: the first epoch averages every step, the rounds start with the second', async () => {
+    const train = slice(realMnist().train, 0, 301);
+    const evalSet = slice(realMnist().test, 0, 50);
+    const train2 = async (epochs: number, localSgd: { every: number; afterEpochs: number; averageOptimizerState: boolean } | undefined) => {
+      const { network, params } = seededNetwork(NIELSEN, 3);
+      const sgd = new Sgd(network.layout, network.kernels, { eta: 3, momentum: 0, weightDecay: 0, trainSize: train.count });
+      await runTraining({
+        network, sgd, group: new InProcessGroup(NIELSEN, network.kernels, train, 2, 12), params, train, evalSet, evalWorkspace: network.createWorkspace(50),
+        orderRng: new Rng(9), epochs, batch: 12, shuffle: true, maxSteps: null, ...(localSgd ? { localSgd } : {}),
+      });
+      return params;
+    };
+    const after1 = { every: 8, afterEpochs: 1, averageOptimizerState: false };
+    expect(maxAbsDiff(await train2(1, after1), await train2(1, undefined))).toBe(0);
+    expect(maxAbsDiff(await train2(2, after1), await train2(2, undefined))).toBeGreaterThan(1e-3);
   });
 
   it('with two ranks and K > 1, differ from per-step averaging (the ranks really step apart)', async () => {
