@@ -17,20 +17,17 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InProcessGroup } from '../coordinator/inproc-group.js';
-import { LocalWorkers } from '../coordinator/launch.js';
+import { startWsGroup } from '../coordinator/launch.js';
 import { profiledTrainStep } from '../coordinator/trainer.js';
-import { WsGroup } from '../coordinator/ws-group.js';
-import { CoordinatorRankGroup } from '../coordinator/coordinator-rank.js';
 import type { WorkerGroup } from '../coordinator/worker-group.js';
 import { maxAbsDiff } from '../coordinator/equivalence.js';
-import { parseKernels, type DataMode, type KernelChoice } from '../src/config.js';
+import { DEFAULTS, parseKernels, type DataMode, type KernelChoice, type TrainConfig } from '../src/config.js';
 import { epochPermutation, stepsPerEpoch } from '../src/data/batches.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { initParams, type InitScheme } from '../src/model/init.js';
 import { Network } from '../src/model/network.js';
 import { layoutFor, type NetworkSpec } from '../src/model/spec.js';
 import { Sgd } from '../src/optim/sgd.js';
-import { generateToken } from '../src/protocol/auth.js';
 import { createKernels } from '../src/tensor/engines.js';
 import type { Kernels } from '../src/tensor/kernels.js';
 import { echoFloor } from './ws-echo.js';
@@ -121,21 +118,13 @@ async function measure(group: WorkerGroup, net: Network, initial: Float32Array, 
 }
 
 /**
- * `world` ranks over ws as `dpt launch --workers N` runs them: with two or more, the coordinator
- * computes rank 0 and world − 1 worker processes the others (as DDP's rank 0 does); with one, a
- * worker process computes it and the coordinator only averages (otherwise nothing would cross the wire).
+ * `world` ranks over ws started as `dpt launch --workers N` starts them (startWsGroup): with two or
+ * more, the coordinator computes rank 0 and world − 1 worker processes the others (as DDP's rank 0
+ * does); with one, a worker process computes it and the coordinator only averages.
  */
 async function wsGroup(spec: NetworkSpec, world: number, batch: number, data: DataMode, coordinatorKernels: Kernels): Promise<WorkerGroup> {
-  const token = generateToken();
-  const options = { spec, train, world, maxBatch: batch, kernels: kernelChoice, data, token, coordinatorKernels };
-  const inner = world >= 2 ? await CoordinatorRankGroup.listen(options, coordinatorKernels) : await WsGroup.listen(options);
-  const g = inner instanceof CoordinatorRankGroup ? inner.workers : inner;
-  const workers = new LocalWorkers(world - g.firstRank, g.url, token, { dataDir: null, firstIndex: g.firstRank, log: () => {}, onEarlyExit: (e) => g.abortWait(e) });
-  await g.waitForWorkers(60_000);
-  return {
-    transport: 'ws', world, computeStep: (r) => inner.computeStep(r),
-    close: async () => { await inner.close(); await workers.stop(); },
-  };
+  const config: TrainConfig = { ...DEFAULTS, spec, batch, transport: 'ws', workers: world, kernels: kernelChoice, dataMode: data };
+  return startWsGroup(config, train, () => {}, coordinatorKernels);
 }
 
 /**

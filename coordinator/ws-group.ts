@@ -453,10 +453,9 @@ export class WsGroup implements WorkerGroup {
   /**
    * Resolves once this step's requests, sent when computeStep(req) returned, are in the kernel's
    * socket buffers: from then on the network moves them without this thread. The coordinator's
-   * own rank computes after this (coordinator-rank.ts): a frame larger than a socket buffer is
-   * written in pieces by the event loop, which a synchronous computation would hold up until it
-   * ends (measured on emulated hosts at 1 Gbit/s, 784-256-256-10 at batch 1024: a 2-rank step
-   * then took rank 0's compute plus the whole round trip).
+   * own rank computes after this (coordinator-rank.ts): a frame larger than a socket buffer (1 MiB
+   * of 784-256-256-10's parameters) is written in pieces by the event loop, which a synchronous
+   * computation would hold up until it ends, so the worker would start its shard that much later.
    */
   async written(): Promise<void> {
     await Promise.all(this.stepWrites);

@@ -260,6 +260,8 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   // on emulated hosts every worker's bytes cross the coordinator's one link, one after another:
   // the per-byte part of a round trip (measured with one worker) adds up over the remote ranks
   if (hasHostPerWorker(model, s.transport) && parallel) handoffMs += (remote - 1) * Math.max(0, tm.handoffPerByteMs * bytes - serial);
+  // a slower host: every CPU part stretches (below), the network's wire time does not
+  const slow = 1 / (s.cpu ?? 1);
   let networkMs = 0;
   if (s.network) {
     if (bytes === 0) {
@@ -274,7 +276,7 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
     // adding both counted each byte twice (the 1 Gbit/s what-if from loopback, 784-256-256-10 at
     // batch 128: 26 ms per step predicted against 19.6 measured on emulated hosts)
     const wireMs = (remote * bytes * 8) / s.network.bandwidthBitsPerS * 1000;
-    networkMs = 2 * s.network.latencyMs + Math.max(0, wireMs - tm.handoffPerByteMs * bytes / (s.cpu ?? 1));
+    networkMs = 2 * s.network.latencyMs + Math.max(0, wireMs - tm.handoffPerByteMs * bytes * slow);
   }
   if (wireElement < 4 && bytes > 0) assumptions.push('16-bit conversion priced as fp32 encode/decode per element (not measured)');
   // workers that are processes of their own (σ measured: the coordinator's CPU is apart from
@@ -294,8 +296,6 @@ function predictWith(model: CostModel, tm: TransportModel, s: Scenario): Predict
   // local SGD: every rank steps its own copy every step, on the cores its compute runs on
   const localUpdateMs = K > 1 ? optimizerMs * (parallel ? basis.sharing : W) : 0;
   if (K > 1) assumptions.push('each rank\'s local update priced as the measured optimizer step');
-  // a slower host: every CPU part stretches, the network's wire time does not
-  const slow = 1 / (s.cpu ?? 1);
   if (slow !== 1) assumptions.push(`every CPU part of the step ${fmtX(slow)} as long on hosts of ${s.cpu} of this machine's cores`);
   const communicationMs = ((handoffMs + coordMs) * slow + networkMs) / K;
   const updateMs = (roundUpdateMs / K + localUpdateMs) * slow;

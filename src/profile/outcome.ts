@@ -17,6 +17,13 @@ import type { WhatIf } from './what-if.js';
 
 export type { BenchCell, BenchOutcome, BenchPlan, Machine, MeasuredCell } from './bench-facts.js';
 
+/**
+ * The cells the cost model is fitted on and checked against: those exchanging fp32 gradients every
+ * step. Local SGD skips the exchange on most steps and a 16-bit wire ships other bytes; the
+ * model's what-if prices those instead.
+ */
+export const fitsTheModel = (c: Pick<MeasuredCell, 'averageEvery' | 'wire'>): boolean => c.averageEvery === 1 && (c.wire ?? 'fp32') === 'fp32';
+
 export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: BenchPlan, w: WhatIf | null, reducePerFloatMs: number): BenchOutcome {
   const obs = measured.map((c) => c.observation);
   const sp = speedups(obs);
@@ -27,10 +34,8 @@ export function buildOutcome(measured: MeasuredCell[], machine: Machine, plan: B
   // on capped emulated hosts each ws worker had cores of its own (the rest ran on the coordinator's
   // host); without a cap the hosts' processes share the machine's cores as any processes do
   const ownCores = machine.emulated?.cpu != null;
-  // The cost model prices a step that exchanges fp32 gradients every step; a local SGD
-  // configuration skips the exchange on most steps, and a 16-bit one ships other bytes, so they are
-  // measured and compared but neither fit nor check the model (its what-if prices them instead).
-  const perStep = cells.filter((c) => c.averageEvery === 1 && (c.wire ?? 'fp32') === 'fp32');
+  // local SGD and 16-bit configurations are measured and compared, but neither fit nor check the model
+  const perStep = cells.filter(fitsTheModel);
   const perStepObs = perStep.map((c) => c.observation);
   const fit = { cores: machine.cores, reducePerFloatMs, lockstep: machine.lockstep, hostPerWorker: ownCores ? HOST_PER_WORKER_TRANSPORTS : [], averageOnly: plan.averageOnly ?? false };
   const model = fitCostModel(perStepObs, fit);
